@@ -1,0 +1,127 @@
+"""`python -m engine train | generate | eval | next | import-textgenrnn`.
+
+Each subcommand's work lives in its own module; this file only declares the arguments.
+With `--json` a command prints exactly one JSON object on stdout (progress goes to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.errors import EngineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a new model or fine-tune one (--from)")
+    train.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files")
+    train.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
+    train.add_argument("--from", dest="from_dir", metavar="DIR", help="start from this checkpoint")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="number of passes over the data")
+    budget.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
+    train.add_argument("--mode", choices=["stream", "window"], default="stream")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--line-docs", action="store_true",
+                       help="each line of a file is its own document (titles, tweets)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--val-fraction", type=float, default=0.05)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--seq-len", type=int, default=128)
+    train.add_argument("--lr", type=float, default=4e-3)
+    train.add_argument("--min-char-count", type=int, default=1,
+                       help="characters rarer than this become <unk> in a new vocabulary")
+    train.add_argument("--dim-embeddings", type=int, default=100)
+    train.add_argument("--rnn-size", type=int, default=128)
+    train.add_argument("--rnn-layers", type=int, default=2)
+    train.add_argument("--rnn-type", choices=["lstm", "gru"], default="lstm")
+    train.add_argument("--rnn-bidirectional", action="store_true")
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--window", type=int, default=40)
+    train.add_argument("--max-length", type=int, default=40)
+    train.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    train.add_argument("--json", action="store_true")
+
+    generate = sub.add_parser("generate", help="sample continuations of a prefix")
+    generate.add_argument("--model", required=True, metavar="DIR")
+    generate.add_argument("--prefix", default="")
+    generate.add_argument("--keyword", default=None)
+    generate.add_argument("-n", type=int, default=3)
+    generate.add_argument("--max-chars", type=int, default=300)
+    generate.add_argument("--temperature", type=float, nargs="+", default=[0.8])
+    generate.add_argument("--top-k", type=int, default=0)
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--repetition-penalty", type=float, default=1.0)
+    generate.add_argument("--stop", choices=["sentence", "length"], default="length")
+    generate.add_argument("--overgenerate", type=int, default=1,
+                          help="sample this many times n candidates and keep the best n")
+    generate.add_argument("--mode", choices=["stream", "window"], default="stream")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--device", default=None)
+    generate.add_argument("--json", action="store_true")
+
+    evaluate = sub.add_parser("eval", help="held-out loss of a model on a text file")
+    evaluate.add_argument("--model", required=True, metavar="DIR")
+    evaluate.add_argument("--text-file", required=True, metavar="FILE")
+    evaluate.add_argument("--mode", choices=["stream", "window"], default="stream")
+    evaluate.add_argument("--line-docs", action="store_true")
+    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--json", action="store_true")
+
+    nxt = sub.add_parser("next", help="the most likely next characters after a prefix")
+    nxt.add_argument("--model", required=True, metavar="DIR")
+    nxt.add_argument("--prefix", default="")
+    nxt.add_argument("--mode", choices=["stream", "window"], default="window")
+    nxt.add_argument("--top", type=int, default=10)
+    nxt.add_argument("--interactive", action="store_true",
+                     help="pick characters one at a time from the top list, as textgenrnn did")
+    nxt.add_argument("--json", action="store_true")
+
+    imp = sub.add_parser("import-textgenrnn", help="convert textgenrnn .hdf5 weights")
+    imp.add_argument("--weights", required=True, metavar="W.hdf5")
+    imp.add_argument("--vocab", required=True, metavar="V.json")
+    imp.add_argument("--config", default=None, metavar="C.json")
+    imp.add_argument("--out", required=True, metavar="DIR")
+    imp.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser("serve", help="the bot's worker: JSON lines on stdin/stdout")
+    serve.add_argument("--model", required=True, metavar="DIR")
+    serve.add_argument("--device", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported lazily so that `--help` answers without loading torch.
+    try:
+        if args.command == "train":
+            from engine.train import main_train
+
+            return main_train(args)
+        if args.command == "eval":
+            from engine.evaluate import main_eval
+
+            return main_eval(args)
+        if args.command == "generate":
+            from engine.sample import main_generate
+
+            return main_generate(args)
+        if args.command == "next":
+            from engine.sample import main_next
+
+            return main_next(args)
+        if args.command == "import-textgenrnn":
+            from engine.textgenrnn import main_import
+
+            return main_import(args)
+        if args.command == "serve":
+            from engine.service import main_serve
+
+            return main_serve(args)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    raise AssertionError(args.command)

@@ -1,0 +1,189 @@
+"""textgenrnn's network in PyTorch, run two ways over the same weights.
+
+embedding -> stacked LSTM/GRU -> concat[embedding, rnn_1, ..., rnn_n] -> attention-weighted
+average -> linear -> logits over characters.
+
+* window mode (`forward_window`): textgenrnn exactly. Each prediction reads a fixed window of tokens
+  from a zero state and attends over all of it.
+* stream mode (`forward`, `prime`, `step`): the RNN state is carried along the text and the attention
+  at position t covers the last `window` positions ending at t. Training gets a loss at every
+  position and generation costs one RNN step per character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from engine.config import ModelConfig
+
+# textgenrnn's attention adds Keras' epsilon to the softmax denominator; window mode keeps it.
+KERAS_EPSILON = 1e-7
+
+RnnState = Any  # (h, c) for an LSTM layer, h for a GRU layer; batch is dim 1
+
+
+@dataclass
+class StreamState:
+    """Everything stream-mode generation carries from one step to the next, for B rows."""
+
+    rnn: list[RnnState]  # one per layer
+    features: Tensor  # (B, W, D) the last W feature vectors, oldest first
+    scores: Tensor  # (B, W) their attention scores; -inf where the window is not yet filled
+
+    @staticmethod
+    def cat(states: list[StreamState]) -> StreamState:
+        """Stack single-prompt states into one batch (rows in order)."""
+        rnn = [_map_state(lambda *xs: torch.cat(xs, dim=1), *layer)
+               for layer in zip(*(s.rnn for s in states), strict=True)]
+        return StreamState(
+            rnn=rnn,
+            features=torch.cat([s.features for s in states], dim=0),
+            scores=torch.cat([s.scores for s in states], dim=0),
+        )
+
+    def select(self, rows: Tensor) -> StreamState:
+        """The state of some rows (e.g. one prompt repeated for several candidates)."""
+        return StreamState(
+            rnn=[_map_state(lambda x: x.index_select(1, rows), layer) for layer in self.rnn],
+            features=self.features.index_select(0, rows),
+            scores=self.scores.index_select(0, rows),
+        )
+
+
+def _map_state(fn: Any, *layers: RnnState) -> RnnState:
+    if isinstance(layers[0], tuple):
+        return tuple(fn(*parts) for parts in zip(*layers, strict=True))
+    return fn(*layers)
+
+
+class CharRNN(nn.Module):
+    """The writer's network. Same contract as nanoGPT: `forward(idx, targets) -> (logits, loss)`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        rnn_class = nn.LSTM if config.rnn_type == "lstm" else nn.GRU
+        self.embedding = nn.Embedding(config.vocab_size, config.dim_embeddings)
+        self.rnns = nn.ModuleList()
+        width = config.dim_embeddings
+        for _ in range(config.rnn_layers):
+            self.rnns.append(rnn_class(width, config.rnn_size, batch_first=True,
+                                       bidirectional=config.rnn_bidirectional))
+            width = config.rnn_size * config.directions
+        self.dropout = nn.Dropout(config.dropout)
+        self.attention = nn.Linear(config.feature_size, 1, bias=False)
+        self.output = nn.Linear(config.feature_size, config.vocab_size)
+
+    # -- shared trunk ---------------------------------------------------------------------------
+
+    def features(self, idx: Tensor, state: list[RnnState] | None = None
+                 ) -> tuple[Tensor, list[RnnState]]:
+        """(B, T) token ids -> (B, T, D) concatenated features and the RNN states at the end."""
+        x = self.embedding(idx)  # (B, T, E)
+        parts = [x]
+        new_state: list[RnnState] = []
+        for i, rnn in enumerate(self.rnns):
+            x, layer_state = rnn(x, None if state is None else state[i])  # (B, T, H*dirs)
+            x = self.dropout(x)
+            parts.append(x)
+            new_state.append(layer_state)
+        return torch.cat(parts, dim=-1), new_state
+
+    # -- window mode: textgenrnn ----------------------------------------------------------------
+
+    def forward_window(self, idx: Tensor) -> Tensor:
+        """(B, T) windows -> (B, V) logits for the token after each window."""
+        feats, _ = self.features(idx)  # (B, T, D)
+        scores = self.attention(feats).squeeze(-1)  # (B, T)
+        weights = torch.exp(scores - scores.max(dim=-1, keepdim=True).values)
+        weights = weights / (weights.sum(dim=-1, keepdim=True) + KERAS_EPSILON)
+        pooled = torch.einsum("bt,btd->bd", weights, feats)  # (B, D)
+        return self.output(pooled)
+
+    # -- stream mode ----------------------------------------------------------------------------
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None,
+                state: list[RnnState] | None = None) -> tuple[Tensor, Tensor | None]:
+        """(B, T) -> (B, T, V) logits at every position, and the mean loss if targets are given.
+
+        Targets equal to <pad> (index 0) are ignored, so batches of uneven documents can be padded.
+        """
+        feats, _ = self.features(idx, state)  # (B, T, D)
+        pooled = self._banded_attention(feats)  # (B, T, D)
+        logits = self.output(pooled)  # (B, T, V)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
+                               ignore_index=0)
+        return logits, loss
+
+    def _banded_attention(self, feats: Tensor) -> Tensor:
+        """Attention at t over positions (t - window, t]; a banded (T, T) softmax, exact and cheap."""
+        _, length, _ = feats.shape
+        scores = self.attention(feats).squeeze(-1)  # (B, T)
+        t = torch.arange(length, device=feats.device)
+        offset = t.unsqueeze(1) - t.unsqueeze(0)  # (T, T): query t minus key j
+        band = (offset >= 0) & (offset < self.config.window)
+        masked = scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, T)
+        weights = torch.softmax(masked, dim=-1)
+        return weights @ feats  # (B, T, D)
+
+    def prime(self, idx: Tensor) -> tuple[Tensor, StreamState]:
+        """Read a (B, T) prompt from a zero state -> (B, V) next-token logits and the state to go on."""
+        feats, rnn_state = self.features(idx)  # (B, T, D)
+        pooled = self._banded_attention(feats)[:, -1]  # (B, D)
+        logits = self.output(pooled)
+        return logits, self._initial_window(feats, rnn_state)
+
+    def _initial_window(self, feats: Tensor, rnn_state: list[RnnState]) -> StreamState:
+        batch, length, width = feats.shape
+        window = self.config.window
+        scores = self.attention(feats).squeeze(-1)  # (B, T)
+        if length >= window:
+            return StreamState(rnn_state, feats[:, -window:], scores[:, -window:])
+        pad = window - length
+        return StreamState(
+            rnn=rnn_state,
+            features=torch.cat([feats.new_zeros(batch, pad, width), feats], dim=1),
+            scores=torch.cat([scores.new_full((batch, pad), float("-inf")), scores], dim=1),
+        )
+
+    def step(self, idx: Tensor, state: StreamState) -> tuple[Tensor, StreamState]:
+        """Feed one token per row: (B,) ids -> (B, V) logits. One RNN step, O(window) attention."""
+        feats, rnn_state = self.features(idx.unsqueeze(1), state.rnn)  # (B, 1, D)
+        score = self.attention(feats).squeeze(-1)  # (B, 1)
+        features = torch.cat([state.features[:, 1:], feats], dim=1)  # (B, W, D)
+        scores = torch.cat([state.scores[:, 1:], score], dim=1)  # (B, W)
+        weights = torch.softmax(scores, dim=-1)
+        pooled = torch.einsum("bw,bwd->bd", weights, features)
+        return self.output(pooled), StreamState(rnn_state, features, scores)
+
+    # -- vocabulary growth ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def grow_vocab(self, new_size: int) -> None:
+        """Append rows for new characters; learned rows are kept, and the new characters start
+        almost impossible (tiny logits), so predictions on old text do not change."""
+        old_size = self.config.vocab_size
+        if new_size <= old_size:
+            return
+        extra = new_size - old_size
+        emb = self.embedding.weight
+        new_emb = torch.randn(extra, emb.size(1), device=emb.device, dtype=emb.dtype) * emb.std()
+        self.embedding = nn.Embedding.from_pretrained(torch.cat([emb, new_emb]), freeze=False)
+        weight, bias = self.output.weight, self.output.bias
+        output = nn.Linear(weight.size(1), new_size, device=weight.device, dtype=weight.dtype)
+        output.weight.copy_(torch.cat([weight, weight.new_zeros(extra, weight.size(1))]))
+        output.bias.copy_(torch.cat([bias, bias.new_full((extra,), float(bias.min()) - 20.0)]))
+        self.output = output
+        self.config = self.config.with_vocab_size(new_size)
+
+
+def pick_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
