@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the bot's worker: JSON lines on stdin/stdout")
     serve.add_argument("--model", required=True, metavar="DIR")
     serve.add_argument("--device", default=None)
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0,
+                       help="how long to wait for more requests to batch together")
     return parser
 
 

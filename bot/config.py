@@ -1,0 +1,194 @@
+"""config.toml, read once into frozen dataclasses.
+
+A file may set only some keys; the rest keep the defaults written beside each field (and
+documented in the repository's config.toml). An unknown key or a bad value stops start-up with a
+ConfigError that names the key. Bot tokens never come from here: only from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+
+class ConfigError(Exception):
+    """config.toml is unreadable, has an unknown key or a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """The rules of the game, per chat overridable with /settings where noted."""
+
+    candidates: int = 3  # candidates per /continue (/settings candidates)
+    max_candidates: int = 9  # candidates in one round, all /continue requests together
+    vote_seconds: int = 120  # how long a round is open for votes (/settings vote_time)
+    default_length: int = 150  # characters a candidate aims for when /continue names none
+    min_length: int = 20
+    max_length: int = 600
+    max_line_chars: int = 600  # longest /write line
+    temperature: float = 0.8  # writer temperature (/settings temperature)
+    no_votes: Literal["skip", "best_score"] = "skip"  # a round nobody voted in
+    quorum: int = 0  # close a round as soon as this many members voted; 0 = off
+    context_chars: int = 600  # how much of the story's tail the writer reads
+    show_lines: int = 10  # lines shown by /story show
+    moderators: tuple[str, ...] = ()  # extra moderators, as "telegram:12345" or "discord:678"
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.candidates <= 9, "relay.candidates", "must be between 1 and 9")
+        _check(self.candidates <= self.max_candidates <= 9, "relay.max_candidates",
+               "must be between relay.candidates and 9")
+        _check(10 <= self.vote_seconds <= 7 * 86400, "relay.vote_seconds",
+               "must be between 10 and 604800")
+        _check(1 <= self.min_length <= self.default_length <= self.max_length <= 2000,
+               "relay.default_length",
+               "needs 1 <= min_length <= default_length <= max_length <= 2000")
+        _check(1 <= self.max_line_chars <= 4000, "relay.max_line_chars", "must be 1..4000")
+        _check(0.0 <= self.temperature <= 2.0, "relay.temperature", "must be between 0 and 2")
+        _check(self.quorum >= 0, "relay.quorum", "must be 0 (off) or positive")
+        _check(50 <= self.context_chars <= 5000, "relay.context_chars", "must be 50..5000")
+        _check(1 <= self.show_lines <= 100, "relay.show_lines", "must be 1..100")
+        for ident in self.moderators:
+            _check(ident.count(":") == 1, "relay.moderators", f"{ident!r} is not 'platform:id'")
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """The neural writer's worker process."""
+
+    model_dir: str = "weights/default"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    timeout_seconds: float = 60.0  # a generation request that takes longer fails with "try again"
+    batch_wait_ms: int = 5  # how long the worker waits for more requests to batch together
+
+    def __post_init__(self) -> None:
+        _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
+        _check(0 <= self.batch_wait_ms <= 1000, "writer.batch_wait_ms", "must be 0..1000")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    database: str = "data/relaytale.db"
+    backup_dir: str = "data/backups"
+    backup_minutes: int = 60  # online backup every this many minutes; 0 = off
+    backups_kept: int = 5
+
+    def __post_init__(self) -> None:
+        _check(self.backup_minutes >= 0, "storage.backup_minutes", "must be 0 (off) or positive")
+        _check(self.backups_kept >= 1, "storage.backups_kept", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class NovelsConfig:
+    max_bytes: int = 20_000_000  # largest accepted .txt upload (Telegram serves at most 20 MB)
+    min_chars: int = 1000  # shorter texts are not worth training on
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.max_bytes <= 200_000_000, "novels.max_bytes", "must be 1..200000000")
+        _check(self.min_chars >= 1, "novels.min_chars", "must be positive")
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    member: str = "you"  # who speaks until /as switches
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    api_base: str = "https://discord.com/api/v10"
+    dev_guild_ids: tuple[int, ...] = ()  # sync slash commands only to these guilds (development)
+
+
+@dataclass(frozen=True)
+class Config:
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    writer: WriterConfig = field(default_factory=WriterConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    novels: NovelsConfig = field(default_factory=NovelsConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a config file (None: all defaults)."""
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_config(data)
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    built: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in sections:
+            raise ConfigError(f"unknown section [{name}] (known: {', '.join(sections)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        section_type = typing.get_type_hints(Config)[name]
+        built[name] = _build_section(name, section_type, value)
+    return Config(**built)
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {section}.{key} (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(f"{section}.{key}", hints[key], value)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{section}]: {exc}") from exc
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    origin = get_origin(hint)
+    if origin is Literal:
+        allowed = get_args(hint)
+        _check(value in allowed, key, f"must be one of {list(allowed)}, not {value!r}")
+        return value
+    if origin is tuple:
+        (item_type, _ellipsis) = get_args(hint)
+        _check(isinstance(value, list), key, "must be a list")
+        return tuple(_coerce(key, item_type, item) for item in value)
+    if origin in (types.UnionType, typing.Union):
+        raise AssertionError(f"unsupported config type for {key}")
+    if hint is bool:
+        _check(isinstance(value, bool), key, f"must be true or false, not {value!r}")
+    elif hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key,
+               f"must be an integer, not {value!r}")
+    elif hint is float:
+        _check(isinstance(value, int | float) and not isinstance(value, bool), key,
+               f"must be a number, not {value!r}")
+        return float(value)
+    elif hint is str:
+        _check(isinstance(value, str), key, f"must be a string, not {value!r}")
+    return value
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} {message}")

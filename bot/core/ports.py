@@ -1,0 +1,154 @@
+"""The core's ports: what it needs from storage, the writer, the clock and the platforms.
+
+Implementations live outside the core (storage/, bot/engine_client.py, bot/platforms/); tests may
+use real ones (SQLite in a temp dir, a tiny model) or simple fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.records import (
+    Candidate,
+    Chat,
+    ChatSettings,
+    ClosedRound,
+    Line,
+    LineKind,
+    ModelVersion,
+    NewCandidate,
+    Novel,
+    Round,
+    RoundStatus,
+    Story,
+    TrainingRun,
+    Vote,
+    VoteChange,
+)
+
+
+class StoreConflict(Exception):
+    """A store refused a write because the state it checks (in the same transaction) forbids it.
+
+    `reason` is a short machine word the core translates into a message: "story_open",
+    "no_open_story", "round_open", "round_not_open", "no_such_candidate", "duplicate",
+    "candidates_full".
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Store(Protocol):
+    """Persistence. Every check-then-write method is atomic (one BEGIN IMMEDIATE transaction)."""
+
+    # chats
+    async def ensure_chat(self, platform: str, external_id: str, title: str) -> Chat: ...
+    async def get_chat(self, chat_id: int) -> Chat | None: ...
+    async def chat_settings(self, chat_id: int) -> ChatSettings: ...
+    async def update_chat_settings(self, chat_id: int, settings: ChatSettings) -> None: ...
+
+    # stories: at most one open story per chat (create_story raises StoreConflict("story_open"))
+    async def create_story(self, chat_id: int, title: str, created_by: str, at: float
+                           ) -> Story: ...
+    async def open_story(self, chat_id: int) -> Story | None: ...
+    async def get_story(self, story_id: int) -> Story | None: ...
+    async def list_stories(self, chat_id: int) -> list[Story]: ...
+    async def end_story(self, story_id: int, at: float) -> Story: ...
+
+    # lines: add_line raises StoreConflict("no_open_story") if the story has ended
+    async def add_line(self, story_id: int, kind: LineKind, author_id: str, author_name: str,
+                       text: str, at: float, round_id: int | None = None) -> Line: ...
+    async def lines(self, story_id: int, *, include_removed: bool = False,
+                    last: int | None = None) -> list[Line]: ...
+    async def remove_last_line(self, story_id: int, at: float) -> Line | None: ...
+
+    # rounds: at most one round per story in generating/voting
+    async def create_round(self, story_id: int, opened_by: str, opened_by_name: str,
+                           at: float) -> Round: ...
+    async def active_round(self, story_id: int) -> Round | None: ...
+    async def get_round(self, round_id: int) -> Round | None: ...
+    async def find_round_by_message(self, message_ref: str) -> Round | None: ...
+    async def rounds_with_status(self, statuses: Sequence[RoundStatus]) -> list[Round]: ...
+    async def open_voting(self, round_id: int, deadline: float) -> Round: ...
+    async def set_round_message(self, round_id: int, message_ref: str) -> None: ...
+    async def close_round(self, round_id: int, winner_candidate_id: int | None, reason: str,
+                          at: float, writer_id: str, writer_name: str) -> ClosedRound | None: ...
+    async def cancel_round(self, round_id: int, reason: str, at: float) -> Round | None: ...
+
+    # candidates: numbered 1..max_total in order of arrival
+    async def add_candidates(self, round_id: int, new: Sequence[NewCandidate],
+                             max_total: int) -> list[Candidate]: ...
+    async def candidates(self, round_id: int) -> list[Candidate]: ...
+
+    # votes: one per member per round, only while the round is voting
+    async def cast_vote(self, round_id: int, member_id: str, member_name: str, ordinal: int,
+                        at: float) -> VoteChange: ...
+    async def remove_vote(self, round_id: int, member_id: str) -> VoteChange: ...
+    async def votes(self, round_id: int) -> list[Vote]: ...
+
+    # novels: duplicates (same sha256 among a chat's non-removed novels) raise "duplicate"
+    async def add_novel(self, chat_id: int, title: str, sha256: str, text: str, added_by: str,
+                        at: float) -> Novel: ...
+    async def novels(self, chat_id: int, *, include_removed: bool = False) -> list[Novel]: ...
+    async def remove_novel(self, chat_id: int, novel_id: int) -> Novel | None: ...
+    async def novel_text(self, novel_id: int) -> str: ...
+
+    # the writer's versions and fine-tune runs
+    async def add_model_version(self, path: str, parent_id: int | None, status: str,
+                                val_loss: float | None, info_json: str, at: float
+                                ) -> ModelVersion: ...
+    async def active_model_version(self) -> ModelVersion | None: ...
+    async def set_active_model_version(self, version_id: int) -> None: ...
+    async def start_training_run(self, at: float) -> TrainingRun: ...
+    async def finish_training_run(self, run_id: int, status: str, version_id: int | None,
+                                  metrics_json: str, error: str, at: float) -> TrainingRun: ...
+    async def training_runs(self, limit: int = 10) -> list[TrainingRun]: ...
+
+
+@dataclass(frozen=True)
+class WriterRequest:
+    """One /continue: `n` candidates continuing `context`, about `length` characters each."""
+
+    context: str
+    keyword: str
+    n: int
+    length: int
+    temperature: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class WriterCandidate:
+    text: str
+    mean_logprob: float
+    temperature: float
+    seed: int
+
+
+class Writer(Protocol):
+    """The neural writer, wherever it runs. Raises WriterUnavailable when it cannot answer."""
+
+    async def generate(self, request: WriterRequest) -> list[WriterCandidate]: ...
+
+    async def info(self) -> dict[str, str]:
+        """A few facts for /model (name, size, held-out loss...), as display strings."""
+        ...
+
+
+class WriterUnavailable(Exception):
+    """The writer timed out or its worker died; the round is kept and the member may retry."""
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class Timers(Protocol):
+    """Wakes the core when a round's deadline passes. Deadlines themselves live in the store."""
+
+    def arm(self, round_id: int, deadline: float) -> None: ...
+    def disarm(self, round_id: int) -> None: ...

@@ -1,0 +1,144 @@
+"""What core commands return: plain dataclasses that each platform renders in its own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.records import ChatSettings, Line, Novel, Round, Story, VoteChange
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The member behind a command, as the platform knows them."""
+
+    member_id: str
+    name: str
+    is_moderator: bool = False
+
+
+@dataclass(frozen=True)
+class ChatKey:
+    """Where a command came from: the platform and its own id for the chat."""
+
+    platform: str
+    external_id: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class StoryView:
+    story: Story
+    lines: list[Line]  # the latest lines, in order
+    total_lines: int
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    ordinal: int
+    text: str
+    votes: int
+    keyword: str
+    requested_by_name: str
+    mean_logprob: float
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """A round as members see it: candidates with live counts, and time left."""
+
+    round: Round
+    story_title: str
+    candidates: list[CandidateView]
+    total_votes: int
+    seconds_left: float | None  # None until voting opens / after it closed
+
+    @property
+    def id(self) -> int:
+        return self.round.id
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """A round that has just ended: the final tally and the line its winner became."""
+
+    view: RoundView
+    winner: CandidateView | None
+    line: Line | None
+    reason: str  # "deadline", "moderator", "quorum", "cancelled", ...
+
+
+@dataclass(frozen=True)
+class ContinueResult:
+    """/continue: a new round opened, or more candidates joined the open one."""
+
+    view: RoundView
+    added: list[int]  # ordinals of the candidates this request added
+    opened: bool  # True when this request opened the round
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    view: RoundView
+    change: VoteChange
+    closed: RoundResult | None  # set when this vote reached the quorum and closed the round
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    content: str
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    settings: ChatSettings
+    temperature: float
+    candidates: int
+    vote_seconds: int
+
+
+@dataclass(frozen=True)
+class NovelList:
+    novels: list[Novel]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A plain message for the chat (help text, confirmations)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class LineAdded:
+    line: Line
+
+
+@dataclass(frozen=True)
+class LineRemoved:
+    line: Line
+
+
+@dataclass(frozen=True)
+class StoryStarted:
+    view: StoryView
+
+
+@dataclass(frozen=True)
+class StoryEnded:
+    view: StoryView
+
+
+@dataclass(frozen=True)
+class StoryList:
+    stories: list[Story]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    facts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Help:
+    commands: list[tuple[str, str]]  # (usage, what it does)

@@ -1,0 +1,1 @@
+"""Platform adapters: thin translators between a chat service and the relay core."""

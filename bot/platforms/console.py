@@ -1,0 +1,132 @@
+"""The local console: one chat in the terminal with the same commands as Discord and Telegram.
+
+Everyone here is a moderator; `/as <name>` switches who speaks; a vote is `/vote 2` or the keycap
+emoji itself. With piped input each command finishes, generation included, before the next line is
+read, so a scripted session is deterministic. End of input ends the session; open rounds stay open
+in the database and close on time at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from bot.core.commands import Attachment, CommandRouter
+from bot.core.errors import RelayError
+from bot.core.records import Chat
+from bot.core.views import Actor, ChatKey, ExportFile, RoundResult
+from bot.platforms import console_render
+
+log = logging.getLogger(__name__)
+
+CHAT = ChatKey(platform="console", external_id="local", title="console")
+_EMOJI_VOTES = {emoji: n for n, emoji in enumerate(console_render.KEYCAPS, start=1)}
+_EMOJI_VOTES.update({emoji.replace("\ufe0f", ""): n for emoji, n in list(_EMOJI_VOTES.items())})
+
+
+class ConsolePlatform:
+    """Reads commands from a stream, answers on another; also announces closed rounds."""
+
+    def __init__(self, router: CommandRouter, member: str, export_dir: Path,
+                 max_upload_bytes: int, stdin: IO[str] | None = None,
+                 stdout: IO[str] | None = None) -> None:
+        self.router = router
+        self.member = member
+        self.export_dir = export_dir
+        self.max_upload_bytes = max_upload_bytes
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty()
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        """Announcer port: a round closed at its deadline."""
+        self.say(console_render.result(result))
+
+    async def run(self) -> None:
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:  # a thread, so reading the terminal never blocks the event loop
+            for raw in self.stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, raw)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        threading.Thread(target=pump, name="console-input", daemon=True).start()
+        if self.interactive:
+            self.say("relaytale console — /help lists the commands, /quit leaves.\n"
+                     "Start with: /story new <title>")
+        while True:
+            if self.interactive:
+                self.stdout.write(f"{self.member}> ")
+                self.stdout.flush()
+            raw = await lines.get()
+            if raw is None:
+                return
+            text = raw.strip()
+            if not text:
+                continue
+            if not self.interactive:
+                self.say(f"{self.member}> {text}")
+            if text in ("/quit", "/exit"):
+                return
+            await self.handle(text)
+
+    async def handle(self, text: str) -> None:
+        """One line of input: a console-only command, an emoji vote, or a relay command."""
+        if text.startswith("/as"):
+            name = text[3:].strip()
+            if not name:
+                self.say(f"You are {self.member}. Switch with /as <name>.")
+                return
+            self.member = name
+            self.say(f"🎭 Now speaking as {name}.")
+            return
+        if text in _EMOJI_VOTES:
+            text = f"/vote {_EMOJI_VOTES[text]}"
+        elif not text.startswith("/"):
+            self.say("Commands start with /. Vote with 1️⃣-9️⃣ or /vote <n>; /help lists all.")
+            return
+        actor = Actor(member_id=self.member, name=self.member, is_moderator=True)
+        try:
+            attachment = self._attachment(text)
+            if text.startswith("/continue") and self.interactive:
+                self.say("✒️  the writer is writing…")
+            outcome = await self.router.handle(CHAT, actor, text, attachment)
+        except RelayError as exc:
+            self.say(f"⚠️  {exc}")
+            return
+        if isinstance(outcome, ExportFile):
+            path = self._save_export(outcome)
+            self.say(f"📄 The whole story is in {path}")
+            return
+        self.say(console_render.render(outcome))
+
+    def _attachment(self, text: str) -> Attachment | None:
+        """`/novel add path/to/file.txt`: the console's way of attaching a file."""
+        words = text.split(maxsplit=2)
+        if words[:2] != ["/novel", "add"] or len(words) < 3:
+            return None
+        path = Path(words[2]).expanduser()
+        try:
+            with path.open("rb") as fh:
+                # One byte past the limit is enough to refuse an oversized file.
+                data = fh.read(self.max_upload_bytes + 1)
+        except OSError as exc:
+            raise RelayError(f"Cannot read {path}: {exc.strerror}.") from exc
+        return Attachment(filename=path.name, data=data)
+
+    def _save_export(self, export: ExportFile) -> Path:
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        path = self.export_dir / export.filename
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(export.content, encoding="utf-8")
+        tmp.replace(path)
+        return path

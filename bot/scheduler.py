@@ -1,0 +1,69 @@
+"""APScheduler 3.x wake-ups: round deadlines, periodic backups, room for the fine-tune job.
+
+Deadlines live in SQLite; this only holds timers for them, and `Relay.recover()` re-arms every
+open round at start-up, so a restart closes each round on time (late ones at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+RoundDue = Callable[[int], Awaitable[None]]
+
+
+class Scheduler:
+    """Implements the core's Timers port; `on_round_due` is set by whoever wires the app."""
+
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self.on_round_due: RoundDue | None = None
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def arm(self, round_id: int, deadline: float) -> None:
+        when = datetime.fromtimestamp(max(deadline, time.time()), tz=UTC)
+        self._scheduler.add_job(
+            self._fire, DateTrigger(run_date=when), args=[round_id], id=_job_id(round_id),
+            replace_existing=True, misfire_grace_time=None, coalesce=True)
+
+    def disarm(self, round_id: int) -> None:
+        # It may have fired already, or never been armed in this process.
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.remove_job(_job_id(round_id))
+
+    def armed(self) -> list[int]:
+        return sorted(int(job.id.split(":")[1]) for job in self._scheduler.get_jobs()
+                      if job.id.startswith("round:"))
+
+    def every(self, name: str, minutes: float, job: Callable[[], Awaitable[None]]) -> None:
+        """A periodic job (backups now; the fine-tune job later)."""
+        self._scheduler.add_job(job, IntervalTrigger(minutes=minutes), id=name,
+                                replace_existing=True, coalesce=True, max_instances=1)
+
+    async def _fire(self, round_id: int) -> None:
+        if self.on_round_due is None:
+            return
+        try:
+            await self.on_round_due(round_id)
+        except Exception:  # a job must never kill the scheduler; the round stays open in SQLite
+            log.exception("closing round %s at its deadline failed", round_id)
+
+
+def _job_id(round_id: int) -> str:
+    return f"round:{round_id}"
