@@ -1,0 +1,262 @@
+"""Rounds, candidates and votes: the store's queries for choosing the writer's next line.
+
+Every state change checks the round's status in the same BEGIN IMMEDIATE transaction that
+writes, so a vote racing a close, or two closers racing each other, cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from bot.core.ports import StoreConflict
+from bot.core.records import (
+    OPEN_ROUND_STATUSES,
+    Candidate,
+    ClosedRound,
+    NewCandidate,
+    Round,
+    RoundStatus,
+    Vote,
+    VoteChange,
+)
+from storage._rows import (
+    CANDIDATE_COLUMNS,
+    ROUND_COLUMNS,
+    VOTE_COLUMNS,
+    to_candidate,
+    to_round,
+    to_vote,
+)
+from storage._stories import insert_line, story_is_open
+from storage.database import Database, Session
+from storage.errors import NotFound
+
+SQL_GET_ROUND = f"SELECT {ROUND_COLUMNS} FROM rounds WHERE id = ?"
+SQL_ACTIVE_ROUND = f"""
+SELECT {ROUND_COLUMNS} FROM rounds
+WHERE story_id = ? AND status IN ('generating', 'voting') ORDER BY id DESC LIMIT 1
+"""
+SQL_ROUND_BY_MESSAGE = f"""
+SELECT {ROUND_COLUMNS} FROM rounds WHERE message_ref = ? ORDER BY id DESC LIMIT 1
+"""
+# The statuses travel as one JSON array, so the SQL text is the same for any number of them.
+SQL_ROUNDS_WITH_STATUS = f"""
+SELECT {ROUND_COLUMNS} FROM rounds WHERE status IN (SELECT value FROM json_each(?)) ORDER BY id
+"""
+SQL_INSERT_ROUND = f"""
+INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at)
+VALUES (?, 'generating', ?, ?, ?)
+RETURNING {ROUND_COLUMNS}
+"""
+SQL_OPEN_VOTING = f"""
+UPDATE rounds SET status = 'voting', deadline = ? WHERE id = ?
+RETURNING {ROUND_COLUMNS}
+"""
+SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ? WHERE id = ?"
+SQL_CLOSE_ROUND = f"""
+UPDATE rounds SET status = 'closed', closed_at = ?, close_reason = ?, winner_candidate_id = ?
+WHERE id = ? AND status IN ('generating', 'voting')
+RETURNING {ROUND_COLUMNS}
+"""
+SQL_CANCEL_ROUND = f"""
+UPDATE rounds SET status = 'cancelled', closed_at = ?, close_reason = ?
+WHERE id = ? AND status IN ('generating', 'voting')
+RETURNING {ROUND_COLUMNS}
+"""
+
+SQL_CANDIDATES = f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE round_id = ? ORDER BY ordinal"
+SQL_CANDIDATE_COUNT = "SELECT COALESCE(MAX(ordinal), 0) FROM candidates WHERE round_id = ?"
+SQL_INSERT_CANDIDATE = f"""
+INSERT INTO candidates (round_id, ordinal, text, mean_logprob, keyword, length, temperature,
+                        seed, requested_by, requested_by_name)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING {CANDIDATE_COLUMNS}
+"""
+SQL_CANDIDATE_EXISTS = "SELECT 1 FROM candidates WHERE round_id = ? AND ordinal = ?"
+SQL_WINNER_TEXT = "SELECT text FROM candidates WHERE id = ? AND round_id = ?"
+
+SQL_VOTES = f"SELECT {VOTE_COLUMNS} FROM votes WHERE round_id = ? ORDER BY cast_at, member_id"
+SQL_MEMBER_VOTE = "SELECT ordinal FROM votes WHERE round_id = ? AND member_id = ?"
+SQL_UPSERT_VOTE = """
+INSERT INTO votes (round_id, member_id, member_name, ordinal, cast_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (round_id, member_id) DO UPDATE
+    SET member_name = excluded.member_name, ordinal = excluded.ordinal, cast_at = excluded.cast_at
+"""
+SQL_DELETE_VOTE = "DELETE FROM votes WHERE round_id = ? AND member_id = ?"
+
+
+async def _round_status(tx: Session, round_id: int) -> RoundStatus | None:
+    row = await tx.fetch_one(SQL_GET_ROUND, (round_id,))
+    return None if row is None else to_round(row).status
+
+
+class RoundQueries:
+    """Rounds, candidates and votes; mixed into SqliteStore."""
+
+    _db: Database
+
+    # -- rounds -------------------------------------------------------------------------------
+
+    async def create_round(
+        self, story_id: int, opened_by: str, opened_by_name: str, at: float
+    ) -> Round:
+        """A new round in 'generating'; StoreConflict("round_open") if one is already open.
+
+        StoreConflict("no_open_story") if the story has ended (or does not exist).
+        """
+        async with self._db.transaction() as tx:
+            if not await story_is_open(tx, story_id):
+                raise StoreConflict("no_open_story")
+            if await tx.fetch_one(SQL_ACTIVE_ROUND, (story_id,)) is not None:
+                raise StoreConflict("round_open")
+            row = await tx.inserted(SQL_INSERT_ROUND, (story_id, opened_by, opened_by_name, at))
+        return to_round(row)
+
+    async def active_round(self, story_id: int) -> Round | None:
+        """The story's round in generating or voting, if any."""
+        row = await self._db.fetch_one(SQL_ACTIVE_ROUND, (story_id,))
+        return None if row is None else to_round(row)
+
+    async def get_round(self, round_id: int) -> Round | None:
+        row = await self._db.fetch_one(SQL_GET_ROUND, (round_id,))
+        return None if row is None else to_round(row)
+
+    async def find_round_by_message(self, message_ref: str) -> Round | None:
+        """The round posted as this platform message (the newest, should refs ever repeat)."""
+        if not message_ref:
+            return None
+        row = await self._db.fetch_one(SQL_ROUND_BY_MESSAGE, (message_ref,))
+        return None if row is None else to_round(row)
+
+    async def rounds_with_status(self, statuses: Sequence[RoundStatus]) -> list[Round]:
+        """Rounds in any of `statuses`, oldest first (the scheduler re-arms deadlines from it)."""
+        rows = await self._db.fetch_all(SQL_ROUNDS_WITH_STATUS, (json.dumps(list(statuses)),))
+        return [to_round(r) for r in rows]
+
+    async def open_voting(self, round_id: int, deadline: float) -> Round:
+        """generating -> voting with `deadline`; on a voting round, only moves the deadline.
+
+        StoreConflict("round_not_open") if the round is closed or cancelled.
+        """
+        async with self._db.transaction() as tx:
+            status = await _round_status(tx, round_id)
+            if status is None:
+                raise NotFound(f"round {round_id}")
+            if status not in OPEN_ROUND_STATUSES:
+                raise StoreConflict("round_not_open")
+            row = await tx.inserted(SQL_OPEN_VOTING, (deadline, round_id))
+        return to_round(row)
+
+    async def set_round_message(self, round_id: int, message_ref: str) -> None:
+        """Remember the platform's id of the round message (to find the round from a reaction)."""
+        if await self._db.execute(SQL_SET_MESSAGE, (message_ref, round_id)) == 0:
+            raise NotFound(f"round {round_id}")
+
+    async def close_round(
+        self,
+        round_id: int,
+        winner_candidate_id: int | None,
+        reason: str,
+        at: float,
+        writer_id: str,
+        writer_name: str,
+    ) -> ClosedRound | None:
+        """Close an open round and append its winner as the writer's line, in one transaction.
+
+        None if the round is not open (already closed, cancelled or missing), so of two closers
+        racing only one gets a ClosedRound. No line if there is no winner or the story ended.
+        StoreConflict("no_such_candidate") if the winner is not one of this round's candidates.
+        """
+        async with self._db.transaction() as tx:
+            current = await tx.fetch_one(SQL_GET_ROUND, (round_id,))
+            if current is None or to_round(current).status not in OPEN_ROUND_STATUSES:
+                return None
+            text: str | None = None
+            if winner_candidate_id is not None:
+                text = await tx.single_value(SQL_WINNER_TEXT, (winner_candidate_id, round_id))
+                if text is None:
+                    raise StoreConflict("no_such_candidate")
+            row = await tx.inserted(SQL_CLOSE_ROUND, (at, reason, winner_candidate_id, round_id))
+            closed = to_round(row)
+            line = None
+            if text is not None and await story_is_open(tx, closed.story_id):
+                line = await insert_line(
+                    tx, closed.story_id, "ai", writer_id, writer_name, text, at, round_id
+                )
+        return ClosedRound(round=closed, line=line)
+
+    async def cancel_round(self, round_id: int, reason: str, at: float) -> Round | None:
+        """Open round -> cancelled (no line); None if the round is not open."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(SQL_CANCEL_ROUND, (at, reason, round_id))
+        return None if row is None else to_round(row)
+
+    # -- candidates ---------------------------------------------------------------------------
+
+    async def add_candidates(
+        self, round_id: int, new: Sequence[NewCandidate], max_total: int
+    ) -> list[Candidate]:
+        """Number `new` on from the round's last ordinal, keeping only as many as fit max_total.
+
+        StoreConflict("round_not_open") unless the round is generating or voting;
+        StoreConflict("candidates_full") if not one of them fits.
+        """
+        async with self._db.transaction() as tx:
+            status = await _round_status(tx, round_id)
+            if status not in OPEN_ROUND_STATUSES:
+                raise StoreConflict("round_not_open")
+            count = int(await tx.single_value(SQL_CANDIDATE_COUNT, (round_id,)))
+            room = max_total - count
+            if new and room <= 0:
+                raise StoreConflict("candidates_full")
+            added: list[Candidate] = []
+            for ordinal, c in enumerate(new[: max(room, 0)], start=count + 1):
+                row = await tx.inserted(
+                    SQL_INSERT_CANDIDATE,
+                    (round_id, ordinal, c.text, c.mean_logprob, c.keyword, c.length,
+                     c.temperature, c.seed, c.requested_by, c.requested_by_name),
+                )  # fmt: skip
+                added.append(to_candidate(row))
+        return added
+
+    async def candidates(self, round_id: int) -> list[Candidate]:
+        """The round's candidates by ordinal."""
+        rows = await self._db.fetch_all(SQL_CANDIDATES, (round_id,))
+        return [to_candidate(r) for r in rows]
+
+    # -- votes --------------------------------------------------------------------------------
+
+    async def cast_vote(
+        self, round_id: int, member_id: str, member_name: str, ordinal: int, at: float
+    ) -> VoteChange:
+        """Record or move the member's one vote; the same ordinal again changes nothing.
+
+        StoreConflict("round_not_open") unless voting; ("no_such_candidate") for a bad ordinal.
+        """
+        async with self._db.transaction() as tx:
+            if await _round_status(tx, round_id) != "voting":
+                raise StoreConflict("round_not_open")
+            if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
+                raise StoreConflict("no_such_candidate")
+            previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+            if previous != ordinal:
+                await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
+        return VoteChange(previous=previous, current=ordinal)
+
+    async def remove_vote(self, round_id: int, member_id: str) -> VoteChange:
+        """Withdraw the member's vote (previous=None if there was none).
+
+        StoreConflict("round_not_open") unless the round is voting.
+        """
+        async with self._db.transaction() as tx:
+            if await _round_status(tx, round_id) != "voting":
+                raise StoreConflict("round_not_open")
+            previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+            if previous is not None:
+                await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+        return VoteChange(previous=previous, current=None)
+
+    async def votes(self, round_id: int) -> list[Vote]:
+        """The round's votes, oldest first."""
+        return [to_vote(r) for r in await self._db.fetch_all(SQL_VOTES, (round_id,))]

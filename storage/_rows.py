@@ -1,0 +1,156 @@
+"""Column lists and row -> record converters shared by the store's query modules.
+
+Each *_COLUMNS string is what every SELECT of that table returns, so one converter fits all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import cast
+
+from bot.core.records import (
+    Candidate,
+    Chat,
+    ChatSettings,
+    Line,
+    LineKind,
+    ModelVersion,
+    Novel,
+    NovelStatus,
+    Round,
+    RoundStatus,
+    Story,
+    StoryStatus,
+    TrainingRun,
+    Vote,
+)
+
+CHAT_COLUMNS = "id, platform, external_id, title"
+SETTINGS_COLUMNS = "temperature, candidates, vote_seconds"
+STORY_COLUMNS = "id, chat_id, title, status, created_by, created_at, ended_at"
+LINE_COLUMNS = (
+    "id, story_id, position, kind, author_id, author_name, text, round_id, removed, created_at"
+)
+ROUND_COLUMNS = (
+    "id, story_id, status, opened_by, opened_by_name, created_at, deadline, closed_at, "
+    "winner_candidate_id, close_reason, message_ref"
+)
+CANDIDATE_COLUMNS = (
+    "id, round_id, ordinal, text, mean_logprob, keyword, length, temperature, seed, "
+    "requested_by, requested_by_name"
+)
+VOTE_COLUMNS = "round_id, member_id, member_name, ordinal, cast_at"
+# Never the text: it can be megabytes, and only the trainer needs it (novel_text()).
+NOVEL_COLUMNS = "id, chat_id, title, sha256, chars, status, added_by, created_at"
+MODEL_VERSION_COLUMNS = "id, path, parent_id, status, val_loss, info_json, created_at"
+TRAINING_RUN_COLUMNS = "id, status, started_at, finished_at, version_id, metrics_json, error"
+
+
+def to_chat(row: sqlite3.Row) -> Chat:
+    return Chat(id=row[0], platform=row[1], external_id=row[2], title=row[3])
+
+
+def to_settings(row: sqlite3.Row) -> ChatSettings:
+    return ChatSettings(temperature=row[0], candidates=row[1], vote_seconds=row[2])
+
+
+def to_story(row: sqlite3.Row) -> Story:
+    return Story(
+        id=row[0],
+        chat_id=row[1],
+        title=row[2],
+        status=cast(StoryStatus, row[3]),
+        created_by=row[4],
+        created_at=row[5],
+        ended_at=row[6],
+    )
+
+
+def to_line(row: sqlite3.Row) -> Line:
+    return Line(
+        id=row[0],
+        story_id=row[1],
+        position=row[2],
+        kind=cast(LineKind, row[3]),
+        author_id=row[4],
+        author_name=row[5],
+        text=row[6],
+        round_id=row[7],
+        removed=bool(row[8]),
+        created_at=row[9],
+    )
+
+
+def to_round(row: sqlite3.Row) -> Round:
+    return Round(
+        id=row[0],
+        story_id=row[1],
+        status=cast(RoundStatus, row[2]),
+        opened_by=row[3],
+        opened_by_name=row[4],
+        created_at=row[5],
+        deadline=row[6],
+        closed_at=row[7],
+        winner_candidate_id=row[8],
+        close_reason=row[9],
+        message_ref=row[10],
+    )
+
+
+def to_candidate(row: sqlite3.Row) -> Candidate:
+    return Candidate(
+        id=row[0],
+        round_id=row[1],
+        ordinal=row[2],
+        text=row[3],
+        mean_logprob=row[4],
+        keyword=row[5],
+        length=row[6],
+        temperature=row[7],
+        seed=row[8],
+        requested_by=row[9],
+        requested_by_name=row[10],
+    )
+
+
+def to_vote(row: sqlite3.Row) -> Vote:
+    return Vote(
+        round_id=row[0], member_id=row[1], member_name=row[2], ordinal=row[3], cast_at=row[4]
+    )
+
+
+def to_novel(row: sqlite3.Row) -> Novel:
+    return Novel(
+        id=row[0],
+        chat_id=row[1],
+        title=row[2],
+        sha256=row[3],
+        chars=row[4],
+        status=cast(NovelStatus, row[5]),
+        added_by=row[6],
+        created_at=row[7],
+    )
+
+
+def to_model_version(row: sqlite3.Row) -> ModelVersion:
+    return ModelVersion(
+        id=row[0],
+        path=row[1],
+        parent_id=row[2],
+        status=row[3],
+        val_loss=row[4],
+        info_json=row[5],
+        created_at=row[6],
+    )
+
+
+def to_training_run(row: sqlite3.Row) -> TrainingRun:
+    return TrainingRun(
+        id=row[0],
+        status=row[1],
+        started_at=row[2],
+        finished_at=row[3],
+        version_id=row[4],
+        metrics_json=row[5],
+        error=row[6],
+    )

@@ -1,0 +1,23 @@
+"""SqliteStore: bot.core.ports.Store on a storage.Database.
+
+The queries live in three modules of one job each (_stories, _rounds, _library), mixed in here;
+every check-then-write method runs in one BEGIN IMMEDIATE transaction behind the one writer.
+"""
+
+from __future__ import annotations
+
+from storage._library import LibraryQueries
+from storage._rounds import RoundQueries
+from storage._stories import StoryQueries
+from storage.database import Database
+
+
+class SqliteStore(StoryQueries, RoundQueries, LibraryQueries):
+    """The store the bot runs on. Give it an opened Database; closing that is the caller's job."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> Database:
+        return self._db

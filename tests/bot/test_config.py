@@ -1,0 +1,47 @@
+"""config.toml: documented defaults, partial files, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_equals_the_defaults() -> None:
+    """The repository's config.toml documents exactly the dataclass defaults."""
+    assert load_config(ROOT / "config.toml") == Config()
+
+
+def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
+    """A file may set only some keys."""
+    path = tmp_path / "c.toml"
+    path.write_text("[relay]\nvote_seconds = 30\n")
+    config = load_config(path)
+    assert config.relay.vote_seconds == 30 and config.relay.candidates == 3
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"relay": {"vote_secs": 5}}, "relay.vote_secs"),
+    ({"relay": {"vote_seconds": "soon"}}, "relay.vote_seconds"),
+    ({"relay": {"vote_seconds": 1}}, "relay.vote_seconds"),
+    ({"relay": {"no_votes": "maybe"}}, "relay.no_votes"),
+    ({"writer": {"device": "tpu"}}, "writer.device"),
+    ({"relay": {"moderators": ["12345"]}}, "relay.moderators"),
+    ({"colours": {}}, "[colours]"),
+])
+def test_bad_keys_and_values_name_the_key(data: dict[str, object], key: str) -> None:
+    """Start-up stops with a message that names the offending key."""
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(data)  # type: ignore[arg-type]
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    """A syntax error names the file."""
+    path = tmp_path / "c.toml"
+    path.write_text("[relay\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)

@@ -1,0 +1,158 @@
+"""Whole console sessions: the real bot process, the real worker, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import Database, SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, model_dir: Path, vote_seconds: int = 120) -> Path:
+    path = tmp_path / "test.toml"
+    path.write_text(
+        f'[relay]\nvote_seconds = {vote_seconds}\n'
+        f'[writer]\nmodel_dir = "{model_dir}"\ndevice = "cpu"\n'
+        f'[storage]\nbackup_minutes = 0\n', encoding="utf-8")
+    return path
+
+
+def run_console(config: Path, db: Path, script: str, timeout: float = 120) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--platform", "console", "--config", str(config),
+         "--db", str(db)],
+        input=script, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        env={**os.environ, "DISCORD_TOKEN": "", "TELEGRAM_TOKEN": ""}, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def story_lines(db_path: Path) -> list[tuple[str, str, str]]:
+    async with Database(db_path) as db:
+        store = SqliteStore(db)
+        chat = await store.ensure_chat("console", "local", "console")
+        story = (await store.list_stories(chat.id))[-1]
+        return [(line.kind, line.author_name, line.text) for line in await store.lines(story.id)]
+
+
+async def round_state(db_path: Path) -> tuple[str, list[tuple[str, int]]]:
+    async with Database(db_path) as db:
+        store = SqliteStore(db)
+        (round_,) = await store.rounds_with_status(["voting", "closed", "cancelled"])
+        votes = [(v.member_id, v.ordinal) for v in await store.votes(round_.id)]
+        return round_.status, sorted(votes)
+
+
+SCRIPT = """\
+/story new Dragon
+/write The dragon woke under the mountain.
+/as bob
+/write 용은 천천히 눈을 떴다.
+/as alice
+/continue dragon 120
+/as carol
+/continue castle
+/as alice
+/vote 1
+/as bob
+2️⃣
+/as carol
+/vote 4
+/as bob
+/vote 4
+/round close
+/story export
+/story export md
+"""
+
+
+@pytest.mark.slow
+async def test_scripted_round_from_story_to_export(tmp_path: Path,
+                                                   random_writer_dir: Path) -> None:
+    """Two lines, two /continue, three voters (one moves), close: the winner is the last line."""
+    db = tmp_path / "story.db"
+    out = run_console(write_config(tmp_path, random_writer_dir), db, SCRIPT)
+    assert "Added candidates 4, 5, 6" in out
+    assert "Vote moved from 2️⃣ to 4️⃣" in out
+    assert "Winner 4️⃣ joins the story" in out
+    lines = await story_lines(db)
+    assert lines[:2] == [("human", "you", "The dragon woke under the mountain."),
+                         ("human", "bob", "용은 천천히 눈을 떴다.")]
+    kind, author, text = lines[-1]
+    assert (kind, author) == ("ai", "the writer") and text.startswith("castle")
+    exported = (tmp_path / "exports" / "Dragon.txt").read_text(encoding="utf-8")
+    assert exported == "Dragon\n\n" + "\n\n".join(t for _, _, t in lines) + "\n"
+    assert "## Written by" in (tmp_path / "exports" / "Dragon.md").read_text(encoding="utf-8")
+
+
+BAD_INPUT = """\
+/undo
+/story new Bad input
+/write
+/write {long}
+/dance
+/continue
+/vote 7
+/round close
+/vote 1
+/undo
+/undo
+🐉
+"""
+
+
+@pytest.mark.slow
+async def test_bad_input_gets_clear_messages(tmp_path: Path, random_writer_dir: Path) -> None:
+    """Empty and over-long lines, unknown commands and emoji, missing candidates, closed rounds."""
+    db = tmp_path / "bad.db"
+    out = run_console(write_config(tmp_path, random_writer_dir), db,
+                      BAD_INPUT.format(long="x" * 700))
+    for message in ("There is no story here yet", "That line is empty",
+                    "the limit is 600", "Unknown command /dance", "There is no candidate 7",
+                    "No round is open to vote in", "The story has no lines to undo",
+                    "Commands start with /"):
+        assert message in out, message
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir: Path) -> None:
+    """Kill -9 after candidates and two votes: the restarted bot still has the round and both
+    votes, and closes it at its deadline."""
+    db = tmp_path / "kill.db"
+    config = write_config(tmp_path, random_writer_dir, vote_seconds=10)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--platform", "console", "--config", str(config),
+        "--db", str(db), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("/story new Kill\n/write One.\n/continue\n/vote 1\n/as bob\n/vote 2\n"
+                        .encode())
+    await process.stdin.drain()
+    seen = ""
+    while seen.count("Voted for") < 2:
+        chunk = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert chunk, seen
+        seen += chunk.decode()
+    started = time.time()
+    os.kill(process.pid, signal.SIGKILL)
+    await process.wait()
+
+    assert await round_state(db) == ("voting", [("bob", 2), ("you", 1)])
+    out = run_console(config, db, "/round\n")
+    assert "1 vote" in out and "voting" in out
+    await asyncio.sleep(max(0.0, 10.5 - (time.time() - started)))  # the deadline passes
+    out = run_console(config, db, "/story show\n")
+    assert "Round 1 closed (deadline)" in out
+    status, votes = await round_state(db)
+    assert status == "closed" and votes == [("bob", 2), ("you", 1)]
+    lines = await story_lines(db)
+    assert lines[-1][0] == "ai"

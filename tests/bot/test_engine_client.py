@@ -1,0 +1,74 @@
+"""The bot's writer client against a real worker process running a tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.ports import WriterRequest, WriterUnavailable
+from bot.engine_client import EngineClient
+
+
+def request(seed: int, n: int = 3, keyword: str = "") -> WriterRequest:
+    return WriterRequest(context="The dragon slept.\n", keyword=keyword, n=n, length=40,
+                         temperature=0.8, seed=seed)
+
+
+@pytest.fixture
+async def client(random_writer_dir: Path) -> AsyncIterator[EngineClient]:
+    writer = EngineClient(str(random_writer_dir), device="cpu", timeout=30.0)
+    await writer.start()
+    yield writer
+    await writer.close()
+
+
+async def test_generates_candidates(client: EngineClient) -> None:
+    """A request returns n candidates with scores, each starting with the keyword."""
+    candidates = await client.generate(request(7, keyword="용"))
+    assert len(candidates) == 3
+    assert all(c.text.startswith("용") and c.mean_logprob < 0 for c in candidates)
+
+
+async def test_same_seed_same_text(client: EngineClient) -> None:
+    """Rounds are reproducible: the same request gives the same candidates."""
+    first = await client.generate(request(11))
+    second = await client.generate(request(11))
+    assert [c.text for c in first] == [c.text for c in second]
+
+
+async def test_concurrent_requests_from_many_chats(client: EngineClient) -> None:
+    """Twenty chats asking at once all get their own answers."""
+    results = await asyncio.gather(*(client.generate(request(seed, n=2)) for seed in range(20)))
+    assert all(len(r) == 2 for r in results)
+    alone = await client.generate(request(5, n=2))
+    assert [c.text for c in results[5]] == [c.text for c in alone]
+
+
+async def test_killed_worker_is_restarted(client: EngineClient) -> None:
+    """SIGKILL of the worker: the caller gets WriterUnavailable, then the writer comes back."""
+    old_pid = client.pid
+    assert old_pid is not None
+    os.kill(old_pid, signal.SIGKILL)
+    with pytest.raises(WriterUnavailable):
+        for _ in range(50):  # until the client notices the death
+            await client.generate(request(1))
+            await asyncio.sleep(0.05)
+    for _ in range(200):
+        await asyncio.sleep(0.1)
+        if client.pid != old_pid and client._alive():
+            break
+    assert client.pid != old_pid
+    assert len(await client.generate(request(2))) == 3
+
+
+async def test_missing_model_fails_clearly(tmp_path: Path) -> None:
+    """A worker that cannot load its checkpoint reports WriterUnavailable, not a hang."""
+    writer = EngineClient(str(tmp_path / "nothing"), device="cpu", timeout=5.0)
+    with pytest.raises(WriterUnavailable, match="did not start"):
+        await writer.start()
+    await writer.close()
