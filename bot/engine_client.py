@@ -108,10 +108,12 @@ class EngineClient:
             if future is not None and not future.done():
                 future.set_result(message)
         await process.wait()
-        log.warning("writer worker %s exited with %s", process.pid, process.returncode)
         self._fail_pending("the writer stopped")
-        if not self._closed:
-            asyncio.get_running_loop().create_task(self._restart())
+        if self._closed:
+            return
+        log.warning("writer worker %s exited with %s; restarting it", process.pid,
+                    process.returncode)
+        asyncio.get_running_loop().create_task(self._restart())
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}

@@ -206,9 +206,11 @@ class Relay:
         produced = await self.writer.generate(WriterRequest(
             context=context, keyword=keyword, n=n, length=length, temperature=temperature,
             seed=seed))
-        new = [NewCandidate(text=c.text, mean_logprob=c.mean_logprob, keyword=keyword,
-                            length=length, temperature=c.temperature, seed=c.seed,
-                            requested_by=actor.member_id, requested_by_name=actor.name)
+        # A candidate becomes one story line: one paragraph, no stray whitespace.
+        new = [NewCandidate(text=" ".join(c.text.split()), mean_logprob=c.mean_logprob,
+                            keyword=keyword, length=length, temperature=c.temperature,
+                            seed=c.seed, requested_by=actor.member_id,
+                            requested_by_name=actor.name)
                for c in produced if c.text.strip()]
         if not new:
             raise WriterUnavailable("the writer returned only empty candidates")
