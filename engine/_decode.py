@@ -1,0 +1,313 @@
+"""The batched decoding loop behind `engine.sample.generate`: one model forward per step.
+
+Rows are candidates. Each row draws all its uniforms up front from its own generator and turns
+uniform t into character t by an inverse-CDF pick in vocabulary order, so its text depends only on
+its own prompt, settings and seed, never on the rest of the batch.
+
+Per step, vectorised over rows: mask specials -> repetition penalty -> temperature -> top-k /
+top-p (rows that use them only: sorting is slow on the CPU) -> pick (argmax at temperature 0)
+-> sentence-end and length checks. Finished rows are dropped every few steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import Tensor
+
+from engine.errors import EngineError
+from engine.model import CharRNN, StreamState
+from engine.sentences import CharClasses, char_classes, trim_capped
+from engine.vocab import Vocab
+
+if TYPE_CHECKING:
+    from engine.sample import SampleSettings
+
+Mode = Literal["stream", "window"]
+
+__all__ = ["Job", "decode"]
+
+# Check for finished rows (a host sync) every this many steps.
+CHECK_EVERY = 8
+# The repetition penalty covers this many recent characters (context and keyword included).
+REPETITION_WINDOW = 32
+
+
+@dataclass
+class _Rows:
+    """Per-row tensors of the active part of the batch; `keep` drops finished rows."""
+
+    rows: Tensor  # (R,) global row ids
+    logits: Tensor  # (R, V) next-token logits
+    state: StreamState | None  # stream mode
+    window: Tensor | None  # (R, L) window mode: the last max_length tokens
+    uniforms: Tensor  # (R, S)
+    temperature: Tensor  # (R,)
+    top_k: Tensor  # (R,) V when off
+    top_p: Tensor  # (R,)
+    filter_idx: Tensor  # (F,) the rows that use top-k or top-p
+    penalty: Tensor  # (R,)
+    recent: Tensor  # (R, N) ring of recent tokens for the repetition penalty
+    counts: Tensor  # (R, V) how often each token is in `recent`
+    stop: Tensor  # (R,) bool: stop at sentence ends
+    min_len: Tensor  # (R,) no sentence stop before this text length
+    written: Tensor  # (R,) characters already in the text (the keyword)
+    steps: Tensor  # (R,) cap on sampled characters
+    pending: Tensor  # (R,) bool: the text ends with terminator + closers
+    finished: Tensor  # (R,) bool
+    kept: Tensor  # (R,) sampled characters that stay in the text
+    capped: Tensor  # (R,) bool: stopped by the length cap
+
+    def keep(self, mask: Tensor) -> _Rows:
+        idx = mask.nonzero().squeeze(1)
+        fields: dict[str, Any] = {
+            k: v.index_select(0, idx) if isinstance(v, Tensor) else v
+            for k, v in vars(self).items()
+            if k != "filter_idx"
+        }
+        fields["filter_idx"] = _filter_rows(fields["top_k"], fields["top_p"], self.logits.size(1))
+        out = _Rows(**fields)
+        if self.state is not None:
+            out.state = self.state.select(idx)
+        return out
+
+
+def _filter_rows(top_k: Tensor, top_p: Tensor, vocab_size: int) -> Tensor:
+    return ((top_k < vocab_size) | (top_p < 1.0)).nonzero().squeeze(1)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One candidate row before batching."""
+
+    prompt: int
+    ids: list[int]  # context + keyword ids fed before sampling
+    keyword: str
+    temperature: float
+    seed: int
+    settings: SampleSettings
+
+
+def decode(
+    model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode
+) -> tuple[list[str], list[float]]:
+    """Each job's text (keyword included, trimmed) and the mean log-probability of its sampled
+    characters; jobs of one prompt must be adjacent."""
+    if mode == "stream" and model.config.rnn_bidirectional:
+        raise EngineError("a bidirectional model can only generate in window mode")
+    device = next(model.parameters()).device
+    total = len(jobs)
+    caps = [max(0, j.settings.max_chars - len(j.keyword)) for j in jobs]
+    width = max(caps)
+    classes = char_classes(vocab.tokens)
+    state, window, logits = _prime(model, vocab, jobs, mode, device)
+    rows = _init_rows(vocab, classes, jobs, caps, width, logits, state, window, device)
+    tokens = torch.zeros(total, max(width, 1), dtype=torch.long, device=device)  # (T, S)
+    logps = torch.zeros(total, max(width, 1), device=device)
+    kept = torch.zeros(total, dtype=torch.long, device=device)
+    capped = torch.zeros(total, dtype=torch.bool, device=device)
+
+    flags = {
+        k: torch.tensor(getattr(classes, k), device=device)
+        for k in ("terminator", "closer", "space", "newline")
+    }
+    specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)
+    specials[vocab.special_indices()] = True
+    ranks = torch.arange(len(vocab), device=device)
+    use_penalty = any(j.settings.repetition_penalty != 1.0 for j in jobs)
+
+    def flush(r: _Rows, mask: Tensor) -> None:
+        kept[r.rows[mask]] = r.kept[mask]
+        capped[r.rows[mask]] = r.capped[mask]
+
+    for t in range(width):
+        if t % CHECK_EVERY == 0 and t > 0:
+            n_done = int(rows.finished.sum())
+            if n_done == len(rows.finished):
+                break
+            if 4 * n_done >= len(rows.finished):
+                flush(rows, rows.finished)
+                rows = rows.keep(~rows.finished)
+        tok, lp = _pick(rows, rows.logits, t, specials, ranks, use_penalty)
+        tokens[rows.rows, t] = tok
+        logps[rows.rows, t] = lp
+        _update_stop(rows, tok, t, flags)
+        if use_penalty:
+            slot = t % rows.recent.size(1)
+            old = rows.recent[:, slot]
+            rows.counts.scatter_add_(1, old.unsqueeze(1), torch.full_like(old, -1).unsqueeze(1))
+            rows.counts.scatter_add_(1, tok.unsqueeze(1), torch.ones_like(tok).unsqueeze(1))
+            rows.recent[:, slot] = tok
+        if t + 1 < width:
+            rows.logits = _advance(model, rows, tok)
+    flush(rows, torch.ones_like(rows.finished))
+    return _finish(vocab, jobs, tokens.cpu(), logps.cpu(), kept.tolist(), capped.tolist())
+
+
+def _prime(
+    model: CharRNN,
+    vocab: Vocab,
+    jobs: list[Job],
+    mode: Mode,
+    device: torch.device,
+) -> tuple[StreamState | None, Tensor | None, Tensor]:
+    """Read each prompt once and repeat its state for its candidates (jobs come grouped)."""
+    grouped = [list(g) for _, g in groupby(jobs, key=lambda j: j.prompt)]
+    groups = [len(g) for g in grouped]
+    prompt_ids = [g[0].ids for g in grouped]
+    if mode == "window":
+        length = model.config.max_length
+        rows = [[0] * max(0, length - len(ids)) + ids[-length:] for ids in prompt_ids]
+        window = torch.tensor(rows, dtype=torch.long, device=device)  # (P, L)
+        window = window.repeat_interleave(torch.tensor(groups, device=device), dim=0)
+        return None, window, model.forward_window(window)
+    states, logits = [], []
+    for ids, n in zip(prompt_ids, groups, strict=True):
+        lg, st = model.prime(torch.tensor([ids], dtype=torch.long, device=device))
+        rep = torch.zeros(n, dtype=torch.long, device=device)
+        states.append(st.select(rep))
+        logits.append(lg.index_select(0, rep))
+    return StreamState.cat(states), None, torch.cat(logits)
+
+
+def _init_rows(
+    vocab: Vocab,
+    classes: CharClasses,
+    jobs: list[Job],
+    caps: list[int],
+    width: int,
+    logits: Tensor,
+    state: StreamState | None,
+    window: Tensor | None,
+    device: torch.device,
+) -> _Rows:
+    total, vsize = len(jobs), len(vocab)
+    uniforms = torch.full((total, max(width, 1)), 0.5)
+    for r, (job, cap) in enumerate(zip(jobs, caps, strict=True)):
+        gen = torch.Generator().manual_seed(job.seed)
+        uniforms[r, :cap] = torch.rand(cap, generator=gen)
+    size = REPETITION_WINDOW
+    recent = torch.zeros(total, size, dtype=torch.long)  # left-padded with <pad>
+    for r, job in enumerate(jobs):
+        tail = job.ids[-size:]
+        recent[r, size - len(tail) :] = torch.tensor(tail, dtype=torch.long)
+    counts = torch.zeros(total, vsize, dtype=torch.long)
+    counts.scatter_add_(1, recent, torch.ones_like(recent))
+    pending = [_ends_pending(vocab, j.keyword, classes.terminator, classes.closer) for j in jobs]
+
+    def col(values: Sequence[float | int | bool], dtype: torch.dtype) -> Tensor:
+        return torch.tensor(list(values), dtype=dtype, device=device)
+
+    top_k = col([j.settings.top_k if j.settings.top_k > 0 else vsize for j in jobs], torch.long)
+    top_p = col([j.settings.top_p for j in jobs], torch.float)
+    return _Rows(
+        rows=torch.arange(total, device=device),
+        logits=logits,
+        state=state,
+        window=window,
+        uniforms=uniforms.to(device),
+        temperature=col([j.temperature for j in jobs], torch.float),
+        top_k=top_k,
+        top_p=top_p,
+        filter_idx=_filter_rows(top_k, top_p, vsize),
+        penalty=col([j.settings.repetition_penalty for j in jobs], torch.float),
+        recent=recent.to(device),
+        counts=counts.to(device),
+        stop=col([j.settings.stop_at_sentence_end for j in jobs], torch.bool),
+        min_len=col([max(1, j.settings.min_chars) for j in jobs], torch.long),
+        written=col([len(j.keyword) for j in jobs], torch.long),
+        steps=col(caps, torch.long),
+        pending=col(pending, torch.bool),
+        finished=col([c == 0 for c in caps], torch.bool),
+        kept=torch.zeros(total, dtype=torch.long, device=device),
+        capped=col([c == 0 for c in caps], torch.bool),
+    )
+
+
+def _ends_pending(vocab: Vocab, keyword: str, term: list[bool], close: list[bool]) -> bool:
+    pending = False
+    for i in vocab.encode(keyword):
+        pending = term[i] or (pending and close[i])
+    return pending
+
+
+def _pick(
+    r: _Rows, logits: Tensor, t: int, specials: Tensor, ranks: Tensor, use_penalty: bool
+) -> tuple[Tensor, Tensor]:
+    """(R, V) logits -> (R,) sampled tokens and their log-probabilities at temperature 1."""
+    x = logits.masked_fill(specials, float("-inf"))
+    if use_penalty:
+        pen = r.penalty.unsqueeze(1)  # (R, 1)
+        x = torch.where(r.counts > 0, torch.where(x > 0, x / pen, x * pen), x)
+    greedy = r.temperature <= 0
+    temp = torch.where(greedy, torch.ones_like(r.temperature), r.temperature).unsqueeze(1)
+    probs = torch.softmax(x / temp, dim=-1)  # (R, V) in vocabulary order
+    if len(r.filter_idx):
+        # Sorting is slow on the CPU (~35 us a row), so only the rows that filter pay for it.
+        fi = r.filter_idx
+        sub = probs.index_select(0, fi)  # (F, V)
+        sorted_p, order = torch.sort(sub, dim=-1, descending=True)
+        top_p = r.top_p.index_select(0, fi).unsqueeze(1)
+        drop = (ranks >= r.top_k.index_select(0, fi).unsqueeze(1)) | (
+            (top_p < 1.0) & (sorted_p.cumsum(dim=-1) - sorted_p > top_p)
+        )
+        drop[:, 0] = False
+        mask = torch.zeros_like(drop).scatter_(1, order, drop)
+        probs = probs.index_copy(0, fi, sub.masked_fill(mask, 0.0))
+    cdf = probs.cumsum(dim=-1)  # (R, V)
+    total = cdf[:, -1:]
+    # Strictly below the total, so the pick always lands on a token of non-zero probability.
+    target = torch.minimum(r.uniforms[:, t : t + 1] * total, torch.nextafter(total, total * 0))
+    pick = torch.searchsorted(cdf, target, right=True).squeeze(1)
+    tok = torch.where(greedy, x.argmax(dim=-1), pick)  # (R,)
+    logp = logits.gather(1, tok.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=-1)
+    return tok, logp
+
+
+def _update_stop(r: _Rows, tok: Tensor, t: int, flags: dict[str, Tensor]) -> None:
+    """Finish rows at the length cap, or (when they stop at sentence ends, not before min_chars)
+    at a newline or at whitespace after terminator + closers; neither is kept in the text."""
+    length = r.written + t  # text length before this token
+    allowed = r.stop & (length >= r.min_len)
+    at_end = allowed & (flags["newline"][tok] | (r.pending & flags["space"][tok]))
+    r.pending = flags["terminator"][tok] | (r.pending & flags["closer"][tok])
+    at_cap = ~at_end & (r.steps <= t + 1)
+    new = ~r.finished & (at_end | at_cap)
+    r.kept = torch.where(new, torch.where(at_end, t, t + 1), r.kept)
+    r.capped = r.capped | (new & at_cap)
+    r.finished = r.finished | new
+
+
+def _advance(model: CharRNN, r: _Rows, tok: Tensor) -> Tensor:
+    """Feed the sampled tokens -> the next (R, V) logits."""
+    if r.state is not None:
+        logits, r.state = model.step(tok, r.state)
+        return logits
+    assert r.window is not None
+    r.window = torch.cat([r.window[:, 1:], tok.unsqueeze(1)], dim=1)  # (R, L)
+    return model.forward_window(r.window)
+
+
+def _finish(
+    vocab: Vocab,
+    jobs: list[Job],
+    tokens: Tensor,
+    logps: Tensor,
+    kept: list[int],
+    capped: list[bool],
+) -> tuple[list[str], list[float]]:
+    texts, means = [], []
+    for r, job in enumerate(jobs):
+        sampled = vocab.decode(tokens[r, : kept[r]].tolist())
+        text = job.keyword + sampled
+        if capped[r]:
+            s = job.settings
+            text = trim_capped(text, s.min_chars, len(job.keyword), s.stop_at_sentence_end)
+        n = max(0, len(text) - len(job.keyword))
+        means.append(float(logps[r, :n].mean()) if n else 0.0)
+        texts.append(text)
+    return texts, means

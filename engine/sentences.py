@@ -1,0 +1,118 @@
+"""Where a generated text may end, and how candidates are ranked.
+
+A sentence ends at a terminator (. ! ? … and their full-width forms; Korean endings such as 다. 요.
+까? are covered by these) followed by any closing quotes or brackets, *confirmed* by the next
+character being whitespace (or the text ending there). Waiting for that one character keeps
+"3.14", "Mr.Smith" or "..." inside a word from stopping a sentence. A newline always ends one.
+
+The sampler applies these rules per step on token ids (see `char_classes`); the helpers on strings
+here trim a text that hit its length cap and score over-generated candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+TERMINATORS = frozenset(".!?…。！？")
+CLOSERS = frozenset("\"'”’)]」』》〉")
+NEWLINES = frozenset("\n\r\u2028\u2029")
+
+
+@dataclass(frozen=True)
+class CharClasses:
+    """Per-token flags (one bool per vocabulary index) that the sampler turns into tensors."""
+
+    terminator: list[bool]
+    closer: list[bool]
+    space: list[bool]  # whitespace other than a newline: confirms a sentence end
+    newline: list[bool]
+
+
+def char_classes(tokens: Sequence[str]) -> CharClasses:
+    """Flags for every token; multi-character special tokens get no flag."""
+
+    def flags(test: frozenset[str] | None) -> list[bool]:
+        out = []
+        for token in tokens:
+            single = len(token) == 1
+            if test is None:
+                out.append(single and token.isspace() and token not in NEWLINES)
+            else:
+                out.append(single and token in test)
+        return out
+
+    return CharClasses(flags(TERMINATORS), flags(CLOSERS), flags(None), flags(NEWLINES))
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Every length `i` such that text[:i] ends a sentence (terminator + closers, then whitespace
+    or the end of the text, or a newline right after), in increasing order."""
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in NEWLINES:
+            ends.append(i)
+            i += 1
+            continue
+        if char not in TERMINATORS:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and (text[j] in TERMINATORS or text[j] in CLOSERS):
+            j += 1
+        if j == n or text[j].isspace():
+            ends.append(j)
+        i = j
+    return [e for e in ends if e > 0]
+
+
+def trim_capped(text: str, min_chars: int, floor: int, at_sentence: bool) -> str:
+    """Cut a text that hit its length cap back to a clean end.
+
+    With `at_sentence`, the last sentence end at or after `min_chars`; otherwise (or if there is
+    none) the last space. Never cuts below `floor` (the forced keyword) and never to nothing.
+    """
+    lower = max(floor, 1)
+    if at_sentence:
+        ends = [e for e in sentence_ends(text) if e >= max(min_chars, lower)]
+        if ends:
+            return text[: ends[-1]]
+    cut = text.rstrip()
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    for limit in (max(min_chars, lower), lower):
+        if space >= limit:
+            return text[:space].rstrip()
+    return text
+
+
+def repeated_fraction(text: str, n: int = 8) -> float:
+    """Share of character n-grams seen before in the text: 0 when fresh, near 1 in a loop."""
+    total = len(text) - n + 1
+    if total <= 1:
+        return 0.0
+    seen: set[str] = set()
+    repeats = 0
+    for i in range(total):
+        gram = text[i : i + n]
+        if gram in seen:
+            repeats += 1
+        seen.add(gram)
+    return repeats / total
+
+
+# Re-ranking weights: a candidate that loops on itself loses up to this much mean log-probability;
+# one that mentions the keyword gains a little.
+REPEAT_WEIGHT = 2.0
+KEYWORD_BONUS = 0.1
+
+
+def rank_score(text: str, mean_logprob: float, keyword: str) -> float:
+    """Higher is better: fluent (mean log-probability), not repetitive, on topic (the keyword)."""
+    if not text.strip():
+        return float("-inf")
+    score = mean_logprob - REPEAT_WEIGHT * repeated_fraction(text)
+    if keyword and keyword in text:
+        score += KEYWORD_BONUS
+    return score
