@@ -10,6 +10,7 @@ The CLI commands `generate` and `next` (with textgenrnn's interactive top-N mode
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Sequence
@@ -126,14 +127,17 @@ def next_probs(model: CharRNN, vocab: Vocab, context: str, mode: Mode = "window"
     if mode == "stream" and model.config.rnn_bidirectional:
         raise EngineError("a bidirectional model can only be read in window mode")
     device = next(model.parameters()).device
+    # float64: fine-tuned textgenrnn models have logits near 80, where float32 rounding alone
+    # moves probabilities by more than 1e-5. One forward pass, so the cost does not matter.
+    exact = copy.deepcopy(model).double()
     ids = context_ids(vocab, context)
     if mode == "window":
         length = model.config.max_length
         ids = [0] * max(0, length - len(ids)) + ids[-length:]
-        logits = model.forward_window(torch.tensor([ids], device=device))
+        logits = exact.forward_window(torch.tensor([ids], device=device))
     else:
-        logits, _ = model.prime(torch.tensor([ids], device=device))
-    return torch.softmax(logits[0].float(), dim=-1).cpu()
+        logits, _ = exact.prime(torch.tensor([ids], device=device))
+    return torch.softmax(logits[0], dim=-1).float().cpu()
 
 
 # -- command line ---------------------------------------------------------------------------------

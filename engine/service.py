@@ -157,6 +157,8 @@ def main_serve(args: argparse.Namespace) -> int:
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr
     device = torch.device(args.device) if args.device else pick_device()
+    # One thread: a generation step is small work, and the bot process needs the other core.
+    torch.set_num_threads(1)
     worker = Worker(args.model, device)
     serve(worker, sys.stdin, protocol_out, args.batch_wait_ms / 1000)
     return 0
