@@ -15,12 +15,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from bot.announce import Announcers
 from bot.config import Config, ConfigError, load_config
 from bot.core.commands import CommandRouter
 from bot.core.ports import WriterUnavailable
+from bot.core.records import Chat
 from bot.core.relay import Relay
+from bot.core.views import RoundResult
 from bot.engine_client import EngineClient
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
@@ -69,12 +72,12 @@ def choose_platforms(requested: str, environ: dict[str, str]) -> list[str]:
 
 
 async def run(options: Options, config: Config) -> int:
-    platforms = choose_platforms(options.platform, dict(os.environ))
-    missing = [p for p in platforms if p != "console"]
-    if missing:
-        log.error("the %s platform is not built yet; run with --platform console",
-                  " and ".join(missing))
-        return 2
+    platform_names = choose_platforms(options.platform, dict(os.environ))
+    for name in platform_names:
+        if name != "console" and not os.environ.get(TOKEN_VARIABLES[name]):
+            log.error("--platform %s needs the %s environment variable", name,
+                      TOKEN_VARIABLES[name])
+            return 2
     db_path = Path(options.db_path or config.storage.database)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     writer = EngineClient(config.writer.model_dir, config.writer.device,
@@ -82,8 +85,9 @@ async def run(options: Options, config: Config) -> int:
     scheduler = Scheduler()
     announcers = Announcers()
     async with Database(db_path) as db:
-        store = SqliteStore(db)
-        relay = Relay(store, writer, SystemClock(), scheduler, config.relay, config.novels)
+        relay = Relay(SqliteStore(db), writer, SystemClock(), scheduler, config.relay,
+                      config.novels)
+        router = CommandRouter(relay)
 
         async def round_due(round_id: int) -> None:
             closed = await relay.close_due(round_id)
@@ -98,25 +102,80 @@ async def run(options: Options, config: Config) -> int:
                 await backup_database(db, backup_dir, config.storage.backups_kept)
 
             scheduler.every("backup", config.storage.backup_minutes, backup)
-        console = ConsolePlatform(CommandRouter(relay), config.console.member,
-                                  export_dir=db_path.parent / "exports",
-                                  max_upload_bytes=config.novels.max_bytes)
-        announcers.register("console", console)
         try:
             await writer.start()
         except WriterUnavailable as exc:
             log.error("%s: is %s a checkpoint folder?", exc, config.writer.model_dir)
             return 1
+        platforms = build_platforms(platform_names, relay, router, config, db_path)
+        for name, platform in platforms.items():
+            announcers.register(name, platform)
+        started: list[ChatPlatform] = []
         try:
-            open_rounds = await relay.recover()
-            if open_rounds:
-                log.info("re-armed %d open round(s)", len(open_rounds))
+            for platform in platforms.values():
+                await platform.start()
+                started.append(platform)
+            # Rounds that ended while the bot was down close now, before any new command.
+            for chat, result in await relay.recover():
+                await announcers.round_closed(chat, result)
             scheduler.start()
-            await console.run()
+            await run_until_done(platforms)
         finally:
             scheduler.shutdown()
+            for platform in reversed(started):
+                await platform.stop()
             await writer.close()
     return 0
+
+
+class ChatPlatform(Protocol):
+    """What app.py needs of a platform adapter (the Announcer port, plus a lifecycle)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
+
+
+def build_platforms(names: list[str], relay: Relay, router: CommandRouter, config: Config,
+                    db_path: Path) -> dict[str, ChatPlatform]:
+    """Adapters are imported only when used, so a console session never loads discord.py."""
+    platforms: dict[str, ChatPlatform] = {}
+    if "console" in names:
+        platforms["console"] = ConsolePlatform(router, config.console.member,
+                                               export_dir=db_path.parent / "exports",
+                                               max_upload_bytes=config.novels.max_bytes)
+    if "telegram" in names:
+        from bot.platforms.telegram import TelegramPlatform
+
+        platforms["telegram"] = TelegramPlatform(relay, router, os.environ["TELEGRAM_TOKEN"],
+                                                 config.telegram)
+    if "discord" in names:
+        from bot.platforms.discord_adapter import DiscordPlatform
+
+        platforms["discord"] = DiscordPlatform(relay, router, os.environ["DISCORD_TOKEN"],
+                                               config.discord)
+    return platforms
+
+
+async def run_until_done(platforms: dict[str, ChatPlatform]) -> None:
+    """The console ends at end of input; chat platforms run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    console = platforms.get("console")
+    if isinstance(console, ConsolePlatform):
+        waiters.append(asyncio.create_task(console.run()))
+    try:
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # re-raise a crash of the console loop
+    finally:
+        for task in waiters:
+            task.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 async def backup_database(db: Database, folder: Path, keep: int) -> Path:
@@ -138,12 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    # SIGTERM ends the session like Ctrl-C: open rounds stay in the database.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C or SIGTERM end the session; open rounds stay in the database.
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run(options, config))
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.records import (
+    Ballot,
     Candidate,
     Chat,
     ChatSettings,
@@ -141,6 +142,15 @@ class Writer(Protocol):
 
 class WriterUnavailable(Exception):
     """The writer timed out or its worker died; the round is kept and the member may retry."""
+
+
+class BallotBox(Protocol):
+    """A platform whose votes also live on its own side (Discord's reactions). The core reads it
+    just before a round closes, so votes cast while the bot was away still count."""
+
+    async def ballots(self, chat: Chat, round_: Round) -> Sequence[Ballot] | None:
+        """Every member's vote shown on the round message; None when it cannot be read."""
+        ...
 
 
 class Clock(Protocol):

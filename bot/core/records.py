@@ -114,6 +114,15 @@ class Vote:
 
 
 @dataclass(frozen=True)
+class Ballot:
+    """A vote as a platform itself still shows it (a reaction on the round message)."""
+
+    member_id: str
+    member_name: str
+    ordinal: int
+
+
+@dataclass(frozen=True)
 class VoteChange:
     """What a vote did: previous is the ordinal the member's vote moved from (None if new)."""
 

@@ -14,6 +14,7 @@ from bot.config import NovelsConfig, RelayConfig
 from bot.core import tally
 from bot.core.errors import NotAllowed, RelayError
 from bot.core.ports import (
+    BallotBox,
     Clock,
     Store,
     StoreConflict,
@@ -23,7 +24,7 @@ from bot.core.ports import (
     WriterUnavailable,
 )
 from bot.core.records import Chat, ChatSettings, Line, NewCandidate, Round, Story, VoteChange
-from bot.core.texts import check_novel, clean_line, clean_title
+from bot.core.texts import check_novel, check_novel_file, clean_line, clean_title
 from bot.core.views import (
     Actor,
     CandidateView,
@@ -55,6 +56,11 @@ class Relay:
         self.timers = timers
         self.config = config
         self.novels_config = novels
+        self._ballot_boxes: dict[str, BallotBox] = {}
+
+    def add_ballot_box(self, platform: str, box: BallotBox) -> None:
+        """A platform whose votes also live on its side: read before each of its rounds closes."""
+        self._ballot_boxes[platform] = box
 
     # -- chats and permissions ----------------------------------------------------------------
 
@@ -238,6 +244,13 @@ class Relay:
             seconds_left=left,
         )
 
+    async def set_round_message(self, round_id: int, message_ref: str) -> None:
+        """Remember the platform message that shows the round (reactions on it are votes)."""
+        await self.store.set_round_message(round_id, message_ref)
+
+    async def round_by_message(self, message_ref: str) -> Round | None:
+        return await self.store.find_round_by_message(message_ref)
+
     async def current_round(self, key: ChatKey) -> RoundView:
         story = await self._open_story(await self.chat(key))
         current = await self.store.active_round(story.id)
@@ -293,6 +306,16 @@ class Relay:
             return await self.unvote(key, actor, round_.id)
         return await self.vote(key, actor, ordinal, round_.id)
 
+    async def withdraw_vote(self, key: ChatKey, actor: Actor, ordinal: int,
+                            round_id: int | None = None) -> VoteResult | None:
+        """A reaction taken back: the vote goes only if it is still for that candidate (taking
+        back the old reaction of a moved vote changes nothing; then None)."""
+        round_ = await self._round_for(key, round_id)
+        mine = [v for v in await self.store.votes(round_.id) if v.member_id == actor.member_id]
+        if not mine or mine[0].ordinal != ordinal:
+            return None
+        return await self.unvote(key, actor, round_.id)
+
     def _vote_refusal(self, exc: StoreConflict, round_: Round, ordinal: int) -> RelayError:
         if exc.reason == "no_such_candidate":
             return RelayError(f"There is no candidate {ordinal} in this round.")
@@ -344,6 +367,7 @@ class Relay:
         return chat, result
 
     async def _close(self, round_: Round, reason: str) -> RoundResult | None:
+        await self._reconcile(round_)
         candidates = await self.store.candidates(round_.id)
         votes = await self.store.votes(round_.id)
         winner = tally.pick_winner(candidates, votes, self.config.no_votes)
@@ -359,19 +383,56 @@ class Relay:
                            None)
         return RoundResult(view=view, winner=winner_view, line=closed.line, reason=reason)
 
-    async def recover(self) -> list[Round]:
-        """At start-up: rounds left 'generating' by a crash are finished or dropped, and every
-        voting round's deadline is armed again. Returns the rounds that are open."""
+    async def _reconcile(self, round_: Round) -> None:
+        """Merge the votes a platform keeps on its side (reactions) into the store before the
+        count, so that votes cast while the bot was offline count too."""
+        if round_.status != "voting" or not round_.message_ref or not self._ballot_boxes:
+            return
+        story = await self.store.get_story(round_.story_id)
+        chat = await self.store.get_chat(story.chat_id) if story else None
+        box = self._ballot_boxes.get(chat.platform) if chat else None
+        if chat is None or box is None:
+            return
+        try:
+            ballots = await box.ballots(chat, round_)
+        except Exception:  # an unreadable platform must not keep the round open: count ours
+            log.exception("reading the votes of round %s on %s failed", round_.id, chat.platform)
+            return
+        if ballots is None:
+            return
+        ordinals = {c.ordinal for c in await self.store.candidates(round_.id)}
+        cast, gone = tally.reconcile(await self.store.votes(round_.id), ballots, ordinals)
+        try:
+            for ballot in cast:
+                await self.store.cast_vote(round_.id, ballot.member_id, ballot.member_name,
+                                           ballot.ordinal, self.clock.now())
+            for member_id in gone:
+                await self.store.remove_vote(round_.id, member_id)
+        except StoreConflict:  # another path closed it meanwhile; that count stands
+            return
+        if cast or gone:
+            log.info("round %s: %d vote(s) cast and %d taken back from %s at close",
+                     round_.id, len(cast), len(gone), chat.platform)
+
+    async def recover(self) -> list[tuple[Chat, RoundResult]]:
+        """At start-up: rounds a crash left 'generating' are opened for votes (if they have
+        candidates) or dropped; overdue rounds close now; every other voting round's deadline is
+        armed again. Returns the rounds closed now, for the platforms to announce."""
         for stuck in await self.store.rounds_with_status(["generating"]):
             if await self.store.candidates(stuck.id):
                 await self.store.open_voting(stuck.id, self.clock.now() + self.config.vote_seconds)
             else:
                 await self.store.cancel_round(stuck.id, "interrupted", self.clock.now())
-        open_rounds = await self.store.rounds_with_status(["voting"])
-        for round_ in open_rounds:
+        closed: list[tuple[Chat, RoundResult]] = []
+        for round_ in await self.store.rounds_with_status(["voting"]):
             assert round_.deadline is not None
-            self.timers.arm(round_.id, round_.deadline)
-        return open_rounds
+            if round_.deadline <= self.clock.now():
+                outcome = await self.close_due(round_.id)
+                if outcome is not None:
+                    closed.append(outcome)
+            else:
+                self.timers.arm(round_.id, round_.deadline)
+        return closed
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -399,6 +460,12 @@ class Relay:
         return await self.effective_settings(chat)
 
     # -- novels -------------------------------------------------------------------------------
+
+    async def check_novel_upload(self, key: ChatKey, actor: Actor, filename: str, size: int
+                                 ) -> None:
+        """The checks a platform can make before downloading an upload: who, name, size."""
+        self._require_moderator(key, actor, "add novels")
+        check_novel_file(filename, size, self.novels_config.max_bytes)
 
     async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes
                         ) -> NovelList:

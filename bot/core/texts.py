@@ -41,13 +41,19 @@ class NovelText:
     sha256: str
 
 
-def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> NovelText:
-    """Accept only UTF-8 plain text of a sensible size; explain every refusal."""
+def check_novel_file(filename: str, size: int, max_bytes: int) -> None:
+    """The checks that need only a file's name and size, so a platform can make them before
+    downloading the upload."""
     if not filename.lower().endswith(".txt"):
         raise RelayError("Novels must be .txt files (UTF-8 plain text).")
-    if len(data) > max_bytes:
-        raise RelayError(f"That file is {len(data) / 1e6:.1f} MB; the limit is "
+    if size > max_bytes:
+        raise RelayError(f"That file is {size / 1e6:.1f} MB; the limit is "
                          f"{max_bytes / 1e6:.1f} MB.")
+
+
+def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> NovelText:
+    """Accept only UTF-8 plain text of a sensible size; explain every refusal."""
+    check_novel_file(filename, len(data), max_bytes)
     if b"\x00" in data:
         raise RelayError("That file is binary, not text. Send a UTF-8 .txt file.")
     try:

@@ -46,6 +46,12 @@ class ConsolePlatform:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
+    async def start(self) -> None:
+        """Nothing to connect: the terminal is there. `run()` reads the input."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect."""
+
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round closed at its deadline."""
         self.say(console_render.result(result))

@@ -128,7 +128,7 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     """Kill -9 after candidates and two votes: the restarted bot still has the round and both
     votes, and closes it at its deadline."""
     db = tmp_path / "kill.db"
-    config = write_config(tmp_path, random_writer_dir, vote_seconds=10)
+    config = write_config(tmp_path, random_writer_dir, vote_seconds=30)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--platform", "console", "--config", str(config),
         "--db", str(db), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
@@ -149,7 +149,7 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     assert await round_state(db) == ("voting", [("bob", 2), ("you", 1)])
     out = run_console(config, db, "/round\n")
     assert "1 vote" in out and "voting" in out
-    await asyncio.sleep(max(0.0, 10.5 - (time.time() - started)))  # the deadline passes
+    await asyncio.sleep(max(0.0, 30.5 - (time.time() - started)))  # the deadline passes
     out = run_console(config, db, "/story show\n")
     assert "Round 1 closed (deadline)" in out
     status, votes = await round_state(db)

@@ -242,13 +242,24 @@ async def test_configured_moderator_ids_count(world: World) -> None:
 
 
 async def test_recover_rearms_open_rounds(world: World) -> None:
-    """At start-up every voting round's deadline is armed again; interrupted ones are dropped."""
+    """At start-up every voting round's deadline is armed again."""
     await start(world)
     opened = await world.relay.continue_story(CHAT, ALICE)
     world.timers.armed.clear()
-    open_rounds = await world.relay.recover()
-    assert [r.id for r in open_rounds] == [opened.view.id]
+    assert await world.relay.recover() == []
     assert world.timers.armed == {opened.view.id: opened.view.round.deadline}
+
+
+async def test_recover_closes_overdue_rounds_at_once(world: World) -> None:
+    """A round whose deadline passed while the bot was down closes at start-up, votes counted."""
+    await start(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 2)
+    world.clock.t += 3600
+    (chat, result), = await world.relay.recover()
+    assert chat.external_id == CHAT.external_id
+    assert result.view.id == opened.view.id and result.winner is not None
+    assert result.winner.ordinal == 2 and world.timers.armed == {}
 
 
 async def test_settings_change_and_validation(world: World) -> None:

@@ -1,0 +1,295 @@
+"""How core results look on Telegram: HTML text (every piece of member or writer text escaped),
+the vote keyboard with live counts, and splitting at Telegram's 4096-character limit.
+
+A round is shown as one message per candidate (so a 👍 reaction can name one) followed by the
+round message, whose inline keyboard of keycaps carries the live counts.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+
+from bot.core.commands import Result
+from bot.core.records import Line, Story
+from bot.core.views import (
+    CandidateView,
+    ExportFile,
+    Help,
+    LineAdded,
+    LineRemoved,
+    ModelInfo,
+    NovelList,
+    RoundResult,
+    RoundView,
+    SettingsView,
+    StoryEnded,
+    StoryList,
+    StoryStarted,
+    StoryView,
+    VoteResult,
+)
+
+__all__ = [
+    "KEYCAPS",
+    "MAX_MESSAGE",
+    "PARSE_MODE",
+    "bot_commands",
+    "callback_data",
+    "candidate",
+    "esc",
+    "keyboard",
+    "parse_callback",
+    "render",
+    "result",
+    "round_header",
+    "round_moved",
+    "split",
+    "vote_answer",
+    "winner_line",
+]
+
+PARSE_MODE = ParseMode.HTML
+MAX_MESSAGE = 4096  # Telegram's limit on a message's text after entity parsing
+KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"]
+_BUTTONS_PER_ROW = 3
+_CALLBACK = re.compile(r"v:(\d{1,12}):(\d)")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def esc(text: str) -> str:
+    """Member or writer text made safe for ParseMode.HTML."""
+    return html.escape(text, quote=False)
+
+
+def keycap(ordinal: int) -> str:
+    return KEYCAPS[ordinal - 1] if 1 <= ordinal <= len(KEYCAPS) else f"({ordinal})"
+
+
+def _votes(n: int) -> str:
+    return f"{n} vote{'s' if n != 1 else ''}"
+
+
+# -- rounds -------------------------------------------------------------------------------------
+
+
+def callback_data(round_id: int, ordinal: int) -> str:
+    """'v:<round>:<n>': well within the 64 bytes Telegram allows."""
+    return f"v:{round_id}:{ordinal}"
+
+
+def parse_callback(data: str | None) -> tuple[int, int] | None:
+    found = _CALLBACK.fullmatch(data or "")
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def keyboard(view: RoundView) -> InlineKeyboardMarkup:
+    """One keycap button per candidate, each showing its live count."""
+    buttons = [
+        InlineKeyboardButton(
+            f"{keycap(c.ordinal)} {c.votes}", callback_data=callback_data(view.id, c.ordinal)
+        )
+        for c in view.candidates
+    ]
+    rows = [buttons[i : i + _BUTTONS_PER_ROW] for i in range(0, len(buttons), _BUTTONS_PER_ROW)]
+    return InlineKeyboardMarkup(rows)
+
+
+def candidate(item: CandidateView) -> str:
+    """A candidate's own message: its keycap, its text, who asked for it."""
+    keyword = f" · “{esc(item.keyword)}”" if item.keyword else ""
+    return (
+        f"{keycap(item.ordinal)} {esc(item.text)}\n"
+        f"<i>asked by {esc(item.requested_by_name)}{keyword}</i>"
+    )
+
+
+def round_header(view: RoundView) -> str:
+    """The round message, above the keyboard."""
+    left = ""
+    if view.seconds_left is not None:
+        minutes = max(1, round(view.seconds_left / 60))
+        left = f"\nVoting closes in about {minutes} min."
+    return (
+        f"🗳️ <b>Round {view.id}</b> of “{esc(view.story_title)}”: which line comes next?\n"
+        "Tap a number to vote, tap it again to take your vote back; "
+        f"a 👍 on a candidate above counts too.{left}"
+    )
+
+
+def round_moved(view: RoundView) -> str:
+    """The old round message once more candidates joined and the round was posted again."""
+    return f"🗳️ Round {view.id}: more candidates joined; the vote continues below ⬇️"
+
+
+def full_round(view: RoundView) -> str:
+    """/round: every candidate with its count, in one text."""
+    status = {
+        "generating": "the writer is writing…",
+        "voting": "voting",
+        "closed": "closed",
+        "cancelled": "cancelled",
+    }[view.round.status]
+    left = f", {int(view.seconds_left)} s left" if view.seconds_left is not None else ""
+    rows = [f"🗳️ <b>Round {view.id}</b> of “{esc(view.story_title)}”: {status}{left}"]
+    for c in view.candidates:
+        rows.append(f"{keycap(c.ordinal)} {esc(c.text)} — <b>{_votes(c.votes)}</b>")
+    if view.round.status == "voting":
+        rows.append("Vote with the buttons under the round message, or /vote &lt;n&gt;.")
+    return "\n".join(rows)
+
+
+def vote_answer(vote: VoteResult) -> str:
+    """The answer to a tap (plain text: callback answers have no parse mode)."""
+    previous, current = vote.change.previous, vote.change.current
+    if current is None:
+        return f"🗑️ Your vote for {keycap(previous or 0)} is taken back."
+    if previous is None:
+        return f"✅ You vote for {keycap(current)}."
+    if previous == current:
+        return f"✅ You already vote for {keycap(current)}."
+    return f"🔁 Your vote moved from {keycap(previous)} to {keycap(current)}."
+
+
+def result(outcome: RoundResult) -> str:
+    """The round message once the round is over (its keyboard is gone)."""
+    view = outcome.view
+    if outcome.reason == "cancelled":
+        return f"🚫 <b>Round {view.id}</b> was cancelled; nothing joins the story."
+    tally = " · ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
+    if outcome.winner is None:
+        return (
+            f"⏹️ <b>Round {view.id}</b> closed ({esc(outcome.reason)}): nobody voted, so "
+            "nothing joins the story."
+        )
+    where = f" as line {outcome.line.position}" if outcome.line else ""
+    return (
+        f"🏆 <b>Round {view.id}</b> closed ({esc(outcome.reason)}). Votes: {tally}.\n"
+        f"{keycap(outcome.winner.ordinal)} wins and joins the story{where}:\n"
+        f"“{esc(outcome.winner.text)}”"
+    )
+
+
+def winner_line(outcome: RoundResult) -> str:
+    """The winner posted as the story's new line."""
+    assert outcome.winner is not None
+    number = f"<b>{outcome.line.position}.</b> " if outcome.line else ""
+    return (
+        f"📜 {number}{esc(outcome.winner.text)}\n"
+        f"<i>— 🤖 the writer ({keycap(outcome.winner.ordinal)}, "
+        f"{_votes(outcome.winner.votes)})</i>"
+    )
+
+
+# -- everything else ----------------------------------------------------------------------------
+
+
+def line(item: Line) -> str:
+    who = "🤖 the writer" if item.kind == "ai" else esc(item.author_name)
+    return f"<b>{item.position}.</b> {esc(item.text)} <i>— {who}</i>"
+
+
+def story(view: StoryView, heading: str = "") -> str:
+    head = heading or f"📖 <b>{esc(view.story.title)}</b>"
+    shown = len(view.lines)
+    more = (
+        [f"<i>… {view.total_lines - shown} earlier lines</i>"] if view.total_lines > shown else []
+    )
+    body = [line(item) for item in view.lines] or ["(no lines yet: /write one!)"]
+    return "\n".join([head, *more, *body])
+
+
+def render(outcome: Result) -> str:
+    """Any command result as HTML (a round's own messages and files are sent elsewhere)."""
+    match outcome:
+        case StoryStarted(view):
+            return (
+                f"📖 New story: <b>{esc(view.story.title)}</b>. Add lines with /write, "
+                "or let the writer propose some with /continue."
+            )
+        case StoryEnded(view):
+            return story(
+                view, f"🔚 <b>{esc(view.story.title)}</b> has ended ({view.total_lines} lines)."
+            )
+        case StoryView():
+            return story(outcome)
+        case StoryList(stories):
+            return "\n".join(_story_row(s) for s in stories) or "No stories in this chat yet."
+        case ExportFile(filename, content):
+            return f"📄 {esc(filename)} ({len(content)} characters)"
+        case LineAdded(item):
+            return f"✍️ Line {item.position} added by {esc(item.author_name)}."
+        case LineRemoved(item):
+            return f"↩️ Removed line {item.position} (kept in history): “{esc(item.text[:60])}”"
+        case VoteResult(view):
+            counts = " · ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
+            return f"{esc(vote_answer(outcome))} Now: {counts}."
+        case RoundView():
+            return full_round(outcome)
+        case RoundResult():
+            return result(outcome)
+        case SettingsView(_, temperature, candidates, vote_seconds):
+            return (
+                f"⚙️ temperature {temperature}, candidates {candidates}, vote_time {vote_seconds} s"
+            )
+        case NovelList(novels):
+            rows = [f"#{n.id} {esc(n.title)} — {n.chars:,} characters, {n.status}" for n in novels]
+            return "📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet."
+        case ModelInfo(facts):
+            return "🤖 " + "\n".join(f"{esc(k)}: {esc(v)}" for k, v in facts.items())
+        case Help(commands):
+            return "\n".join(
+                f"<code>{esc(usage)}</code> — {esc(what)}" for usage, what in commands
+            )
+    raise AssertionError(f"no Telegram rendering for {type(outcome).__name__}")
+
+
+def _story_row(item: Story) -> str:
+    return f"#{item.id} <b>{esc(item.title)}</b> ({item.status})"
+
+
+def bot_commands(commands: list[tuple[str, str]]) -> list[BotCommand]:
+    """The command menu: one entry per command word, its subcommands in the description."""
+    grouped: dict[str, list[str]] = {}
+    for usage, what in commands:
+        head, _, rest = usage.partition(" ")
+        grouped.setdefault(head.lstrip("/"), []).append(f"{rest}: {what}" if rest else what)
+    return [BotCommand(name, " · ".join(parts)[:256]) for name, parts in grouped.items()]
+
+
+# -- splitting ----------------------------------------------------------------------------------
+
+
+def visible_length(text: str) -> int:
+    """Length as Telegram counts it: after the HTML is parsed, in UTF-16 code units."""
+    plain = html.unescape(_TAG.sub("", text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Cut a rendered text into messages at line ends. Every renderer closes its tags on the
+    line that opens them, so each piece is valid HTML; a single line too long for one message
+    is sent as plain (escaped) text in pieces."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for row in text.split("\n"):
+        row_size = visible_length(row)
+        if row_size > limit:
+            plain = html.unescape(_TAG.sub("", row))
+            rows = [esc(plain[i : i + limit // 2]) for i in range(0, len(plain), limit // 2)]
+        else:
+            rows = [row]
+        for part in rows:
+            part_size = visible_length(part)
+            if current and size + 1 + part_size > limit:
+                pieces.append("\n".join(current))
+                current, size = [], 0
+            size += part_size + (1 if current else 0)
+            current.append(part)
+    if current:
+        pieces.append("\n".join(current))
+    return [p for p in pieces if p.strip()] or [""]
