@@ -25,6 +25,8 @@ from engine.model import CharRNN
 from engine.vocab import Vocab
 
 WEIGHTS, CONFIG, VOCAB, METRICS = "model.safetensors", "config.json", "vocab.json", "metrics.json"
+# Optional: what `train --resume` needs beyond the model (optimizer moments, position in the run).
+RESUME_TENSORS, RESUME_INFO = "resume.safetensors", "resume.json"
 
 
 @dataclass
@@ -36,7 +38,16 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def save(checkpoint: Checkpoint, folder: str | Path) -> Path:
+@dataclass
+class ResumeState:
+    """Optimizer tensors (flat names) and JSON facts about where a training run stopped."""
+
+    tensors: dict[str, torch.Tensor]
+    info: dict[str, Any]
+
+
+def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | None = None
+         ) -> Path:
     """Write the checkpoint to `folder` atomically (temp folder + rename); returns the folder."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +61,10 @@ def save(checkpoint: Checkpoint, folder: str | Path) -> Path:
         (tmp / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2), encoding="utf-8")
         (tmp / VOCAB).write_text(checkpoint.vocab.to_json(), encoding="utf-8")
         (tmp / METRICS).write_text(json.dumps(checkpoint.metrics, indent=2), encoding="utf-8")
+        if resume is not None:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in resume.tensors.items()},
+                      str(tmp / RESUME_TENSORS))
+            (tmp / RESUME_INFO).write_text(json.dumps(resume.info), encoding="utf-8")
         if folder.exists():
             # Swap: move the old folder aside first so the new one lands with a single rename.
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
@@ -94,6 +109,48 @@ def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
     model.to(device)
     model.eval()
     return Checkpoint(model=model, vocab=vocab, metrics=metrics)
+
+
+def load_resume(folder: str | Path) -> ResumeState | None:
+    """The resume state saved beside a checkpoint, or None when the folder has none."""
+    folder = Path(folder)
+    if not (folder / RESUME_INFO).exists():
+        return None
+    info = _read_json(folder / RESUME_INFO)
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{folder / RESUME_INFO}: expected a JSON object")
+    try:
+        tensors = load_file(str(folder / RESUME_TENSORS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder / RESUME_TENSORS}: unreadable ({exc})") from exc
+    return ResumeState(tensors=tensors, info=info)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """An optimizer's per-parameter state as flat safetensors names '<param index>.<key>'."""
+    state = optimizer.state_dict()["state"]
+    return {f"{i}.{k}": v for i, entry in state.items() for k, v in entry.items()
+            if isinstance(v, torch.Tensor)}
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer,
+                           tensors: dict[str, torch.Tensor]) -> None:
+    """Put state saved by `optimizer_tensors` back; the hyperparameters stay the optimizer's."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    try:
+        for name, tensor in tensors.items():
+            index, key = name.split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for number, entry in state.items():
+            for key, tensor in entry.items():
+                if tensor.dim() and tensor.shape != params[number].shape:
+                    raise ValueError(f"{number}.{key} has shape {tuple(tensor.shape)}")
+        saved = optimizer.state_dict()
+        saved["state"] = state
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{RESUME_TENSORS}: does not fit the model ({exc})") from exc
 
 
 def _read_text(path: Path) -> str:

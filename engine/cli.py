@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="each line of a file is its own document (titles, tweets)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--val-fraction", type=float, default=0.05)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="rows per step (default: 32 stream tracks, 128 windows)")
     train.add_argument("--seq-len", type=int, default=128)
     train.add_argument("--lr", type=float, default=4e-3)
     train.add_argument("--min-char-count", type=int, default=1,
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rnn-type", choices=["lstm", "gru"], default="lstm")
     train.add_argument("--rnn-bidirectional", action="store_true")
     train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--window", type=int, default=40)
+    train.add_argument("--window", type=int, default=None,
+                       help="stream-mode attention span of a new model (default: engine.train)")
     train.add_argument("--max-length", type=int, default=40)
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     train.add_argument("--json", action="store_true")

@@ -163,6 +163,26 @@ class CharRNN(nn.Module):
         pooled = torch.einsum("bw,bwd->bd", weights, features)
         return self.output(pooled), StreamState(rnn_state, features, scores)
 
+    def forward_stream(self, idx: Tensor, state: StreamState | None = None
+                       ) -> tuple[Tensor, StreamState]:
+        """(B, T) -> (B, T, V) logits, carrying the RNN state *and* the attention window from the
+        previous chunk, so a long document read in chunks gives the logits of one long forward."""
+        feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
+        if state is None:
+            return self.output(self._banded_attention(feats)), self._initial_window(feats,
+                                                                                    rnn_state)
+        length, window = feats.size(1), self.config.window
+        scores = self.attention(feats).squeeze(-1)  # (B, T)
+        keys = torch.cat([state.features, feats], dim=1)  # (B, W + T, D)
+        key_scores = torch.cat([state.scores, scores], dim=1)  # (B, W + T); -inf where unfilled
+        query = torch.arange(length, device=feats.device).unsqueeze(1) + state.features.size(1)
+        offset = query - torch.arange(keys.size(1), device=feats.device)  # (T, W + T)
+        band = (offset >= 0) & (offset < window)
+        masked = key_scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, W + T)
+        pooled = torch.softmax(masked, dim=-1) @ keys  # (B, T, D)
+        return self.output(pooled), StreamState(rnn_state, keys[:, -window:],
+                                                key_scores[:, -window:])
+
     # -- vocabulary growth ----------------------------------------------------------------------
 
     @torch.no_grad()

@@ -1,0 +1,126 @@
+"""Training benchmark; prints one JSON object.
+
+* target characters per second while training the default-size model (embedding 100, 2 x LSTM 128)
+  on textgenrnn's titles, in stream mode and, for comparison, window mode (textgenrnn's way);
+* the peak RSS of each run (every run is a child process reporting its own getrusage);
+* with --titles-200s: held-out nats/char after 200 s of training from scratch on the titles
+  (one title per line, 10 % of the titles held out), the figure textgenrnn reaches 1.99 on.
+
+    .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "textgenrnn" / "datasets"
+
+
+def titles(data: Path) -> list[str]:
+    """The four titles files without their 'title' header line, one string per file."""
+    files = sorted(p for p in data.glob("*.txt") if not p.name.endswith("_context.txt"))
+    if not files:
+        raise SystemExit(f"no titles files in {data}")
+    texts = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").split("\n")
+        texts.append("\n".join(lines[1:] if lines and lines[0].strip() == "title" else lines))
+    return texts
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One training run in this process; returns its figures and this process's peak RSS."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from engine.train import TrainOptions, train
+
+    texts = titles(Path(spec["data"]))
+    options = TrainOptions(
+        time_budget=spec["seconds"],
+        mode=spec["mode"],
+        seed=spec.get("seed", 0),
+        line_docs=True,
+        val_fraction=0.1,
+        batch_size=spec.get("batch_size"),
+        seq_len=spec.get("seq_len", 128),
+        samples=False,
+        progress=False,
+        device=spec.get("device"),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = train(texts, Path(tmp) / "model", options)
+    return {
+        "mode": spec["mode"],
+        "batch_size": metrics["options"]["batch_size"],
+        "seq_len": metrics["options"]["seq_len"],
+        "target_chars_per_second": round(metrics["chars_per_second"]),
+        "val_nats_per_char": round(metrics["val_nats_per_char"], 4),
+        "val_bits_per_char": round(metrics["val_bits_per_char"], 4),
+        "val_chars": metrics["chars"]["val"],
+        "train_chars": metrics["chars"]["train"],
+        "epochs": metrics["epochs"],
+        "steps": metrics["steps"],
+        "seconds": round(metrics["seconds"], 1),
+        "train_seconds": round(metrics["train_seconds"], 1),
+        "device": metrics["device"],
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child run failed:\n{out.stderr}")
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each speed run")
+    parser.add_argument("--titles-200s", action="store_true", help="also the 200 s quality run")
+    parser.add_argument("--budget", type=float, default=200.0, help="seconds of the quality run")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    base = {"data": str(args.data), "device": args.device}
+    report: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_before": os.getloadavg()}
+    started = time.monotonic()
+    if not args.skip_speed:
+        # The trainer's default batches: 32 tracks x 128 characters (stream); 128 windows of
+        # 40 characters with one target each (window, as textgenrnn).
+        report["stream"] = run_child({**base, "mode": "stream", "seconds": args.seconds})
+        report["window"] = run_child({**base, "mode": "window", "seconds": args.seconds})
+    if args.titles_200s:
+        report["titles_200s"] = run_child({**base, "mode": "stream", "seconds": args.budget})
+        report["titles_200s"]["textgenrnn_reference_nats_per_char"] = 1.99
+    report["load_after"] = os.getloadavg()
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

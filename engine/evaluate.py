@@ -1,0 +1,160 @@
+"""How good a model is: held-out loss in nats (and bits) per character, and samples to read.
+
+Stream mode reads each document from its start, carrying the RNN state and the attention window
+from chunk to chunk, so a document costs one pass however long it is. Window mode is textgenrnn's
+measure: every character is predicted from the `max_length` tokens before it, from a zero state.
+A closed document (one line with --line-docs) also counts its end, as textgenrnn counts its end
+token (the newline of the file), so figures compare with textgenrnn's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from engine.data import Document, as_documents, encode, read_text_file, target_positions, windows
+from engine.errors import DataError
+from engine.model import CharRNN, StreamState, pick_device
+from engine.vocab import Vocab
+
+Mode = Literal["stream", "window"]
+
+# Stream mode: documents per batch and time steps per chunk; window mode: windows per batch.
+STREAM_BATCH = 64
+STREAM_CHUNK = 256
+WINDOW_BATCH = 1024
+SAMPLE_TEMPERATURES = (0.2, 0.5, 1.0)
+
+
+def evaluate(
+    model: CharRNN,
+    vocab: Vocab,
+    texts: Sequence[str | Document],
+    mode: Mode = "stream",
+    line_docs: bool = False,
+) -> dict[str, Any]:
+    """{"nats_per_char", "bits_per_char", "chars"} of the model on the texts.
+
+    Strings are cut into documents as training cuts them (`line_docs`); Documents are used as is.
+    """
+    docs = as_documents(texts, line_docs)
+    if not docs:
+        raise DataError("no text to evaluate on")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            nll, count = (_stream_nll if mode == "stream" else _window_nll)(model, vocab, docs)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise DataError("no characters to evaluate (all unknown to the vocabulary?)")
+    nats = nll / count
+    return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": count}
+
+
+def _device(model: CharRNN) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _stream_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[float, int]:
+    """Documents of similar length batched together, right-padded (padding is never a target)."""
+    device = _device(model)
+    rows: list[tuple[list[int], list[int]]] = []
+    for doc in docs:
+        ids = vocab.encode(doc.text)
+        if ids:
+            end = vocab.start_index if doc.closed else 0
+            rows.append(([vocab.start_index, *ids], [*ids, end]))
+    rows.sort(key=lambda r: len(r[0]), reverse=True)
+    total, count = 0.0, 0
+    for first in range(0, len(rows), STREAM_BATCH):
+        batch = rows[first : first + STREAM_BATCH]
+        length = len(batch[0][0])
+        x = torch.zeros(len(batch), length, dtype=torch.long)  # (B, L)
+        y = torch.zeros(len(batch), length, dtype=torch.long)  # (B, L)
+        for i, (inputs, targets) in enumerate(batch):
+            x[i, : len(inputs)] = torch.tensor(inputs)
+            y[i, : len(targets)] = torch.tensor(targets)
+        x, y = x.to(device), y.to(device)
+        state: StreamState | None = None
+        for begin in range(0, length, STREAM_CHUNK):
+            logits, state = model.forward_stream(x[:, begin : begin + STREAM_CHUNK], state)
+            chunk_y = y[:, begin : begin + STREAM_CHUNK]
+            total += float(
+                F.cross_entropy(
+                    logits.reshape(-1, logits.size(-1)),
+                    chunk_y.reshape(-1),
+                    ignore_index=0,
+                    reduction="sum",
+                )
+            )
+            count += int((chunk_y != 0).sum())
+    return total, count
+
+
+def _window_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[float, int]:
+    device = _device(model)
+    stream = encode(docs, vocab)
+    positions = target_positions(stream)
+    total = 0.0
+    for first in range(0, positions.numel(), WINDOW_BATCH):
+        chunk = positions[first : first + WINDOW_BATCH]
+        x = windows(stream, chunk, model.config.max_length).to(device)  # (B, L)
+        y = stream.targets[chunk].long().to(device)  # (B,)
+        total += float(F.cross_entropy(model.forward_window(x), y, reduction="sum"))
+    return total, int(positions.numel())
+
+
+def epoch_samples(
+    model: CharRNN,
+    vocab: Vocab,
+    max_chars: int,
+    seed: int,
+    mode: Mode,
+    note: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """One sample per temperature in SAMPLE_TEMPERATURES from an empty prompt, for a trainer to
+    show after each epoch; none (with a note) where the sampler is not available."""
+    try:
+        from engine.sample import Prompt, SampleSettings, generate
+    except ImportError as exc:  # engine.sample is optional here; say so and go on
+        note(f"  (no sample: {exc})")
+        return []
+    settings = SampleSettings(max_chars=max_chars, temperatures=SAMPLE_TEMPERATURES)
+    prompt = Prompt(n=len(SAMPLE_TEMPERATURES), seed=seed, settings=settings)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            found = generate(model, vocab, [prompt], mode=mode)
+    finally:
+        model.train(was_training)
+    for sample in found[0]:
+        note(f"  [{sample.temperature}] {sample.text!r}")
+    return [{"temperature": s.temperature, "text": s.text} for s in found[0]]
+
+
+def main_eval(args: argparse.Namespace) -> int:
+    """`python -m engine eval --model DIR --text-file F [--mode stream|window] [--json]`."""
+    from engine.checkpoint import load
+
+    device = torch.device(args.device) if args.device else pick_device()
+    checkpoint = load(args.model, device)
+    text = read_text_file(args.text_file)
+    result = evaluate(checkpoint.model, checkpoint.vocab, [text], args.mode, args.line_docs)
+    result["mode"] = args.mode
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} bits/char "
+            f"over {result['chars']} characters ({args.mode} mode)"
+        )
+    return 0
