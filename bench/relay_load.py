@@ -54,8 +54,9 @@ class StallMeter:
             self._task.cancel()
 
 
-async def play_chat(router: CommandRouter, chat: int, members: int, rounds: int,
-                    latencies: list[float]) -> None:
+async def play_chat(
+    router: CommandRouter, chat: int, members: int, rounds: int, latencies: list[float]
+) -> None:
     key = ChatKey("load", f"chat-{chat}", f"Chat {chat}")
     people = [Actor(f"m{chat}-{i}", f"Member {i}") for i in range(members)]
     moderator = Actor(f"mod{chat}", "Moderator", is_moderator=True)
@@ -90,15 +91,20 @@ async def main() -> None:
         scheduler = Scheduler()
         async with Database(Path(tmp) / "load.db") as db:
             store = SqliteStore(db)
-            relay = Relay(store, writer, Clock(), scheduler, RelayConfig(vote_seconds=3600),
-                          NovelsConfig())
+            relay = Relay(
+                store, writer, Clock(), scheduler, RelayConfig(vote_seconds=3600), NovelsConfig()
+            )
             router = CommandRouter(relay)
             latencies: list[float] = []
             meter = StallMeter()
             meter.start()
             started = time.perf_counter()
-            await asyncio.gather(*(play_chat(router, chat, args.members, args.rounds, latencies)
-                                   for chat in range(args.chats)))
+            await asyncio.gather(
+                *(
+                    play_chat(router, chat, args.members, args.rounds, latencies)
+                    for chat in range(args.chats)
+                )
+            )
             elapsed = time.perf_counter() - started
             meter.stop()
             counts = await count_rows(store, args.chats)
@@ -107,20 +113,30 @@ async def main() -> None:
     expected_lines = args.chats * args.rounds * (args.members + 1)
     expected_votes = args.chats * args.rounds * args.members
     latencies.sort()
-    print(json.dumps({
-        "chats": args.chats, "members": args.members, "rounds_per_chat": args.rounds,
-        "model": args.model,
-        "seconds": round(elapsed, 2),
-        "rounds_per_minute": round(args.chats * args.rounds / elapsed * 60, 1),
-        "commands": len(latencies),
-        "latency_ms": {"p50": round(statistics.median(latencies) * 1000, 1),
-                       "p99": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
-                       "max": round(latencies[-1] * 1000, 1)},
-        "longest_event_loop_stall_ms": round(meter.longest * 1000, 1),
-        "lines": {"expected": expected_lines, "stored": counts["lines"]},
-        "votes": {"expected": expected_votes, "stored": counts["votes"]},
-        "nothing_lost": counts["lines"] == expected_lines and counts["votes"] == expected_votes,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "chats": args.chats,
+                "members": args.members,
+                "rounds_per_chat": args.rounds,
+                "model": args.model,
+                "seconds": round(elapsed, 2),
+                "rounds_per_minute": round(args.chats * args.rounds / elapsed * 60, 1),
+                "commands": len(latencies),
+                "latency_ms": {
+                    "p50": round(statistics.median(latencies) * 1000, 1),
+                    "p99": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+                    "max": round(latencies[-1] * 1000, 1),
+                },
+                "longest_event_loop_stall_ms": round(meter.longest * 1000, 1),
+                "lines": {"expected": expected_lines, "stored": counts["lines"]},
+                "votes": {"expected": expected_votes, "stored": counts["votes"]},
+                "nothing_lost": counts["lines"] == expected_lines
+                and counts["votes"] == expected_votes,
+            },
+            indent=2,
+        )
+    )
 
 
 async def count_rows(store: SqliteStore, chats: int) -> dict[str, int]:

@@ -27,7 +27,10 @@ class Announcers:
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         announcer = self._by_platform.get(chat.platform)
         if announcer is None:
-            log.info("round %s of %s closed while that platform is not running",
-                     result.view.id, chat.platform)
+            log.info(
+                "round %s of %s closed while that platform is not running",
+                result.view.id,
+                chat.platform,
+            )
             return
         await announcer.round_closed(chat, result)

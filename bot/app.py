@@ -47,14 +47,20 @@ class Options:
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bot",
-                                     description="relaytale: write a story together with a "
-                                                 "neural writer, on Discord, Telegram or here.")
-    parser.add_argument("--platform", choices=["auto", "console", "telegram", "discord"],
-                        default="auto", help="auto: the platforms whose tokens are set, "
-                                             "else the console")
-    parser.add_argument("--config", default=None,
-                        help="config file (default: ./config.toml when it exists)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="relaytale: write a story together with a "
+        "neural writer, on Discord, Telegram or here.",
+    )
+    parser.add_argument(
+        "--platform",
+        choices=["auto", "console", "telegram", "discord"],
+        default="auto",
+        help="auto: the platforms whose tokens are set, else the console",
+    )
+    parser.add_argument(
+        "--config", default=None, help="config file (default: ./config.toml when it exists)"
+    )
     parser.add_argument("--db", default=None, help="SQLite file (default: storage.database)")
     args = parser.parse_args(argv)
     config_path = args.config
@@ -75,18 +81,24 @@ async def run(options: Options, config: Config) -> int:
     platform_names = choose_platforms(options.platform, dict(os.environ))
     for name in platform_names:
         if name != "console" and not os.environ.get(TOKEN_VARIABLES[name]):
-            log.error("--platform %s needs the %s environment variable", name,
-                      TOKEN_VARIABLES[name])
+            log.error(
+                "--platform %s needs the %s environment variable", name, TOKEN_VARIABLES[name]
+            )
             return 2
     db_path = Path(options.db_path or config.storage.database)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = EngineClient(config.writer.model_dir, config.writer.device,
-                          config.writer.timeout_seconds, config.writer.batch_wait_ms)
+    writer = EngineClient(
+        config.writer.model_dir,
+        config.writer.device,
+        config.writer.timeout_seconds,
+        config.writer.batch_wait_ms,
+    )
     scheduler = Scheduler()
     announcers = Announcers()
     async with Database(db_path) as db:
-        relay = Relay(SqliteStore(db), writer, SystemClock(), scheduler, config.relay,
-                      config.novels)
+        relay = Relay(
+            SqliteStore(db), writer, SystemClock(), scheduler, config.relay, config.novels
+        )
         router = CommandRouter(relay)
 
         async def round_due(round_id: int) -> None:
@@ -136,24 +148,30 @@ class ChatPlatform(Protocol):
     async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
 
-def build_platforms(names: list[str], relay: Relay, router: CommandRouter, config: Config,
-                    db_path: Path) -> dict[str, ChatPlatform]:
+def build_platforms(
+    names: list[str], relay: Relay, router: CommandRouter, config: Config, db_path: Path
+) -> dict[str, ChatPlatform]:
     """Adapters are imported only when used, so a console session never loads discord.py."""
     platforms: dict[str, ChatPlatform] = {}
     if "console" in names:
-        platforms["console"] = ConsolePlatform(router, config.console.member,
-                                               export_dir=db_path.parent / "exports",
-                                               max_upload_bytes=config.novels.max_bytes)
+        platforms["console"] = ConsolePlatform(
+            router,
+            config.console.member,
+            export_dir=db_path.parent / "exports",
+            max_upload_bytes=config.novels.max_bytes,
+        )
     if "telegram" in names:
         from bot.platforms.telegram import TelegramPlatform
 
-        platforms["telegram"] = TelegramPlatform(relay, router, os.environ["TELEGRAM_TOKEN"],
-                                                 config.telegram)
+        platforms["telegram"] = TelegramPlatform(
+            relay, router, os.environ["TELEGRAM_TOKEN"], config.telegram
+        )
     if "discord" in names:
         from bot.platforms.discord_adapter import DiscordPlatform
 
-        platforms["discord"] = DiscordPlatform(relay, router, os.environ["DISCORD_TOKEN"],
-                                               config.discord)
+        platforms["discord"] = DiscordPlatform(
+            relay, router, os.environ["DISCORD_TOKEN"], config.discord
+        )
     return platforms
 
 
@@ -188,9 +206,11 @@ async def backup_database(db: Database, folder: Path, keep: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("RELAYTALE_LOG", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=os.environ.get("RELAYTALE_LOG", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     options = parse_args(argv)
     try:
         config = load_config(options.config_path)

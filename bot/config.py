@@ -40,13 +40,21 @@ class RelayConfig:
 
     def __post_init__(self) -> None:
         _check(1 <= self.candidates <= 9, "relay.candidates", "must be between 1 and 9")
-        _check(self.candidates <= self.max_candidates <= 9, "relay.max_candidates",
-               "must be between relay.candidates and 9")
-        _check(10 <= self.vote_seconds <= 7 * 86400, "relay.vote_seconds",
-               "must be between 10 and 604800")
-        _check(1 <= self.min_length <= self.default_length <= self.max_length <= 2000,
-               "relay.default_length",
-               "needs 1 <= min_length <= default_length <= max_length <= 2000")
+        _check(
+            self.candidates <= self.max_candidates <= 9,
+            "relay.max_candidates",
+            "must be between relay.candidates and 9",
+        )
+        _check(
+            10 <= self.vote_seconds <= 7 * 86400,
+            "relay.vote_seconds",
+            "must be between 10 and 604800",
+        )
+        _check(
+            1 <= self.min_length <= self.default_length <= self.max_length <= 2000,
+            "relay.default_length",
+            "needs 1 <= min_length <= default_length <= max_length <= 2000",
+        )
         _check(1 <= self.max_line_chars <= 4000, "relay.max_line_chars", "must be 1..4000")
         _check(0.0 <= self.temperature <= 2.0, "relay.temperature", "must be between 0 and 2")
         _check(self.quorum >= 0, "relay.quorum", "must be 0 (off) or positive")
@@ -178,11 +186,17 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
     if hint is bool:
         _check(isinstance(value, bool), key, f"must be true or false, not {value!r}")
     elif hint is int:
-        _check(isinstance(value, int) and not isinstance(value, bool), key,
-               f"must be an integer, not {value!r}")
+        _check(
+            isinstance(value, int) and not isinstance(value, bool),
+            key,
+            f"must be an integer, not {value!r}",
+        )
     elif hint is float:
-        _check(isinstance(value, int | float) and not isinstance(value, bool), key,
-               f"must be a number, not {value!r}")
+        _check(
+            isinstance(value, int | float) and not isinstance(value, bool),
+            key,
+            f"must be a number, not {value!r}",
+        )
         return float(value)
     elif hint is str:
         _check(isinstance(value, str), key, f"must be a string, not {value!r}")

@@ -27,8 +27,9 @@ _RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 class EngineClient:
     """Implements the core's Writer port over a worker process."""
 
-    def __init__(self, model_dir: str, device: str = "auto", timeout: float = 60.0,
-                 batch_wait_ms: int = 5) -> None:
+    def __init__(
+        self, model_dir: str, device: str = "auto", timeout: float = 60.0, batch_wait_ms: int = 5
+    ) -> None:
         self.model_dir = model_dir
         self.device = device
         self.timeout = timeout
@@ -49,13 +50,24 @@ class EngineClient:
         async with self._starting:
             if self._alive():
                 return
-            command = [sys.executable, "-m", "engine", "serve", "--model", self.model_dir,
-                       "--batch-wait-ms", str(self.batch_wait_ms)]
+            command = [
+                sys.executable,
+                "-m",
+                "engine",
+                "serve",
+                "--model",
+                self.model_dir,
+                "--batch-wait-ms",
+                str(self.batch_wait_ms),
+            ]
             if self.device != "auto":
                 command += ["--device", self.device]
             self._process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                limit=16 * 1024 * 1024)
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=16 * 1024 * 1024,
+            )
             assert self._process.stdout is not None
             try:
                 ready = await asyncio.wait_for(self._process.stdout.readline(), _READY_TIMEOUT)
@@ -111,8 +123,9 @@ class EngineClient:
         self._fail_pending("the writer stopped")
         if self._closed:
             return
-        log.warning("writer worker %s exited with %s; restarting it", process.pid,
-                    process.returncode)
+        log.warning(
+            "writer worker %s exited with %s; restarting it", process.pid, process.returncode
+        )
         asyncio.get_running_loop().create_task(self._restart())
 
     def _fail_pending(self, reason: str) -> None:
@@ -148,15 +161,19 @@ class EngineClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            process.stdin.write((json.dumps({"id": request_id, **message},
-                                            ensure_ascii=False) + "\n").encode())
+            process.stdin.write(
+                (json.dumps({"id": request_id, **message}, ensure_ascii=False) + "\n").encode()
+            )
             await process.stdin.drain()
             reply = await asyncio.wait_for(future, self.timeout)
         except (ConnectionError, BrokenPipeError) as exc:
             raise WriterUnavailable("the writer stopped") from exc
         except TimeoutError as exc:
-            log.error("writer request %s timed out after %.0fs; restarting the worker",
-                      request_id, self.timeout)
+            log.error(
+                "writer request %s timed out after %.0fs; restarting the worker",
+                request_id,
+                self.timeout,
+            )
             if process.returncode is None:
                 process.kill()  # a hung worker: the reader task restarts it
             raise WriterUnavailable("the writer took too long") from exc
@@ -167,14 +184,26 @@ class EngineClient:
         return reply
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]:
-        reply = await self._call({
-            "op": "generate", "context": request.context, "keyword": request.keyword,
-            "n": request.n, "length": request.length, "temperature": request.temperature,
-            "seed": request.seed,
-        })
-        return [WriterCandidate(text=c["text"], mean_logprob=float(c["mean_logprob"]),
-                                temperature=float(c["temperature"]), seed=int(c["seed"]))
-                for c in reply["candidates"]]
+        reply = await self._call(
+            {
+                "op": "generate",
+                "context": request.context,
+                "keyword": request.keyword,
+                "n": request.n,
+                "length": request.length,
+                "temperature": request.temperature,
+                "seed": request.seed,
+            }
+        )
+        return [
+            WriterCandidate(
+                text=c["text"],
+                mean_logprob=float(c["mean_logprob"]),
+                temperature=float(c["temperature"]),
+                seed=int(c["seed"]),
+            )
+            for c in reply["candidates"]
+        ]
 
     async def info(self) -> dict[str, str]:
         reply = await self._call({"op": "info"})

@@ -39,8 +39,14 @@ class Scheduler:
     def arm(self, round_id: int, deadline: float) -> None:
         when = datetime.fromtimestamp(max(deadline, time.time()), tz=UTC)
         self._scheduler.add_job(
-            self._fire, DateTrigger(run_date=when), args=[round_id], id=_job_id(round_id),
-            replace_existing=True, misfire_grace_time=None, coalesce=True)
+            self._fire,
+            DateTrigger(run_date=when),
+            args=[round_id],
+            id=_job_id(round_id),
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
 
     def disarm(self, round_id: int) -> None:
         # It may have fired already, or never been armed in this process.
@@ -48,13 +54,22 @@ class Scheduler:
             self._scheduler.remove_job(_job_id(round_id))
 
     def armed(self) -> list[int]:
-        return sorted(int(job.id.split(":")[1]) for job in self._scheduler.get_jobs()
-                      if job.id.startswith("round:"))
+        return sorted(
+            int(job.id.split(":")[1])
+            for job in self._scheduler.get_jobs()
+            if job.id.startswith("round:")
+        )
 
     def every(self, name: str, minutes: float, job: Callable[[], Awaitable[None]]) -> None:
         """A periodic job (backups now; the fine-tune job later)."""
-        self._scheduler.add_job(job, IntervalTrigger(minutes=minutes), id=name,
-                                replace_existing=True, coalesce=True, max_instances=1)
+        self._scheduler.add_job(
+            job,
+            IntervalTrigger(minutes=minutes),
+            id=name,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
 
     async def _fire(self, round_id: int) -> None:
         if self.on_round_due is None:

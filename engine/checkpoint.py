@@ -46,8 +46,7 @@ class ResumeState:
     info: dict[str, Any]
 
 
-def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | None = None
-         ) -> Path:
+def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | None = None) -> Path:
     """Write the checkpoint to `folder` atomically (temp folder + rename); returns the folder."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +61,10 @@ def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | No
         (tmp / VOCAB).write_text(checkpoint.vocab.to_json(), encoding="utf-8")
         (tmp / METRICS).write_text(json.dumps(checkpoint.metrics, indent=2), encoding="utf-8")
         if resume is not None:
-            save_file({k: v.detach().to("cpu").contiguous() for k, v in resume.tensors.items()},
-                      str(tmp / RESUME_TENSORS))
+            save_file(
+                {k: v.detach().to("cpu").contiguous() for k, v in resume.tensors.items()},
+                str(tmp / RESUME_TENSORS),
+            )
             (tmp / RESUME_INFO).write_text(json.dumps(resume.info), encoding="utf-8")
         if folder.exists():
             # Swap: move the old folder aside first so the new one lands with a single rename.
@@ -88,7 +89,8 @@ def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
     vocab = Vocab.from_json(_read_text(folder / VOCAB))
     if len(vocab) != config.vocab_size:
         raise CheckpointError(
-            f"{folder / VOCAB}: {len(vocab)} tokens but config.json says {config.vocab_size}")
+            f"{folder / VOCAB}: {len(vocab)} tokens but config.json says {config.vocab_size}"
+        )
     metrics = _read_json(folder / METRICS) if (folder / METRICS).exists() else {}
     try:
         tensors = load_file(str(folder / WEIGHTS))
@@ -101,8 +103,10 @@ def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
         raise CheckpointError(f"{folder / WEIGHTS}: tensors missing {missing}, unexpected {extra}")
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
-            raise CheckpointError(f"{folder / WEIGHTS}: {name} has shape {tuple(tensor.shape)}, "
-                                  f"config.json implies {tuple(expected[name].shape)}")
+            raise CheckpointError(
+                f"{folder / WEIGHTS}: {name} has shape {tuple(tensor.shape)}, "
+                f"config.json implies {tuple(expected[name].shape)}"
+            )
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{folder / WEIGHTS}: {name} holds NaN or infinite values")
     model.load_state_dict(tensors)
@@ -129,12 +133,17 @@ def load_resume(folder: str | Path) -> ResumeState | None:
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """An optimizer's per-parameter state as flat safetensors names '<param index>.<key>'."""
     state = optimizer.state_dict()["state"]
-    return {f"{i}.{k}": v for i, entry in state.items() for k, v in entry.items()
-            if isinstance(v, torch.Tensor)}
+    return {
+        f"{i}.{k}": v
+        for i, entry in state.items()
+        for k, v in entry.items()
+        if isinstance(v, torch.Tensor)
+    }
 
 
-def load_optimizer_tensors(optimizer: torch.optim.Optimizer,
-                           tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
+) -> None:
     """Put state saved by `optimizer_tensors` back; the hyperparameters stay the optimizer's."""
     state: dict[int, dict[str, torch.Tensor]] = {}
     try:

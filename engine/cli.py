@@ -22,27 +22,44 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--from", dest="from_dir", metavar="DIR", help="start from this checkpoint")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, help="number of passes over the data")
-    budget.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
+    budget.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="stop after this long"
+    )
     train.add_argument("--mode", choices=["stream", "window"], default="stream")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--line-docs", action="store_true",
-                       help="each line of a file is its own document (titles, tweets)")
+    train.add_argument(
+        "--line-docs",
+        action="store_true",
+        help="each line of a file is its own document (titles, tweets)",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--val-fraction", type=float, default=0.05)
-    train.add_argument("--batch-size", type=int, default=None,
-                       help="rows per step (default: 32 stream tracks, 128 windows)")
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="rows per step (default: 32 stream tracks, 128 windows)",
+    )
     train.add_argument("--seq-len", type=int, default=128)
     train.add_argument("--lr", type=float, default=4e-3)
-    train.add_argument("--min-char-count", type=int, default=1,
-                       help="characters rarer than this become <unk> in a new vocabulary")
+    train.add_argument(
+        "--min-char-count",
+        type=int,
+        default=1,
+        help="characters rarer than this become <unk> in a new vocabulary",
+    )
     train.add_argument("--dim-embeddings", type=int, default=100)
     train.add_argument("--rnn-size", type=int, default=128)
     train.add_argument("--rnn-layers", type=int, default=2)
     train.add_argument("--rnn-type", choices=["lstm", "gru"], default="lstm")
     train.add_argument("--rnn-bidirectional", action="store_true")
     train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--window", type=int, default=None,
-                       help="stream-mode attention span of a new model (default: engine.train)")
+    train.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="stream-mode attention span of a new model (default: engine.train)",
+    )
     train.add_argument("--max-length", type=int, default=40)
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     train.add_argument("--json", action="store_true")
@@ -58,8 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-p", type=float, default=1.0)
     generate.add_argument("--repetition-penalty", type=float, default=1.0)
     generate.add_argument("--stop", choices=["sentence", "length"], default="length")
-    generate.add_argument("--overgenerate", type=int, default=1,
-                          help="sample this many times n candidates and keep the best n")
+    generate.add_argument(
+        "--overgenerate",
+        type=int,
+        default=1,
+        help="sample this many times n candidates and keep the best n",
+    )
     generate.add_argument("--mode", choices=["stream", "window"], default="stream")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--device", default=None)
@@ -78,8 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     nxt.add_argument("--prefix", default="")
     nxt.add_argument("--mode", choices=["stream", "window"], default="window")
     nxt.add_argument("--top", type=int, default=10)
-    nxt.add_argument("--interactive", action="store_true",
-                     help="pick characters one at a time from the top list, as textgenrnn did")
+    nxt.add_argument(
+        "--interactive",
+        action="store_true",
+        help="pick characters one at a time from the top list, as textgenrnn did",
+    )
     nxt.add_argument("--json", action="store_true")
 
     imp = sub.add_parser("import-textgenrnn", help="convert textgenrnn .hdf5 weights")
@@ -92,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the bot's worker: JSON lines on stdin/stdout")
     serve.add_argument("--model", required=True, metavar="DIR")
     serve.add_argument("--device", default=None)
-    serve.add_argument("--batch-wait-ms", type=float, default=5.0,
-                       help="how long to wait for more requests to batch together")
+    serve.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=5.0,
+        help="how long to wait for more requests to batch together",
+    )
     return parser
 
 

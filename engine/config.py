@@ -32,7 +32,9 @@ class ModelConfig:
         if self.vocab_size < 2:
             raise CheckpointError("config.json: vocab_size must be at least 2")
         if self.rnn_type not in ("lstm", "gru"):
-            raise CheckpointError(f"config.json: rnn_type must be 'lstm' or 'gru', not {self.rnn_type!r}")
+            raise CheckpointError(
+                f"config.json: rnn_type must be 'lstm' or 'gru', not {self.rnn_type!r}"
+            )
         for name in ("dim_embeddings", "rnn_size", "rnn_layers", "max_length", "window"):
             if getattr(self, name) < 1:
                 raise CheckpointError(f"config.json: {name} must be positive")

@@ -6,7 +6,7 @@ class EngineError(Exception):
 
 
 class CheckpointError(EngineError):
-    """A checkpoint folder is missing, truncated or inconsistent; the message names the bad file."""
+    """A checkpoint folder is missing, truncated or inconsistent; the message names the file."""
 
 
 class DataError(EngineError):

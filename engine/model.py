@@ -3,11 +3,11 @@
 embedding -> stacked LSTM/GRU -> concat[embedding, rnn_1, ..., rnn_n] -> attention-weighted
 average -> linear -> logits over characters.
 
-* window mode (`forward_window`): textgenrnn exactly. Each prediction reads a fixed window of tokens
-  from a zero state and attends over all of it.
-* stream mode (`forward`, `prime`, `step`): the RNN state is carried along the text and the attention
-  at position t covers the last `window` positions ending at t. Training gets a loss at every
-  position and generation costs one RNN step per character.
+* window mode (`forward_window`): textgenrnn exactly. Each prediction reads a fixed window of
+  tokens from a zero state and attends over all of it.
+* stream mode (`forward`, `prime`, `step`): the RNN state is carried along the text and the
+  attention at position t covers the last `window` positions ending at t. Training gets a loss at
+  every position and generation costs one RNN step per character.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ class StreamState:
     @staticmethod
     def cat(states: list[StreamState]) -> StreamState:
         """Stack single-prompt states into one batch (rows in order)."""
-        rnn = [_map_state(lambda *xs: torch.cat(xs, dim=1), *layer)
-               for layer in zip(*(s.rnn for s in states), strict=True)]
+        rnn = [
+            _map_state(lambda *xs: torch.cat(xs, dim=1), *layer)
+            for layer in zip(*(s.rnn for s in states), strict=True)
+        ]
         return StreamState(
             rnn=rnn,
             features=torch.cat([s.features for s in states], dim=0),
@@ -62,7 +64,7 @@ def _map_state(fn: Any, *layers: RnnState) -> RnnState:
 
 
 class CharRNN(nn.Module):
-    """The writer's network. Same contract as nanoGPT: `forward(idx, targets) -> (logits, loss)`."""
+    """The writer's network; nanoGPT's contract: `forward(idx, targets) -> (logits, loss)`."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -72,8 +74,14 @@ class CharRNN(nn.Module):
         self.rnns = nn.ModuleList()
         width = config.dim_embeddings
         for _ in range(config.rnn_layers):
-            self.rnns.append(rnn_class(width, config.rnn_size, batch_first=True,
-                                       bidirectional=config.rnn_bidirectional))
+            self.rnns.append(
+                rnn_class(
+                    width,
+                    config.rnn_size,
+                    batch_first=True,
+                    bidirectional=config.rnn_bidirectional,
+                )
+            )
             width = config.rnn_size * config.directions
         self.dropout = nn.Dropout(config.dropout)
         self.attention = nn.Linear(config.feature_size, 1, bias=False)
@@ -81,8 +89,9 @@ class CharRNN(nn.Module):
 
     # -- shared trunk ---------------------------------------------------------------------------
 
-    def features(self, idx: Tensor, state: list[RnnState] | None = None
-                 ) -> tuple[Tensor, list[RnnState]]:
+    def features(
+        self, idx: Tensor, state: list[RnnState] | None = None
+    ) -> tuple[Tensor, list[RnnState]]:
         """(B, T) token ids -> (B, T, D) concatenated features and the RNN states at the end."""
         x = self.embedding(idx)  # (B, T, E)
         parts = [x]
@@ -107,8 +116,9 @@ class CharRNN(nn.Module):
 
     # -- stream mode ----------------------------------------------------------------------------
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None,
-                state: list[RnnState] | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, idx: Tensor, targets: Tensor | None = None, state: list[RnnState] | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """(B, T) -> (B, T, V) logits at every position, and the mean loss if targets are given.
 
         Targets equal to <pad> (index 0) are ignored, so batches of uneven documents can be padded.
@@ -118,12 +128,13 @@ class CharRNN(nn.Module):
         logits = self.output(pooled)  # (B, T, V)
         if targets is None:
             return logits, None
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=0)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0
+        )
         return logits, loss
 
     def _banded_attention(self, feats: Tensor) -> Tensor:
-        """Attention at t over positions (t - window, t]; a banded (T, T) softmax, exact and cheap."""
+        """Attention at t over positions (t - window, t]: a banded (T, T) softmax, exact."""
         _, length, _ = feats.shape
         scores = self.attention(feats).squeeze(-1)  # (B, T)
         t = torch.arange(length, device=feats.device)
@@ -134,7 +145,7 @@ class CharRNN(nn.Module):
         return weights @ feats  # (B, T, D)
 
     def prime(self, idx: Tensor) -> tuple[Tensor, StreamState]:
-        """Read a (B, T) prompt from a zero state -> (B, V) next-token logits and the state to go on."""
+        """Read a (B, T) prompt from a zero state -> (B, V) next logits and the state to go on."""
         feats, rnn_state = self.features(idx)  # (B, T, D)
         pooled = self._banded_attention(feats)[:, -1]  # (B, D)
         logits = self.output(pooled)
@@ -163,14 +174,16 @@ class CharRNN(nn.Module):
         pooled = torch.einsum("bw,bwd->bd", weights, features)
         return self.output(pooled), StreamState(rnn_state, features, scores)
 
-    def forward_stream(self, idx: Tensor, state: StreamState | None = None
-                       ) -> tuple[Tensor, StreamState]:
+    def forward_stream(
+        self, idx: Tensor, state: StreamState | None = None
+    ) -> tuple[Tensor, StreamState]:
         """(B, T) -> (B, T, V) logits, carrying the RNN state *and* the attention window from the
         previous chunk, so a long document read in chunks gives the logits of one long forward."""
         feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
         if state is None:
-            return self.output(self._banded_attention(feats)), self._initial_window(feats,
-                                                                                    rnn_state)
+            return self.output(self._banded_attention(feats)), self._initial_window(
+                feats, rnn_state
+            )
         length, window = feats.size(1), self.config.window
         scores = self.attention(feats).squeeze(-1)  # (B, T)
         keys = torch.cat([state.features, feats], dim=1)  # (B, W + T, D)
@@ -180,8 +193,9 @@ class CharRNN(nn.Module):
         band = (offset >= 0) & (offset < window)
         masked = key_scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, W + T)
         pooled = torch.softmax(masked, dim=-1) @ keys  # (B, T, D)
-        return self.output(pooled), StreamState(rnn_state, keys[:, -window:],
-                                                key_scores[:, -window:])
+        return self.output(pooled), StreamState(
+            rnn_state, keys[:, -window:], key_scores[:, -window:]
+        )
 
     # -- vocabulary growth ----------------------------------------------------------------------
 

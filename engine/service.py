@@ -6,7 +6,8 @@ per line, primitives only):
     worker -> {"event": "ready", "info": {...}}                       once the model is loaded
     bot    -> {"id": 7, "op": "generate", "context": "...", "keyword": "", "n": 3,
                "length": 150, "temperature": 0.8, "seed": 1}
-    worker -> {"id": 7, "ok": true, "candidates": [{"text", "mean_logprob", "temperature", "seed"}]}
+    worker -> {"id": 7, "ok": true,
+               "candidates": [{"text", "mean_logprob", "temperature", "seed"}, ...]}
     bot    -> {"id": 8, "op": "info"}          -> {"id": 8, "ok": true, "info": {...}}
     bot    -> {"id": 9, "op": "reload", "model": "DIR"}   swap in another checkpoint
     any failure -> {"id": N, "ok": false, "error": "message"}
@@ -49,7 +50,7 @@ class Worker:
         facts = {
             "model": Path(self.model_dir).name,
             "size": f"{config.rnn_layers} x {config.rnn_type.upper()} {config.rnn_size}, "
-                    f"{params / 1e6:.2f} M parameters, {len(self.loaded.vocab)} characters",
+            f"{params / 1e6:.2f} M parameters, {len(self.loaded.vocab)} characters",
             "device": str(self.device),
         }
         for key in ("val_bits_per_char", "val_nats_per_char", "trained_at", "steps"):
@@ -64,8 +65,18 @@ class Worker:
     def generate_batch(self, requests: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         prompts = [_prompt(r) for r in requests]
         results = generate(self.loaded.model, self.loaded.vocab, prompts)
-        return [[{"text": s.text, "mean_logprob": s.mean_logprob, "temperature": s.temperature,
-                  "seed": s.seed} for s in samples] for samples in results]
+        return [
+            [
+                {
+                    "text": s.text,
+                    "mean_logprob": s.mean_logprob,
+                    "temperature": s.temperature,
+                    "seed": s.seed,
+                }
+                for s in samples
+            ]
+            for samples in results
+        ]
 
 
 def _prompt(request: dict[str, Any]) -> Prompt:
@@ -80,8 +91,13 @@ def _prompt(request: dict[str, Any]) -> Prompt:
         stop_at_sentence_end=True,
         overgenerate=2,
     )
-    return Prompt(context=str(request["context"]), keyword=str(request.get("keyword", "")),
-                  n=int(request["n"]), seed=int(request["seed"]), settings=settings)
+    return Prompt(
+        context=str(request["context"]),
+        keyword=str(request.get("keyword", "")),
+        n=int(request["n"]),
+        seed=int(request["seed"]),
+        settings=settings,
+    )
 
 
 def _read_lines(stream: IO[str], inbox: queue.Queue[str | None]) -> None:

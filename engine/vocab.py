@@ -50,7 +50,7 @@ class Vocab:
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 1) -> Vocab:
-        """A fresh vocabulary of every character seen at least `min_count` times, most common first."""
+        """A new vocabulary: every character seen `min_count` times or more, most common first."""
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(normalize(text))

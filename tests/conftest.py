@@ -27,6 +27,5 @@ def random_writer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = Vocab.build([WRITER_ALPHABET])
     model = CharRNN(ModelConfig(vocab_size=len(vocab), dim_embeddings=16, rnn_size=32))
     folder = tmp_path_factory.mktemp("writer") / "tiny"
-    checkpoint.save(checkpoint.Checkpoint(model, vocab, {"note": "untrained test model"}),
-                    folder)
+    checkpoint.save(checkpoint.Checkpoint(model, vocab, {"note": "untrained test model"}), folder)
     return folder

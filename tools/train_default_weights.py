@@ -25,9 +25,11 @@ from engine.train import TrainOptions, train
 
 # Whole works kept out of training, so the held-out figures are on unseen books.
 HELD_OUT = {
-    "ko": ["koconovel__hyeon_jingeon__unsu_joteun_nal.txt",
-           "koconovel__kim_yujeong__bombom.txt",
-           "koconovel__yi_hyoseok__memilkkot_pil_muryeop.txt"],
+    "ko": [
+        "koconovel__hyeon_jingeon__unsu_joteun_nal.txt",
+        "koconovel__kim_yujeong__bombom.txt",
+        "koconovel__yi_hyoseok__memilkkot_pil_muryeop.txt",
+    ],
     "en": ["carroll__alice_in_wonderland.txt"],
 }
 # Not narrative prose: a play script and a philosophy book would pull the writer off stories.
@@ -61,27 +63,47 @@ def main() -> None:
             sources.append(f"{lang}/{path.name}")
             training.extend([text] * (KOREAN_REPEATS if lang == "ko" else 1))
 
-    options = TrainOptions(time_budget=args.time_budget, seed=args.seed, threads=args.threads,
-                           min_char_count=args.min_char_count, sample_chars=200)
+    options = TrainOptions(
+        time_budget=args.time_budget,
+        seed=args.seed,
+        threads=args.threads,
+        min_char_count=args.min_char_count,
+        sample_chars=200,
+    )
     started = time.time()
-    train(training, args.out, options,
-          val_texts=held_out["ko"][:1] + held_out["en"], sources=sources)
+    train(
+        training, args.out, options, val_texts=held_out["ko"][:1] + held_out["en"], sources=sources
+    )
     seconds = time.time() - started
 
     loaded = checkpoint.load(args.out)
-    per_language = {lang: evaluate(loaded.model, loaded.vocab, texts)
-                    for lang, texts in held_out.items()}
+    per_language = {
+        lang: evaluate(loaded.model, loaded.vocab, texts) for lang, texts in held_out.items()
+    }
     metrics = dict(loaded.metrics)
-    metrics["held_out"] = {lang: {"works": HELD_OUT[lang], **figures}
-                           for lang, figures in per_language.items()}
-    metrics["hardware"] = f"{platform.processor() or platform.machine()}, " \
-                          f"{args.threads} CPU threads, torch {torch.__version__}"
+    metrics["held_out"] = {
+        lang: {"works": HELD_OUT[lang], **figures} for lang, figures in per_language.items()
+    }
+    metrics["hardware"] = (
+        f"{platform.processor() or platform.machine()}, "
+        f"{args.threads} CPU threads, torch {torch.__version__}"
+    )
     checkpoint.save(checkpoint.Checkpoint(loaded.model, loaded.vocab, metrics), args.out)
-    print(json.dumps({"out": args.out, "seconds": round(seconds), "held_out": per_language,
-                      "vocab": len(loaded.vocab),
-                      "parameters": sum(p.numel() for p in loaded.model.parameters()),
-                      "steps": metrics.get("steps"), "chars_seen": metrics.get("chars_seen")},
-                     ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "seconds": round(seconds),
+                "held_out": per_language,
+                "vocab": len(loaded.vocab),
+                "parameters": sum(p.numel() for p in loaded.model.parameters()),
+                "steps": metrics.get("steps"),
+                "chars_seen": metrics.get("chars_seen"),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

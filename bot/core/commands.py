@@ -54,9 +54,23 @@ COMMANDS: list[tuple[str, str]] = [
     ("/help", "this list"),
 ]
 
-Result = (StoryStarted | StoryView | StoryEnded | StoryList | ExportFile | LineAdded
-          | LineRemoved | ContinueResult | VoteResult | RoundView | RoundResult | SettingsView
-          | NovelList | ModelInfo | Help)
+Result = (
+    StoryStarted
+    | StoryView
+    | StoryEnded
+    | StoryList
+    | ExportFile
+    | LineAdded
+    | LineRemoved
+    | ContinueResult
+    | VoteResult
+    | RoundView
+    | RoundResult
+    | SettingsView
+    | NovelList
+    | ModelInfo
+    | Help
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +111,9 @@ class CommandRouter:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
 
-    async def handle(self, key: ChatKey, actor: Actor, text: str,
-                     attachment: Attachment | None = None) -> Result:
+    async def handle(
+        self, key: ChatKey, actor: Actor, text: str, attachment: Attachment | None = None
+    ) -> Result:
         name, args = split_command(text)
         relay = self.relay
         if name in ("help", "start"):
@@ -142,8 +157,9 @@ class CommandRouter:
             return StoryEnded(await self.relay.end_story(key, actor))
         if sub == "list":
             return StoryList(await self.relay.list_stories(key))
-        raise RelayError("Use /story new <title>, /story show, /story export, /story list "
-                         "or /story end.")
+        raise RelayError(
+            "Use /story new <title>, /story show, /story export, /story list or /story end."
+        )
 
     async def _round(self, key: ChatKey, actor: Actor, args: str) -> Result:
         sub = args.strip().lower()
@@ -155,8 +171,9 @@ class CommandRouter:
             return await self.relay.cancel_round(key, actor)
         raise RelayError("Use /round, /round close or /round cancel.")
 
-    async def _novel(self, key: ChatKey, actor: Actor, args: str,
-                     attachment: Attachment | None) -> Result:
+    async def _novel(
+        self, key: ChatKey, actor: Actor, args: str, attachment: Attachment | None
+    ) -> Result:
         sub, _, rest = args.partition(" ")
         sub = sub.lower()
         if sub == "add":

@@ -48,8 +48,15 @@ WRITER_NAME = "the writer"
 class Relay:
     """One instance serves every chat on every platform."""
 
-    def __init__(self, store: Store, writer: Writer, clock: Clock, timers: Timers,
-                 config: RelayConfig, novels: NovelsConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        writer: Writer,
+        clock: Clock,
+        timers: Timers,
+        config: RelayConfig,
+        novels: NovelsConfig,
+    ) -> None:
         self.store = store
         self.writer = writer
         self.clock = clock
@@ -85,19 +92,22 @@ class Relay:
     async def new_story(self, key: ChatKey, actor: Actor, title: str) -> StoryView:
         chat = await self.chat(key)
         try:
-            story = await self.store.create_story(chat.id, clean_title(title), actor.member_id,
-                                                  self.clock.now())
+            story = await self.store.create_story(
+                chat.id, clean_title(title), actor.member_id, self.clock.now()
+            )
         except StoreConflict as exc:
             current = await self.store.open_story(chat.id)
             name = f" “{current.title}”" if current else ""
-            raise RelayError(f"This chat already has a story in progress{name}. "
-                             "A moderator can end it with /story end.") from exc
+            raise RelayError(
+                f"This chat already has a story in progress{name}. "
+                "A moderator can end it with /story end."
+            ) from exc
         return StoryView(story=story, lines=[], total_lines=0)
 
     async def show_story(self, key: ChatKey, last: int | None = None) -> StoryView:
         story = await self._open_story(await self.chat(key))
         all_lines = await self.store.lines(story.id)
-        shown = all_lines[-(last or self.config.show_lines):]
+        shown = all_lines[-(last or self.config.show_lines) :]
         return StoryView(story=story, lines=shown, total_lines=len(all_lines))
 
     async def list_stories(self, key: ChatKey) -> list[Story]:
@@ -126,8 +136,9 @@ class Relay:
             self.timers.disarm(current.id)
         ended = await self.store.end_story(story.id, self.clock.now())
         lines = await self.store.lines(story.id)
-        return StoryView(story=ended, lines=lines[-self.config.show_lines:],
-                         total_lines=len(lines))
+        return StoryView(
+            story=ended, lines=lines[-self.config.show_lines :], total_lines=len(lines)
+        )
 
     # -- lines --------------------------------------------------------------------------------
 
@@ -135,8 +146,9 @@ class Relay:
         line_text = clean_line(text, self.config.max_line_chars)
         story = await self._open_story(await self.chat(key))
         try:
-            return await self.store.add_line(story.id, "human", actor.member_id, actor.name,
-                                             line_text, self.clock.now())
+            return await self.store.add_line(
+                story.id, "human", actor.member_id, actor.name, line_text, self.clock.now()
+            )
         except StoreConflict as exc:
             raise RelayError("That story has ended; start a new one with /story new.") from exc
 
@@ -150,8 +162,9 @@ class Relay:
 
     # -- rounds -------------------------------------------------------------------------------
 
-    async def continue_story(self, key: ChatKey, actor: Actor, keyword: str = "",
-                             length: int | None = None) -> ContinueResult:
+    async def continue_story(
+        self, key: ChatKey, actor: Actor, keyword: str = "", length: int | None = None
+    ) -> ContinueResult:
         """Open a round with the writer's candidates, or add candidates to the open one."""
         chat = await self.chat(key)
         story = await self._open_story(chat)
@@ -162,33 +175,48 @@ class Relay:
         opened = False
         if current is None:
             try:
-                current = await self.store.create_round(story.id, actor.member_id, actor.name,
-                                                        self.clock.now())
+                current = await self.store.create_round(
+                    story.id, actor.member_id, actor.name, self.clock.now()
+                )
                 opened = True
             except StoreConflict:
                 current = await self.store.active_round(story.id)
                 if current is None:  # it closed in between: simply ask again
                     raise RelayError("The round just changed; please try again.") from None
         if current.status == "generating" and not opened:
-            raise RelayError("The writer is still writing the candidates for this round; "
-                             "wait for them, then vote or add yours with /continue.")
+            raise RelayError(
+                "The writer is still writing the candidates for this round; "
+                "wait for them, then vote or add yours with /continue."
+            )
         existing = await self.store.candidates(current.id)
         room = self.config.max_candidates - len(existing)
         if room <= 0:
-            raise RelayError(f"This round already has {len(existing)} candidates, the most "
-                             "allowed. Vote for one of them!")
+            raise RelayError(
+                f"This round already has {len(existing)} candidates, the most "
+                "allowed. Vote for one of them!"
+            )
         try:
-            added = await self._generate(story, current, actor, keyword, length,
-                                         min(settings.candidates, room), settings.temperature,
-                                         first_ordinal=len(existing) + 1)
+            added = await self._generate(
+                story,
+                current,
+                actor,
+                keyword,
+                length,
+                min(settings.candidates, room),
+                settings.temperature,
+                first_ordinal=len(existing) + 1,
+            )
         except WriterUnavailable as exc:
             if opened:
                 await self.store.cancel_round(current.id, "writer unavailable", self.clock.now())
-            raise RelayError("The writer is not answering right now (it is being restarted). "
-                             "Nothing was lost; please try /continue again in a moment.") from exc
+            raise RelayError(
+                "The writer is not answering right now (it is being restarted). "
+                "Nothing was lost; please try /continue again in a moment."
+            ) from exc
         if opened:
-            current = await self.store.open_voting(current.id,
-                                                   self.clock.now() + settings.vote_seconds)
+            current = await self.store.open_voting(
+                current.id, self.clock.now() + settings.vote_seconds
+            )
             assert current.deadline is not None
             self.timers.arm(current.id, current.deadline)
         return ContinueResult(view=await self.round_view(current), added=added, opened=opened)
@@ -201,30 +229,55 @@ class Relay:
             raise RelayError(f"Length must be between {low} and {high} characters.")
         return length
 
-    async def _generate(self, story: Story, round_: Round, actor: Actor, keyword: str,
-                        length: int, n: int, temperature: float, first_ordinal: int
-                        ) -> list[int]:
+    async def _generate(
+        self,
+        story: Story,
+        round_: Round,
+        actor: Actor,
+        keyword: str,
+        length: int,
+        n: int,
+        temperature: float,
+        first_ordinal: int,
+    ) -> list[int]:
         lines = await self.store.lines(story.id)
         context = "\n".join(line.text for line in lines)
-        context = context[-self.config.context_chars:] + "\n" if context else ""
+        context = context[-self.config.context_chars :] + "\n" if context else ""
         # Seeds follow from the round and the candidate number: replaying a session replays it.
         seed = round_.id * 100 + first_ordinal
-        produced = await self.writer.generate(WriterRequest(
-            context=context, keyword=keyword, n=n, length=length, temperature=temperature,
-            seed=seed))
+        produced = await self.writer.generate(
+            WriterRequest(
+                context=context,
+                keyword=keyword,
+                n=n,
+                length=length,
+                temperature=temperature,
+                seed=seed,
+            )
+        )
         # A candidate becomes one story line: one paragraph, no stray whitespace.
-        new = [NewCandidate(text=" ".join(c.text.split()), mean_logprob=c.mean_logprob,
-                            keyword=keyword, length=length, temperature=c.temperature,
-                            seed=c.seed, requested_by=actor.member_id,
-                            requested_by_name=actor.name)
-               for c in produced if c.text.strip()]
+        new = [
+            NewCandidate(
+                text=" ".join(c.text.split()),
+                mean_logprob=c.mean_logprob,
+                keyword=keyword,
+                length=length,
+                temperature=c.temperature,
+                seed=c.seed,
+                requested_by=actor.member_id,
+                requested_by_name=actor.name,
+            )
+            for c in produced
+            if c.text.strip()
+        ]
         if not new:
             raise WriterUnavailable("the writer returned only empty candidates")
         try:
             stored = await self.store.add_candidates(round_.id, new, self.config.max_candidates)
         except StoreConflict as exc:
-            raise RelayError("This round closed or filled up while the writer was writing; "
-                             "nothing was added.") from exc
+            raise RelayError(
+                "This round closed or filled up while the writer was writing; nothing was added."
+            ) from exc
         return [c.ordinal for c in stored]
 
     async def round_view(self, round_: Round) -> RoundView:
@@ -238,8 +291,17 @@ class Relay:
         return RoundView(
             round=round_,
             story_title=story.title if story else "",
-            candidates=[CandidateView(c.ordinal, c.text, counts[c.ordinal], c.keyword,
-                                      c.requested_by_name, c.mean_logprob) for c in candidates],
+            candidates=[
+                CandidateView(
+                    c.ordinal,
+                    c.text,
+                    counts[c.ordinal],
+                    c.keyword,
+                    c.requested_by_name,
+                    c.mean_logprob,
+                )
+                for c in candidates
+            ],
             total_votes=len(votes),
             seconds_left=left,
         )
@@ -276,18 +338,19 @@ class Relay:
 
     # -- votes --------------------------------------------------------------------------------
 
-    async def vote(self, key: ChatKey, actor: Actor, ordinal: int,
-                   round_id: int | None = None) -> VoteResult:
+    async def vote(
+        self, key: ChatKey, actor: Actor, ordinal: int, round_id: int | None = None
+    ) -> VoteResult:
         round_ = await self._round_for(key, round_id)
         try:
-            change = await self.store.cast_vote(round_.id, actor.member_id, actor.name, ordinal,
-                                                self.clock.now())
+            change = await self.store.cast_vote(
+                round_.id, actor.member_id, actor.name, ordinal, self.clock.now()
+            )
         except StoreConflict as exc:
             raise self._vote_refusal(exc, round_, ordinal) from exc
         return await self._after_vote(round_, change)
 
-    async def unvote(self, key: ChatKey, actor: Actor, round_id: int | None = None
-                     ) -> VoteResult:
+    async def unvote(self, key: ChatKey, actor: Actor, round_id: int | None = None) -> VoteResult:
         round_ = await self._round_for(key, round_id)
         try:
             change = await self.store.remove_vote(round_.id, actor.member_id)
@@ -297,8 +360,9 @@ class Relay:
             raise RelayError("You have no vote in this round to remove.")
         return await self._after_vote(round_, change)
 
-    async def toggle_vote(self, key: ChatKey, actor: Actor, ordinal: int,
-                          round_id: int | None = None) -> VoteResult:
+    async def toggle_vote(
+        self, key: ChatKey, actor: Actor, ordinal: int, round_id: int | None = None
+    ) -> VoteResult:
         """A button tap: vote for it, or take the vote back if it was already there."""
         round_ = await self._round_for(key, round_id)
         mine = [v for v in await self.store.votes(round_.id) if v.member_id == actor.member_id]
@@ -306,8 +370,9 @@ class Relay:
             return await self.unvote(key, actor, round_.id)
         return await self.vote(key, actor, ordinal, round_.id)
 
-    async def withdraw_vote(self, key: ChatKey, actor: Actor, ordinal: int,
-                            round_id: int | None = None) -> VoteResult | None:
+    async def withdraw_vote(
+        self, key: ChatKey, actor: Actor, ordinal: int, round_id: int | None = None
+    ) -> VoteResult | None:
         """A reaction taken back: the vote goes only if it is still for that candidate (taking
         back the old reaction of a moved vote changes nothing; then None)."""
         round_ = await self._round_for(key, round_id)
@@ -373,14 +438,21 @@ class Relay:
         winner = tally.pick_winner(candidates, votes, self.config.no_votes)
         if winner is None and candidates and not votes:
             reason = f"{reason}, no votes"
-        closed = await self.store.close_round(round_.id, winner.id if winner else None, reason,
-                                              self.clock.now(), WRITER_ID, WRITER_NAME)
+        closed = await self.store.close_round(
+            round_.id,
+            winner.id if winner else None,
+            reason,
+            self.clock.now(),
+            WRITER_ID,
+            WRITER_NAME,
+        )
         if closed is None:
             return None
         self.timers.disarm(round_.id)
         view = await self.round_view(closed.round)
-        winner_view = next((c for c in view.candidates if winner and c.ordinal == winner.ordinal),
-                           None)
+        winner_view = next(
+            (c for c in view.candidates if winner and c.ordinal == winner.ordinal), None
+        )
         return RoundResult(view=view, winner=winner_view, line=closed.line, reason=reason)
 
     async def _reconcile(self, round_: Round) -> None:
@@ -404,15 +476,25 @@ class Relay:
         cast, gone = tally.reconcile(await self.store.votes(round_.id), ballots, ordinals)
         try:
             for ballot in cast:
-                await self.store.cast_vote(round_.id, ballot.member_id, ballot.member_name,
-                                           ballot.ordinal, self.clock.now())
+                await self.store.cast_vote(
+                    round_.id,
+                    ballot.member_id,
+                    ballot.member_name,
+                    ballot.ordinal,
+                    self.clock.now(),
+                )
             for member_id in gone:
                 await self.store.remove_vote(round_.id, member_id)
         except StoreConflict:  # another path closed it meanwhile; that count stands
             return
         if cast or gone:
-            log.info("round %s: %d vote(s) cast and %d taken back from %s at close",
-                     round_.id, len(cast), len(gone), chat.platform)
+            log.info(
+                "round %s: %d vote(s) cast and %d taken back from %s at close",
+                round_.id,
+                len(cast),
+                len(gone),
+                chat.platform,
+            )
 
     async def recover(self) -> list[tuple[Chat, RoundResult]]:
         """At start-up: rounds a crash left 'generating' are opened for votes (if they have
@@ -440,15 +522,18 @@ class Relay:
         own = await self.store.chat_settings(chat.id)
         return SettingsView(
             settings=own,
-            temperature=own.temperature if own.temperature is not None
+            temperature=own.temperature
+            if own.temperature is not None
             else self.config.temperature,
             candidates=own.candidates if own.candidates is not None else self.config.candidates,
-            vote_seconds=own.vote_seconds if own.vote_seconds is not None
+            vote_seconds=own.vote_seconds
+            if own.vote_seconds is not None
             else self.config.vote_seconds,
         )
 
-    async def settings(self, key: ChatKey, actor: Actor, name: str = "", value: str = ""
-                       ) -> SettingsView:
+    async def settings(
+        self, key: ChatKey, actor: Actor, name: str = "", value: str = ""
+    ) -> SettingsView:
         """Show the chat's settings, or change one (moderators)."""
         chat = await self.chat(key)
         if not name:
@@ -461,21 +546,28 @@ class Relay:
 
     # -- novels -------------------------------------------------------------------------------
 
-    async def check_novel_upload(self, key: ChatKey, actor: Actor, filename: str, size: int
-                                 ) -> None:
+    async def check_novel_upload(
+        self, key: ChatKey, actor: Actor, filename: str, size: int
+    ) -> None:
         """The checks a platform can make before downloading an upload: who, name, size."""
         self._require_moderator(key, actor, "add novels")
         check_novel_file(filename, size, self.novels_config.max_bytes)
 
-    async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes
-                        ) -> NovelList:
+    async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes) -> NovelList:
         self._require_moderator(key, actor, "add novels")
-        checked = check_novel(filename, data, self.novels_config.max_bytes,
-                              self.novels_config.min_chars)
+        checked = check_novel(
+            filename, data, self.novels_config.max_bytes, self.novels_config.min_chars
+        )
         chat = await self.chat(key)
         try:
-            await self.store.add_novel(chat.id, checked.title, checked.sha256, checked.text,
-                                       actor.member_id, self.clock.now())
+            await self.store.add_novel(
+                chat.id,
+                checked.title,
+                checked.sha256,
+                checked.text,
+                actor.member_id,
+                self.clock.now(),
+            )
         except StoreConflict as exc:
             raise RelayError("That novel is already in the training list.") from exc
         return NovelList(await self.store.novels(chat.id))
@@ -497,8 +589,7 @@ class Relay:
             raise RelayError("The writer is restarting; ask again in a moment.") from exc
 
 
-def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int
-                   ) -> ChatSettings:
+def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int) -> ChatSettings:
     name = name.lower().replace("-", "_")
     try:
         if name == "temperature":
@@ -517,11 +608,16 @@ def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int
                 raise ValueError
             return replace(own, vote_seconds=seconds)
     except ValueError:
-        ranges = {"temperature": "0 to 2", "candidates": f"1 to {max_candidates}",
-                  "vote_time": "10 to 604800 seconds", "vote_seconds": "10 to 604800 seconds"}
+        ranges = {
+            "temperature": "0 to 2",
+            "candidates": f"1 to {max_candidates}",
+            "vote_time": "10 to 604800 seconds",
+            "vote_seconds": "10 to 604800 seconds",
+        }
         raise RelayError(f"{name} must be {ranges[name]}.") from None
-    raise RelayError("Settings: temperature, candidates, vote_time. "
-                     "Example: /settings temperature 0.7")
+    raise RelayError(
+        "Settings: temperature, candidates, vote_time. Example: /settings temperature 0.7"
+    )
 
 
 def _export_name(story: Story, fmt: str) -> str:
@@ -536,7 +632,8 @@ def _export(story: Story, lines: list[Line], fmt: str) -> str:
     authors: dict[str, int] = {}
     for line in lines:
         authors[line.author_name] = authors.get(line.author_name, 0) + 1
-    credits = "\n".join(f"- {name}: {n} line{'s' if n != 1 else ''}"
-                        for name, n in authors.items())
+    credits = "\n".join(
+        f"- {name}: {n} line{'s' if n != 1 else ''}" for name, n in authors.items()
+    )
     body = "\n\n".join(line.text for line in lines)
     return f"# {story.title}\n\n{body}\n\n---\n\n## Written by\n\n{credits}\n"

@@ -47,8 +47,12 @@ def check_novel_file(filename: str, size: int, max_bytes: int) -> None:
     if not filename.lower().endswith(".txt"):
         raise RelayError("Novels must be .txt files (UTF-8 plain text).")
     if size > max_bytes:
-        raise RelayError(f"That file is {size / 1e6:.1f} MB; the limit is "
-                         f"{max_bytes / 1e6:.1f} MB.")
+        raise RelayError(f"That file is {_size(size)}; the limit is {_size(max_bytes)}.")
+
+
+def _size(n: int) -> str:
+    """Sizes as people read them: MB from one megabyte up, exact bytes below."""
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n:,} bytes"
 
 
 def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> NovelText:
@@ -59,14 +63,18 @@ def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> N
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RelayError(f"That file is not UTF-8 text (bad byte at position {exc.start}). "
-                         "Save it as UTF-8 and try again.") from exc
+        raise RelayError(
+            f"That file is not UTF-8 text (bad byte at position {exc.start}). "
+            "Save it as UTF-8 and try again."
+        ) from exc
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t")
     if controls > len(text) // 100:
         raise RelayError("That file has too many control characters to be prose.")
     if len(text.strip()) < min_chars:
-        raise RelayError(f"That text is too short to train on ({len(text.strip())} characters; "
-                         f"at least {min_chars} needed).")
+        raise RelayError(
+            f"That text is too short to train on ({len(text.strip())} characters; "
+            f"at least {min_chars} needed)."
+        )
     title = filename.rsplit("/", 1)[-1][: -len(".txt")].strip() or "untitled"
     return NovelText(title=title[:200], text=text, sha256=hashlib.sha256(data).hexdigest())

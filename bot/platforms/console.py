@@ -31,9 +31,15 @@ _EMOJI_VOTES.update({emoji.replace("\ufe0f", ""): n for emoji, n in list(_EMOJI_
 class ConsolePlatform:
     """Reads commands from a stream, answers on another; also announces closed rounds."""
 
-    def __init__(self, router: CommandRouter, member: str, export_dir: Path,
-                 max_upload_bytes: int, stdin: IO[str] | None = None,
-                 stdout: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        router: CommandRouter,
+        member: str,
+        export_dir: Path,
+        max_upload_bytes: int,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+    ) -> None:
         self.router = router
         self.member = member
         self.export_dir = export_dir
@@ -67,8 +73,10 @@ class ConsolePlatform:
 
         threading.Thread(target=pump, name="console-input", daemon=True).start()
         if self.interactive:
-            self.say("relaytale console — /help lists the commands, /quit leaves.\n"
-                     "Start with: /story new <title>")
+            self.say(
+                "relaytale console — /help lists the commands, /quit leaves.\n"
+                "Start with: /story new <title>"
+            )
         while True:
             if self.interactive:
                 self.stdout.write(f"{self.member}> ")

@@ -43,16 +43,21 @@ def story(view: StoryView, heading: str = "") -> str:
 
 
 def round_view(view: RoundView, heading: str = "") -> str:
-    status = {"generating": "the writer is writing…", "voting": "voting",
-              "closed": "closed", "cancelled": "cancelled"}[view.round.status]
+    status = {
+        "generating": "the writer is writing…",
+        "voting": "voting",
+        "closed": "closed",
+        "cancelled": "cancelled",
+    }[view.round.status]
     left = f", {int(view.seconds_left)} s left" if view.seconds_left is not None else ""
     head = heading or f"🗳️  Round {view.id} of “{view.story_title}” — {status}{left}"
     rows = []
     for c in view.candidates:
         who = f" [{c.keyword}]" if c.keyword else ""
         votes = f"{c.votes} vote{'s' if c.votes != 1 else ''}"
-        rows.append(f"  {keycap(c.ordinal)} {c.text}\n      — {votes}{who}, "
-                    f"asked by {c.requested_by_name}")
+        rows.append(
+            f"  {keycap(c.ordinal)} {c.text}\n      — {votes}{who}, asked by {c.requested_by_name}"
+        )
     voting = view.round.status == "voting"
     hint = "\n  Vote with /vote <n> or by typing the emoji." if voting else ""
     return head + "\n" + "\n".join(rows) + hint
@@ -63,12 +68,16 @@ def result(outcome: RoundResult) -> str:
     if outcome.reason == "cancelled":
         return f"🚫 Round {view.id} was cancelled; nothing joins the story."
     if outcome.winner is None:
-        return (f"⏹️  Round {view.id} closed ({outcome.reason}); nobody voted, so nothing "
-                "joins the story.")
+        return (
+            f"⏹️  Round {view.id} closed ({outcome.reason}); nobody voted, so nothing "
+            "joins the story."
+        )
     tally = ", ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
-    return (f"🏆 Round {view.id} closed ({outcome.reason}). Votes: {tally}.\n"
-            f"   Winner {keycap(outcome.winner.ordinal)} joins the story as the writer's line:\n"
-            f"   “{outcome.winner.text}”")
+    return (
+        f"🏆 Round {view.id} closed ({outcome.reason}). Votes: {tally}.\n"
+        f"   Winner {keycap(outcome.winner.ordinal)} joins the story as the writer's line:\n"
+        f"   “{outcome.winner.text}”"
+    )
 
 
 def render(outcome: Result) -> str:
@@ -101,8 +110,10 @@ def render(outcome: Result) -> str:
         case RoundResult():
             return result(outcome)
         case SettingsView(_, temperature, candidates, vote_seconds):
-            return (f"⚙️  temperature {temperature}, candidates {candidates}, "
-                    f"vote_time {vote_seconds} s")
+            return (
+                f"⚙️  temperature {temperature}, candidates {candidates}, "
+                f"vote_time {vote_seconds} s"
+            )
         case NovelList(novels):
             rows = [f"  #{n.id} {n.title} — {n.chars:,} characters, {n.status}" for n in novels]
             return "📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet."
@@ -111,7 +122,8 @@ def render(outcome: Result) -> str:
         case Help(commands):
             width = max(len(usage) for usage, _ in commands)
             return "\n".join(f"  {usage:<{width}}  {what}" for usage, what in commands) + (
-                "\n  /as <name>  speak as another member (console only)\n  /quit")
+                "\n  /as <name>  speak as another member (console only)\n  /quit"
+            )
     raise AssertionError(f"no console rendering for {type(outcome).__name__}")
 
 

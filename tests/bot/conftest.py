@@ -60,9 +60,15 @@ class FakeWriter:
             raise WriterUnavailable("worker died")
         scores = self.scores or [-1.0 - i / 10 for i in range(request.n)]
         kw = f"{request.keyword} " if request.keyword else ""
-        return [WriterCandidate(f"{kw}candidate {request.seed}-{i}.", scores[i % len(scores)],
-                                request.temperature, request.seed + i)
-                for i in range(request.n)]
+        return [
+            WriterCandidate(
+                f"{kw}candidate {request.seed}-{i}.",
+                scores[i % len(scores)],
+                request.temperature,
+                request.seed + i,
+            )
+            for i in range(request.n)
+        ]
 
     async def info(self) -> dict[str, str]:
         return {"model": "fake"}

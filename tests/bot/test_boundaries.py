@@ -45,8 +45,11 @@ def test_torch_only_in_engine() -> None:
 
 def test_bot_process_never_loads_torch() -> None:
     """Importing the whole bot (every platform and the engine client) leaves torch unloaded."""
-    code = ("import sys, bot.app, bot.engine_client, bot.platforms.console; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    code = (
+        "import sys, bot.app, bot.engine_client, bot.platforms.console; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"

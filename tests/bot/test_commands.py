@@ -15,10 +15,16 @@ def test_split_command_strips_bot_mention() -> None:
     assert split_command("/Continue@relaytale_bot  dragon 120") == ("continue", "dragon 120")
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ("", ("", None)), ("120", ("", 120)), ("dragon", ("dragon", None)),
-    ("dark castle 80", ("dark castle", 80)), ("용 120", ("용", 120)),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("", ("", None)),
+        ("120", ("", 120)),
+        ("dragon", ("dragon", None)),
+        ("dark castle 80", ("dark castle", 80)),
+        ("용 120", ("용", 120)),
+    ],
+)
 def test_parse_continue(args: str, expected: tuple[str, int | None]) -> None:
     """A trailing number is the length; the rest is the keyword."""
     assert parse_continue(args) == expected

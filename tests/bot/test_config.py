@@ -24,15 +24,18 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
     assert config.relay.vote_seconds == 30 and config.relay.candidates == 3
 
 
-@pytest.mark.parametrize(("data", "key"), [
-    ({"relay": {"vote_secs": 5}}, "relay.vote_secs"),
-    ({"relay": {"vote_seconds": "soon"}}, "relay.vote_seconds"),
-    ({"relay": {"vote_seconds": 1}}, "relay.vote_seconds"),
-    ({"relay": {"no_votes": "maybe"}}, "relay.no_votes"),
-    ({"writer": {"device": "tpu"}}, "writer.device"),
-    ({"relay": {"moderators": ["12345"]}}, "relay.moderators"),
-    ({"colours": {}}, "[colours]"),
-])
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"relay": {"vote_secs": 5}}, "relay.vote_secs"),
+        ({"relay": {"vote_seconds": "soon"}}, "relay.vote_seconds"),
+        ({"relay": {"vote_seconds": 1}}, "relay.vote_seconds"),
+        ({"relay": {"no_votes": "maybe"}}, "relay.no_votes"),
+        ({"writer": {"device": "tpu"}}, "writer.device"),
+        ({"relay": {"moderators": ["12345"]}}, "relay.moderators"),
+        ({"colours": {}}, "[colours]"),
+    ],
+)
 def test_bad_keys_and_values_name_the_key(data: dict[str, object], key: str) -> None:
     """Start-up stops with a message that names the offending key."""
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):

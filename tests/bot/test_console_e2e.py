@@ -20,18 +20,35 @@ ROOT = Path(__file__).resolve().parents[2]
 def write_config(tmp_path: Path, model_dir: Path, vote_seconds: int = 120) -> Path:
     path = tmp_path / "test.toml"
     path.write_text(
-        f'[relay]\nvote_seconds = {vote_seconds}\n'
+        f"[relay]\nvote_seconds = {vote_seconds}\n"
         f'[writer]\nmodel_dir = "{model_dir}"\ndevice = "cpu"\n'
-        f'[storage]\nbackup_minutes = 0\n', encoding="utf-8")
+        f"[storage]\nbackup_minutes = 0\n",
+        encoding="utf-8",
+    )
     return path
 
 
 def run_console(config: Path, db: Path, script: str, timeout: float = 120) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "--platform", "console", "--config", str(config),
-         "--db", str(db)],
-        input=script, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, "DISCORD_TOKEN": "", "TELEGRAM_TOKEN": ""}, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--platform",
+            "console",
+            "--config",
+            str(config),
+            "--db",
+            str(db),
+        ],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "DISCORD_TOKEN": "", "TELEGRAM_TOKEN": ""},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -76,8 +93,9 @@ SCRIPT = """\
 
 
 @pytest.mark.slow
-async def test_scripted_round_from_story_to_export(tmp_path: Path,
-                                                   random_writer_dir: Path) -> None:
+async def test_scripted_round_from_story_to_export(
+    tmp_path: Path, random_writer_dir: Path
+) -> None:
     """Two lines, two /continue, three voters (one moves), close: the winner is the last line."""
     db = tmp_path / "story.db"
     out = run_console(write_config(tmp_path, random_writer_dir), db, SCRIPT)
@@ -85,8 +103,10 @@ async def test_scripted_round_from_story_to_export(tmp_path: Path,
     assert "Vote moved from 2️⃣ to 4️⃣" in out
     assert "Winner 4️⃣ joins the story" in out
     lines = await story_lines(db)
-    assert lines[:2] == [("human", "you", "The dragon woke under the mountain."),
-                         ("human", "bob", "용은 천천히 눈을 떴다.")]
+    assert lines[:2] == [
+        ("human", "you", "The dragon woke under the mountain."),
+        ("human", "bob", "용은 천천히 눈을 떴다."),
+    ]
     kind, author, text = lines[-1]
     assert (kind, author) == ("ai", "the writer") and text.startswith("castle")
     exported = (tmp_path / "exports" / "Dragon.txt").read_text(encoding="utf-8")
@@ -114,12 +134,19 @@ BAD_INPUT = """\
 async def test_bad_input_gets_clear_messages(tmp_path: Path, random_writer_dir: Path) -> None:
     """Empty and over-long lines, unknown commands and emoji, missing candidates, closed rounds."""
     db = tmp_path / "bad.db"
-    out = run_console(write_config(tmp_path, random_writer_dir), db,
-                      BAD_INPUT.format(long="x" * 700))
-    for message in ("There is no story here yet", "That line is empty",
-                    "the limit is 600", "Unknown command /dance", "There is no candidate 7",
-                    "No round is open to vote in", "The story has no lines to undo",
-                    "Commands start with /"):
+    out = run_console(
+        write_config(tmp_path, random_writer_dir), db, BAD_INPUT.format(long="x" * 700)
+    )
+    for message in (
+        "There is no story here yet",
+        "That line is empty",
+        "the limit is 600",
+        "Unknown command /dance",
+        "There is no candidate 7",
+        "No round is open to vote in",
+        "The story has no lines to undo",
+        "Commands start with /",
+    ):
         assert message in out, message
 
 
@@ -130,12 +157,21 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     db = tmp_path / "kill.db"
     config = write_config(tmp_path, random_writer_dir, vote_seconds=30)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--platform", "console", "--config", str(config),
-        "--db", str(db), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        "--platform",
+        "console",
+        "--config",
+        str(config),
+        "--db",
+        str(db),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert process.stdin is not None and process.stdout is not None
-    process.stdin.write("/story new Kill\n/write One.\n/continue\n/vote 1\n/as bob\n/vote 2\n"
-                        .encode())
+    process.stdin.write(b"/story new Kill\n/write One.\n/continue\n/vote 1\n/as bob\n/vote 2\n")
     await process.stdin.drain()
     seen = ""
     while seen.count("Voted for") < 2:

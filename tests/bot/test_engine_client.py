@@ -15,8 +15,9 @@ from bot.engine_client import EngineClient
 
 
 def request(seed: int, n: int = 3, keyword: str = "") -> WriterRequest:
-    return WriterRequest(context="The dragon slept.\n", keyword=keyword, n=n, length=40,
-                         temperature=0.8, seed=seed)
+    return WriterRequest(
+        context="The dragon slept.\n", keyword=keyword, n=n, length=40, temperature=0.8, seed=seed
+    )
 
 
 @pytest.fixture
