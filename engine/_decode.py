@@ -124,6 +124,16 @@ def decode(
         kept[r.rows[mask]] = r.kept[mask]
         capped[r.rows[mask]] = r.capped[mask]
 
+    # A Latin keyword is a whole word: "door" must not go on as "doored". (Korean keywords take
+    # particles, so they may go on: 그날 -> 그날에는.)
+    letters = torch.tensor(
+        [len(c) == 1 and c.isascii() and c.isalpha() for c in vocab.tokens], device=device
+    )
+    whole_word = torch.tensor(
+        [j.keyword[-1:].isascii() and j.keyword[-1:].isalnum() for j in jobs], device=device
+    )
+    rows.logits = rows.logits.masked_fill(whole_word.unsqueeze(1) & letters, float("-inf"))
+
     for t in range(width):
         if t % CHECK_EVERY == 0 and t > 0:
             n_done = int(rows.finished.sum())

@@ -422,3 +422,25 @@ def test_cli_next_json_and_interactive(model_dir: Path) -> None:
         ]
         expected += vocab.tokens[order[choice - 1]]
     assert json.loads(picked.stdout) == {"text": expected}
+
+
+def test_latin_keyword_is_a_whole_word() -> None:
+    """After an English keyword the next character never extends the word ("door" not "doored")."""
+    torch.manual_seed(3)
+    vocab = Vocab.build(["door doored doors the cat sat. 그날에는 밤"])
+    model = CharRNN(ModelConfig(vocab_size=len(vocab), dim_embeddings=8, rnn_size=16)).eval()
+    prompts = [
+        Prompt(
+            context="",
+            keyword="door",
+            n=8,
+            seed=s,
+            settings=SampleSettings(max_chars=12, temperatures=(1.5,)),
+        )
+        for s in range(5)
+    ]
+    for samples in generate(model, vocab, prompts):
+        for sample in samples:
+            assert sample.text.startswith("door")
+            after = sample.text[4:5]
+            assert not (after.isascii() and after.isalpha()), sample.text
