@@ -1,0 +1,102 @@
+"""`python -m bot` as `make run` starts it: platforms chosen by the tokens in the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import choose_platforms
+from tests.bot.fake_discord import FakeDiscord, Member
+from tests.bot.fake_telegram import TOKEN, FakeBotAPI, private, user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ["console"]),
+        ({"TELEGRAM_TOKEN": "t"}, ["telegram"]),
+        ({"DISCORD_TOKEN": "d"}, ["discord"]),
+        ({"TELEGRAM_TOKEN": "t", "DISCORD_TOKEN": "d"}, ["telegram", "discord"]),
+        ({"TELEGRAM_TOKEN": ""}, ["console"]),
+    ],
+)
+def test_platforms_follow_the_tokens(environ: dict[str, str], expected: list[str]) -> None:
+    """auto: the platforms whose tokens are set, else the console."""
+    assert choose_platforms("auto", environ) == expected
+
+
+@pytest.mark.slow
+async def test_both_tokens_run_telegram_and_discord_in_one_process(
+    tmp_path: Path, random_writer_dir: Path
+) -> None:
+    """With both tokens set the one bot process answers on Telegram and on Discord, and stops
+    cleanly on SIGTERM."""
+    telegram, discord_ = FakeBotAPI(), FakeDiscord([Member(1, "Alice")])
+    await telegram.start()
+    await discord_.start()
+    config = tmp_path / "app.toml"
+    config.write_text(
+        f'[writer]\nmodel_dir = "{random_writer_dir}"\ndevice = "cpu"\n'
+        f"[storage]\nbackup_minutes = 0\n"
+        f'[telegram]\nbase_url = "{telegram.base_url}"\n'
+        f'base_file_url = "{telegram.base_file_url}"\n'
+        f'[discord]\napi_base = "{discord_.api_base}"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TELEGRAM_TOKEN": TOKEN, "DISCORD_TOKEN": "test-token"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "--db",
+        str(tmp_path / "a.db"),
+        cwd=ROOT,
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        bob = user(77, "Bob")
+        await telegram.wait_for("setMyCommands", timeout=60)
+        telegram.command(private(bob), bob, "/story new Two platforms")
+        reply = await telegram.wait_for("sendMessage", timeout=30)
+        assert "Two platforms" in reply.result["text"]
+
+        await discord_.wait_until(lambda: "IDENTIFY" in discord_.gateway_log, timeout=60)
+        await discord_.connected()
+        answered = await discord_.answer(Member(1, "Alice"), "story new", title="Same process")
+        assert "Same process" in answered.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        await telegram.close()
+        await discord_.close()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_backups_rotate_and_hold_the_data(tmp_path: Path) -> None:
+    """The periodic backup writes an openable copy and keeps only the newest `keep` files."""
+    from bot.app import backup_database
+    from storage import Database, SqliteStore
+
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    for old in ("relaytale-20000101-000000.db", "relaytale-20000102-000000.db"):
+        (folder / old).write_bytes(b"old")
+    async with Database(tmp_path / "live.db") as db:
+        store = SqliteStore(db)
+        chat = await store.ensure_chat("console", "local", "console")
+        await store.create_story(chat.id, "Backed up", "you", 1.0)
+        path = await backup_database(db, folder, keep=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["relaytale-20000102-000000.db", path.name]
+    async with Database(path) as copy:
+        stories = await SqliteStore(copy).list_stories(chat.id)
+    assert [s.title for s in stories] == ["Backed up"]
