@@ -53,13 +53,6 @@ class Scheduler:
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(_job_id(round_id))
 
-    def armed(self) -> list[int]:
-        return sorted(
-            int(job.id.split(":")[1])
-            for job in self._scheduler.get_jobs()
-            if job.id.startswith("round:")
-        )
-
     def every(self, name: str, minutes: float, job: Callable[[], Awaitable[None]]) -> None:
         """A periodic job (backups now; the fine-tune job later)."""
         self._scheduler.add_job(

@@ -36,8 +36,6 @@ WHERE id = ? AND chat_id = ? AND status <> 'removed'
 RETURNING {NOVEL_COLUMNS}
 """
 SQL_NOVEL_TEXT = "SELECT text FROM novels WHERE id = ?"
-SQL_ACTIVE_NOVELS = f"SELECT {NOVEL_COLUMNS} FROM novels WHERE status <> 'removed' ORDER BY id"
-SQL_MARK_NOVEL_TRAINED = "UPDATE novels SET status = 'trained' WHERE id = ? AND status = 'queued'"
 
 SQL_RETIRE_ACTIVE = "UPDATE model_versions SET status = 'retired' WHERE status = 'active'"
 SQL_INSERT_MODEL_VERSION = f"""
@@ -99,16 +97,6 @@ class LibraryQueries:
         if text is None:
             raise NotFound(f"novel {novel_id}")
         return str(text)
-
-    async def training_novels(self) -> list[Novel]:
-        """Every chat's novels that are not removed: what a fine-tune reads (beyond the Store)."""
-        return [to_novel(r) for r in await self._db.fetch_all(SQL_ACTIVE_NOVELS)]
-
-    async def mark_novels_trained(self, novel_ids: list[int]) -> None:
-        """queued -> trained after a fine-tune used them (beyond the Store)."""
-        async with self._db.transaction() as tx:
-            for novel_id in novel_ids:
-                await tx.execute(SQL_MARK_NOVEL_TRAINED, (novel_id,))
 
     # -- model versions -----------------------------------------------------------------------
 

@@ -365,8 +365,7 @@ class Relay:
     ) -> VoteResult:
         """A button tap: vote for it, or take the vote back if it was already there."""
         round_ = await self._round_for(key, round_id)
-        mine = [v for v in await self.store.votes(round_.id) if v.member_id == actor.member_id]
-        if mine and mine[0].ordinal == ordinal:
+        if await self._vote_of(round_.id, actor.member_id) == ordinal:
             return await self.unvote(key, actor, round_.id)
         return await self.vote(key, actor, ordinal, round_.id)
 
@@ -376,10 +375,14 @@ class Relay:
         """A reaction taken back: the vote goes only if it is still for that candidate (taking
         back the old reaction of a moved vote changes nothing; then None)."""
         round_ = await self._round_for(key, round_id)
-        mine = [v for v in await self.store.votes(round_.id) if v.member_id == actor.member_id]
-        if not mine or mine[0].ordinal != ordinal:
+        if await self._vote_of(round_.id, actor.member_id) != ordinal:
             return None
         return await self.unvote(key, actor, round_.id)
+
+    async def _vote_of(self, round_id: int, member_id: str) -> int | None:
+        """The candidate a member votes for in a round, if any."""
+        votes = await self.store.votes(round_id)
+        return next((v.ordinal for v in votes if v.member_id == member_id), None)
 
     def _vote_refusal(self, exc: StoreConflict, round_: Round, ordinal: int) -> RelayError:
         if exc.reason == "no_such_candidate":

@@ -103,13 +103,6 @@ class NovelList:
 
 
 @dataclass(frozen=True)
-class Notice:
-    """A plain message for the chat (help text, confirmations)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
 class LineAdded:
     line: Line
 

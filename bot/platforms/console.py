@@ -17,6 +17,7 @@ from typing import IO
 
 from bot.core.commands import Attachment, CommandRouter
 from bot.core.errors import RelayError
+from bot.core.keycaps import ordinal_of
 from bot.core.records import Chat
 from bot.core.views import Actor, ChatKey, ExportFile, RoundResult
 from bot.platforms import console_render
@@ -24,8 +25,6 @@ from bot.platforms import console_render
 log = logging.getLogger(__name__)
 
 CHAT = ChatKey(platform="console", external_id="local", title="console")
-_EMOJI_VOTES = {emoji: n for n, emoji in enumerate(console_render.KEYCAPS, start=1)}
-_EMOJI_VOTES.update({emoji.replace("\ufe0f", ""): n for emoji, n in list(_EMOJI_VOTES.items())})
 
 
 class ConsolePlatform:
@@ -103,8 +102,8 @@ class ConsolePlatform:
             self.member = name
             self.say(f"🎭 Now speaking as {name}.")
             return
-        if text in _EMOJI_VOTES:
-            text = f"/vote {_EMOJI_VOTES[text]}"
+        if (ordinal := ordinal_of(text)) is not None:
+            text = f"/vote {ordinal}"
         elif not text.startswith("/"):
             self.say("Commands start with /. Vote with 1️⃣-9️⃣ or /vote <n>; /help lists all.")
             return

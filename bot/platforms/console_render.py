@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.commands import Result
+from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
 from bot.core.views import (
     ContinueResult,
@@ -21,12 +22,6 @@ from bot.core.views import (
     StoryView,
     VoteResult,
 )
-
-KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"]
-
-
-def keycap(ordinal: int) -> str:
-    return KEYCAPS[ordinal - 1] if 1 <= ordinal <= len(KEYCAPS) else f"({ordinal})"
 
 
 def line(item: Line) -> str:

@@ -27,6 +27,7 @@ from discord.gateway import DiscordWebSocket
 from bot.config import DiscordConfig
 from bot.core.commands import CommandRouter, Result
 from bot.core.errors import RelayError
+from bot.core.keycaps import keycap, ordinal_of
 from bot.core.records import Ballot, Chat, Round
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey, ContinueResult, NovelList, RoundResult, VoteResult
@@ -161,7 +162,7 @@ class DiscordPlatform:
             seeds = result.added
         try:
             for ordinal in seeds:
-                await message.add_reaction(render.keycap(ordinal))
+                await message.add_reaction(keycap(ordinal))
         except discord.Forbidden:  # members can still react with the keycaps themselves
             log.warning("no Add Reactions permission in channel %s", c.channel_id)
         return result
@@ -193,7 +194,7 @@ class DiscordPlatform:
             return
         if event.member is not None and event.member.bot:
             return
-        ordinal = render.ordinal_of(str(event.emoji))
+        ordinal = ordinal_of(str(event.emoji))
         if ordinal is None:  # any other emoji is just a reaction
             return
         ref = message_ref(event.channel_id, event.message_id)
@@ -236,7 +237,7 @@ class DiscordPlatform:
             return
         try:
             await self._message(event.channel_id, event.message_id).remove_reaction(
-                render.keycap(previous), discord.Object(event.user_id)
+                keycap(previous), discord.Object(event.user_id)
             )
         except discord.HTTPException as exc:
             log.info("could not remove a moved vote's old reaction: %s", exc)
@@ -269,7 +270,7 @@ class DiscordPlatform:
         try:
             message = await self.client.get_partial_messageable(ref[0]).fetch_message(ref[1])
             for reaction in message.reactions:
-                ordinal = render.ordinal_of(str(reaction.emoji))
+                ordinal = ordinal_of(str(reaction.emoji))
                 if ordinal is None:
                     continue
                 kinds = [None] + ([discord.ReactionType.burst] if reaction.burst_count else [])

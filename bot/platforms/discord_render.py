@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from discord.utils import escape_markdown
 
 from bot.core.commands import Result
+from bot.core.keycaps import keycap
 from bot.core.records import Line, Novel, Story
 from bot.core.views import (
     ContinueResult,
@@ -20,10 +21,6 @@ from bot.core.views import (
 )
 
 LIMIT = 2000  # Discord's longest message
-KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"]
-_ORDINALS = {emoji: n for n, emoji in enumerate(KEYCAPS, start=1)}
-# Some clients send a keycap without its variation selector; it is the same vote.
-_ORDINALS.update({emoji.replace("\ufe0f", ""): n for emoji, n in list(_ORDINALS.items())})
 
 FAILED = "⚠️ That did not work (the command list may be out of date). Try again in a moment."
 NO_PERMISSION = (
@@ -39,15 +36,6 @@ class Reply:
 
     text: str
     file: ExportFile | None = None
-
-
-def keycap(ordinal: int) -> str:
-    return KEYCAPS[ordinal - 1] if 1 <= ordinal <= len(KEYCAPS) else f"({ordinal})"
-
-
-def ordinal_of(emoji: str) -> int | None:
-    """The candidate a reaction votes for, or None for any other emoji."""
-    return _ORDINALS.get(emoji)
 
 
 def split(text: str, limit: int = LIMIT) -> list[str]:

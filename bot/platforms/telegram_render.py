@@ -14,6 +14,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
 from bot.core.commands import Result
+from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
 from bot.core.views import (
     CandidateView,
@@ -34,7 +35,6 @@ from bot.core.views import (
 )
 
 __all__ = [
-    "KEYCAPS",
     "MAX_MESSAGE",
     "PARSE_MODE",
     "bot_commands",
@@ -54,7 +54,6 @@ __all__ = [
 
 PARSE_MODE = ParseMode.HTML
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text after entity parsing
-KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"]
 _BUTTONS_PER_ROW = 3
 _CALLBACK = re.compile(r"v:(\d{1,12}):(\d)")
 _TAG = re.compile(r"<[^>]*>")
@@ -63,10 +62,6 @@ _TAG = re.compile(r"<[^>]*>")
 def esc(text: str) -> str:
     """Member or writer text made safe for ParseMode.HTML."""
     return html.escape(text, quote=False)
-
-
-def keycap(ordinal: int) -> str:
-    return KEYCAPS[ordinal - 1] if 1 <= ordinal <= len(KEYCAPS) else f"({ordinal})"
 
 
 def _votes(n: int) -> str:
