@@ -53,9 +53,15 @@ class Worker:
             f"{params / 1e6:.2f} M parameters, {len(self.loaded.vocab)} characters",
             "device": str(self.device),
         }
-        for key in ("val_bits_per_char", "val_nats_per_char", "trained_at", "steps"):
-            if key in metrics:
-                facts[key.replace("_", " ")] = str(metrics[key])
+        if "val_bits_per_char" in metrics:
+            facts["held-out loss"] = f"{float(metrics['val_bits_per_char']):.2f} bits/char"
+        for lang, figures in metrics.get("held_out", {}).items():
+            facts[f"held-out {lang}"] = f"{float(figures['bits_per_char']):.2f} bits/char"
+        if "steps" in metrics:
+            facts["trained"] = (
+                f"{int(metrics['steps']):,} steps, "
+                f"{int(metrics.get('chars_seen', 0)) / 1e6:.1f} M characters"
+            )
         return facts
 
     def reload(self, model_dir: str) -> None:
