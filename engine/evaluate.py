@@ -85,17 +85,12 @@ def _stream_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[flo
         x, y = x.to(device), y.to(device)
         state: StreamState | None = None
         for begin in range(0, length, STREAM_CHUNK):
-            logits, state = model.forward_stream(x[:, begin : begin + STREAM_CHUNK], state)
-            chunk_y = y[:, begin : begin + STREAM_CHUNK]
-            total += float(
-                F.cross_entropy(
-                    logits.reshape(-1, logits.size(-1)),
-                    chunk_y.reshape(-1),
-                    ignore_index=0,
-                    reduction="sum",
-                )
-            )
-            count += int((chunk_y != 0).sum())
+            chunk_y = y[:, begin : begin + STREAM_CHUNK]  # (B, C)
+            _, loss, state = model(x[:, begin : begin + STREAM_CHUNK], chunk_y, state)
+            assert loss is not None
+            counted = int((chunk_y != 0).sum())
+            total += float(loss) * counted  # the mean over the chunk's targets, as a sum
+            count += counted
     return total, count
 
 

@@ -7,7 +7,9 @@ average -> linear -> logits over characters.
   tokens from a zero state and attends over all of it.
 * stream mode (`forward`, `prime`, `step`): the RNN state is carried along the text and the
   attention at position t covers the last `window` positions ending at t. Training gets a loss at
-  every position and generation costs one RNN step per character.
+  every position and generation costs one RNN step per character. `forward` is nanoGPT's
+  contract plus the carried state: `forward(idx, targets, state) -> (logits, loss, state)`, what
+  training, evaluation and priming all call.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def _map_state(fn: Any, *layers: RnnState) -> RnnState:
 
 
 class CharRNN(nn.Module):
-    """The writer's network; nanoGPT's contract: `forward(idx, targets) -> (logits, loss)`."""
+    """The writer's network; nanoGPT's contract plus the carried state:
+    `forward(idx, targets, state) -> (logits, loss, state)`."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -117,55 +120,70 @@ class CharRNN(nn.Module):
     # -- stream mode ----------------------------------------------------------------------------
 
     def forward(
-        self, idx: Tensor, targets: Tensor | None = None, state: list[RnnState] | None = None
-    ) -> tuple[Tensor, Tensor | None]:
-        """(B, T) -> (B, T, V) logits at every position, and the mean loss if targets are given.
+        self, idx: Tensor, targets: Tensor | None = None, state: StreamState | None = None
+    ) -> tuple[Tensor, Tensor | None, StreamState]:
+        """(B, T) -> (B, T, V) logits at every position, the mean loss if targets are given, and
+        the state to read on from (RNN state and attention window).
 
-        Targets equal to <pad> (index 0) are ignored, so batches of uneven documents can be padded.
+        One contract for training, evaluation and priming: reading a text in chunks, each chunk
+        given the state the previous one returned, gives the logits of one long forward.
+        `state=None` starts from nothing. Targets equal to <pad> (index 0) are ignored, so
+        batches of uneven documents can be padded; a chunk without targets has loss 0.
         """
-        feats, _ = self.features(idx, state)  # (B, T, D)
-        pooled = self._banded_attention(feats)  # (B, T, D)
+        pooled, state = self._read(idx, state)  # (B, T, D)
         logits = self.output(pooled)  # (B, T, V)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0
+            return logits, None, state
+        counted = (targets != 0).sum().clamp(min=1)
+        total = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            targets.reshape(-1),
+            ignore_index=0,
+            reduction="sum",
         )
-        return logits, loss
+        return logits, total / counted, state
 
-    def _banded_attention(self, feats: Tensor) -> Tensor:
-        """Attention at t over positions (t - window, t]: a banded (T, T) softmax, exact."""
-        _, length, _ = feats.shape
+    def _read(self, idx: Tensor, state: StreamState | None) -> tuple[Tensor, StreamState]:
+        """(B, T) ids -> (B, T, D) attention-pooled features and the state after them.
+
+        Position t attends over the keys (t - window, t]: the carried window, then this chunk."""
+        feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
         scores = self.attention(feats).squeeze(-1)  # (B, T)
-        t = torch.arange(length, device=feats.device)
-        offset = t.unsqueeze(1) - t.unsqueeze(0)  # (T, T): query t minus key j
-        band = (offset >= 0) & (offset < self.config.window)
-        masked = scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, T)
-        weights = torch.softmax(masked, dim=-1)
-        return weights @ feats  # (B, T, D)
+        if state is None:
+            state = self._empty_window(feats)
+        keys = torch.cat([state.features, feats], dim=1)  # (B, W + T, D)
+        key_scores = torch.cat([state.scores, scores], dim=1)  # (B, W + T); -inf where unfilled
+        window, carried = self.config.window, state.features.size(1)
+        if window == 1:
+            # A window of one step: its softmax weight is exactly 1, so skip the (T, T) band.
+            pooled = feats
+        else:
+            length = feats.size(1)
+            query = torch.arange(length, device=feats.device).unsqueeze(1) + carried  # (T, 1)
+            offset = query - torch.arange(carried + length, device=feats.device)  # (T, W + T)
+            band = (offset >= 0) & (offset < window)
+            masked = key_scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, W + T)
+            pooled = torch.softmax(masked, dim=-1) @ keys  # (B, T, D)
+        return pooled, StreamState(rnn_state, keys[:, -window:], key_scores[:, -window:])
+
+    def _empty_window(self, feats: Tensor) -> StreamState:
+        """The attention window before the first step: no features, every score -inf."""
+        batch, _, width = feats.shape
+        window = self.config.window
+        return StreamState(
+            rnn=[],
+            features=feats.new_zeros(batch, window, width),  # (B, W, D)
+            scores=feats.new_full((batch, window), float("-inf")),  # (B, W)
+        )
 
     def prime(self, idx: Tensor) -> tuple[Tensor, StreamState]:
         """Read a (B, T) prompt from a zero state -> (B, V) next logits and the state to go on."""
-        feats, rnn_state = self.features(idx)  # (B, T, D)
-        pooled = self._banded_attention(feats)[:, -1]  # (B, D)
-        logits = self.output(pooled)
-        return logits, self._initial_window(feats, rnn_state)
-
-    def _initial_window(self, feats: Tensor, rnn_state: list[RnnState]) -> StreamState:
-        batch, length, width = feats.shape
-        window = self.config.window
-        scores = self.attention(feats).squeeze(-1)  # (B, T)
-        if length >= window:
-            return StreamState(rnn_state, feats[:, -window:], scores[:, -window:])
-        pad = window - length
-        return StreamState(
-            rnn=rnn_state,
-            features=torch.cat([feats.new_zeros(batch, pad, width), feats], dim=1),
-            scores=torch.cat([scores.new_full((batch, pad), float("-inf")), scores], dim=1),
-        )
+        pooled, state = self._read(idx, None)  # (B, T, D)
+        return self.output(pooled[:, -1]), state  # only the last position is needed
 
     def step(self, idx: Tensor, state: StreamState) -> tuple[Tensor, StreamState]:
-        """Feed one token per row: (B,) ids -> (B, V) logits. One RNN step, O(window) attention."""
+        """Feed one token per row: (B,) ids -> (B, V) logits. One RNN step, O(window) attention;
+        `forward` on a (B, 1) chunk computes the same, with more bookkeeping per step."""
         feats, rnn_state = self.features(idx.unsqueeze(1), state.rnn)  # (B, 1, D)
         score = self.attention(feats).squeeze(-1)  # (B, 1)
         features = torch.cat([state.features[:, 1:], feats], dim=1)  # (B, W, D)
@@ -173,29 +191,6 @@ class CharRNN(nn.Module):
         weights = torch.softmax(scores, dim=-1)
         pooled = torch.einsum("bw,bwd->bd", weights, features)
         return self.output(pooled), StreamState(rnn_state, features, scores)
-
-    def forward_stream(
-        self, idx: Tensor, state: StreamState | None = None
-    ) -> tuple[Tensor, StreamState]:
-        """(B, T) -> (B, T, V) logits, carrying the RNN state *and* the attention window from the
-        previous chunk, so a long document read in chunks gives the logits of one long forward."""
-        feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
-        if state is None:
-            return self.output(self._banded_attention(feats)), self._initial_window(
-                feats, rnn_state
-            )
-        length, window = feats.size(1), self.config.window
-        scores = self.attention(feats).squeeze(-1)  # (B, T)
-        keys = torch.cat([state.features, feats], dim=1)  # (B, W + T, D)
-        key_scores = torch.cat([state.scores, scores], dim=1)  # (B, W + T); -inf where unfilled
-        query = torch.arange(length, device=feats.device).unsqueeze(1) + state.features.size(1)
-        offset = query - torch.arange(keys.size(1), device=feats.device)  # (T, W + T)
-        band = (offset >= 0) & (offset < window)
-        masked = key_scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, W + T)
-        pooled = torch.softmax(masked, dim=-1) @ keys  # (B, T, D)
-        return self.output(pooled), StreamState(
-            rnn_state, keys[:, -window:], key_scores[:, -window:]
-        )
 
     # -- vocabulary growth ----------------------------------------------------------------------
 

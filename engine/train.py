@@ -310,10 +310,8 @@ class _Run:
         """One optimizer step; stream: (B, T) -> (B, T) targets, window: (B, L) -> (B,)."""
         if self.opt.mode == "stream":
             state = carry_state(self.state, self.opt.state_reset, generator)
-            logits, self.state = model.forward_stream(x, state)  # (B, T, V)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=0
-            )
+            _, loss, self.state = model(x, y, state)  # loss: mean over the (B, T) targets
+            assert loss is not None
         else:
             loss = F.cross_entropy(model.forward_window(x), y, ignore_index=0)
         optimizer.zero_grad(set_to_none=True)

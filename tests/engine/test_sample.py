@@ -310,7 +310,7 @@ def test_mean_logprob_is_the_models_own_log_probability(
     [sample] = generate(random_model, vocab, [Prompt("The", n=1, settings=settings)])[0]
     ids = context_ids(vocab, "The") + vocab.encode(sample.text)
     with torch.no_grad():
-        logits, _ = random_model(torch.tensor([ids[:-1]]))
+        logits, _, _ = random_model(torch.tensor([ids[:-1]]))
     logp = torch.log_softmax(logits[0], dim=-1)  # (T, V)
     start = len(ids) - 1 - len(sample.text)
     picked = [float(logp[start + i, ids[start + i + 1]]) for i in range(len(sample.text))]

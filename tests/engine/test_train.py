@@ -143,10 +143,10 @@ def test_chunked_stream_forward_equals_one_long_forward() -> None:
     model = CharRNN(ModelConfig(vocab_size=12, dim_embeddings=8, rnn_size=16, window=6)).eval()
     idx = torch.randint(0, 12, (3, 23))
     with torch.no_grad():
-        whole, _ = model(idx)
+        whole, _, _ = model(idx)
         parts, state = [], None
         for begin in range(0, 23, 5):
-            logits, state = model.forward_stream(idx[:, begin : begin + 5], state)
+            logits, _, state = model(idx[:, begin : begin + 5], state=state)
             parts.append(logits)
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
 

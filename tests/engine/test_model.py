@@ -1,0 +1,60 @@
+"""The model's one stream contract: forward(idx, targets, state) -> (logits, loss, state)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.config import ModelConfig
+from engine.model import CharRNN
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def model(window: int) -> CharRNN:
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=12, dim_embeddings=8, rnn_size=16, window=window)
+    return CharRNN(config).eval()
+
+
+def test_loss_is_the_mean_cross_entropy_over_non_pad_targets() -> None:
+    """Targets equal to 0 (<pad>) are ignored; a chunk without targets has loss 0, not NaN."""
+    net = model(window=3)
+    idx = torch.randint(1, 12, (2, 9))
+    targets = torch.randint(1, 12, (2, 9))
+    targets[1, 4:] = 0
+    with torch.no_grad():
+        logits, loss, _ = net(idx, targets)
+        keep = targets != 0
+        expected = F.cross_entropy(logits[keep], targets[keep])
+        _, empty, _ = net(idx, torch.zeros_like(targets))
+        _, none, _ = net(idx)
+    assert loss is not None and float(loss) == pytest.approx(float(expected), abs=1e-6)
+    assert empty is not None and float(empty) == 0.0
+    assert none is None
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_prime_and_step_continue_what_forward_read(window: int) -> None:
+    """prime(x) then step(y) gives forward(x + y)'s last logits: one semantics, three entries."""
+    net = model(window)
+    idx = torch.randint(1, 12, (3, 10))
+    with torch.no_grad():
+        whole, _, _ = net(idx)
+        logits, state = net.prime(idx[:, :7])
+        assert torch.allclose(logits, whole[:, 6], atol=1e-5)
+        for t in range(7, 10):
+            logits, state = net.step(idx[:, t], state)
+            assert torch.allclose(logits, whole[:, t], atol=1e-5)
+
+
+def test_window_one_reads_each_steps_own_features() -> None:
+    """With window 1 the attention average is the step's own features (the fast path)."""
+    net = model(window=1)
+    idx = torch.randint(1, 12, (2, 6))
+    with torch.no_grad():
+        feats, _ = net.features(idx)
+        logits, _, state = net(idx)
+    assert torch.equal(logits, net.output(feats))
+    assert state.features.shape == (2, 1, feats.size(-1))
