@@ -1,5 +1,7 @@
 """The batched decoding loop behind `engine.sample.generate`: one model forward per step.
 
+It knows nothing of prompts or ranking: it turns `Job`s (one per candidate row) into texts.
+
 Rows are candidates. Each row draws all its uniforms up front from its own generator and turns
 uniform t into character t by an inverse-CDF pick in vocabulary order, so its text depends only on
 its own prompt, settings and seed, never on the rest of the batch.
@@ -14,22 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from engine.errors import EngineError
 from engine.model import CharRNN, StreamState
+from engine.sampling import Job, Mode
 from engine.sentences import CharClasses, char_classes, trim_capped
 from engine.vocab import Vocab
 
-if TYPE_CHECKING:
-    from engine.sample import SampleSettings
-
-Mode = Literal["stream", "window"]
-
-__all__ = ["Job", "decode"]
+__all__ = ["decode"]
 
 # Check for finished rows (a host sync) every this many steps.
 CHECK_EVERY = 8
@@ -78,18 +76,6 @@ class _Rows:
 
 def _filter_rows(top_k: Tensor, top_p: Tensor, vocab_size: int) -> Tensor:
     return ((top_k < vocab_size) | (top_p < 1.0)).nonzero().squeeze(1)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One candidate row before batching."""
-
-    prompt: int
-    ids: list[int]  # context + keyword ids fed before sampling
-    keyword: str
-    temperature: float
-    seed: int
-    settings: SampleSettings
 
 
 def decode(

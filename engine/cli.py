@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from engine.errors import EngineError
+from engine.sampling import CONTEXT_CHARS, Prompt, SampleSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,24 +66,45 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true")
 
     generate = sub.add_parser("generate", help="sample continuations of a prefix")
+    settings, prompt = SampleSettings(), Prompt()
     generate.add_argument("--model", required=True, metavar="DIR")
     generate.add_argument("--prefix", default="")
+    generate.add_argument(
+        "--context-chars",
+        type=int,
+        default=CONTEXT_CHARS,
+        metavar="N",
+        help="read only the last N characters of the prefix (0: all of it)",
+    )
     generate.add_argument("--keyword", default=None)
-    generate.add_argument("-n", type=int, default=3)
-    generate.add_argument("--max-chars", type=int, default=300)
-    generate.add_argument("--temperature", type=float, nargs="+", default=[0.8])
-    generate.add_argument("--top-k", type=int, default=0)
-    generate.add_argument("--top-p", type=float, default=1.0)
-    generate.add_argument("--repetition-penalty", type=float, default=1.0)
-    generate.add_argument("--stop", choices=["sentence", "length"], default="length")
+    generate.add_argument("-n", type=int, default=prompt.n)
+    generate.add_argument("--max-chars", type=int, default=settings.max_chars)
+    generate.add_argument("--min-chars", type=int, default=settings.min_chars)
+    generate.add_argument(
+        "--temperature", type=float, nargs="+", default=list(settings.temperatures)
+    )
+    generate.add_argument("--top-k", type=int, default=settings.top_k)
+    generate.add_argument("--top-p", type=float, default=settings.top_p)
+    generate.add_argument("--repetition-penalty", type=float, default=settings.repetition_penalty)
+    generate.add_argument(
+        "--stop",
+        choices=["sentence", "length"],
+        default="sentence" if settings.stop_at_sentence_end else "length",
+    )
     generate.add_argument(
         "--overgenerate",
         type=int,
-        default=1,
+        default=settings.overgenerate,
         help="sample this many times n candidates and keep the best n",
     )
+    generate.add_argument(
+        "--distinct",
+        action="store_true",
+        default=settings.distinct,
+        help="only candidates whose texts differ (may return fewer than n)",
+    )
     generate.add_argument("--mode", choices=["stream", "window"], default="stream")
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--seed", type=int, default=prompt.seed)
     generate.add_argument("--device", default=None)
     generate.add_argument("--json", action="store_true")
 
@@ -138,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_eval(args)
         if args.command == "generate":
-            from engine.sample import main_generate
+            from engine._cli_sample import main_generate
 
             return main_generate(args)
         if args.command == "next":
-            from engine.sample import main_next
+            from engine._cli_sample import main_next
 
             return main_next(args)
         if args.command == "import-textgenrnn":
