@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long to wait for more requests to batch together",
     )
+    serve.add_argument(
+        "--max-loaded",
+        type=int,
+        default=8,
+        metavar="N",
+        help="writers kept loaded, least recently used dropped first (the base counts as one)",
+    )
     return parser
 
 

@@ -1,18 +1,29 @@
 """`python -m engine serve`: the bot's writer worker, speaking JSON lines on stdin/stdout.
 
-The bot process never imports torch; it starts this as a child process. Protocol (one JSON object
-per line, primitives only):
+The bot process never imports torch; it starts this as a child process. One JSON object per
+line, primitives only:
 
-    worker -> {"event": "ready", "info": {...}}                       once the model is loaded
-    bot    -> {"id": 7, "op": "generate", "context": "...", "keyword": "", "n": 3,
-               "length": 150, "temperature": 0.8, "seed": 1}
+    worker -> {"event": "ready", "info": {...}}             once the base writer is loaded
+    bot    -> {"id": 7, "op": "generate", "writer": "", "context": "...", "keyword": "",
+               "n": 3, "seed": 700, "temperature": 0.8, "max_chars": 225, "min_chars": 90,
+               "top_k": 0, "top_p": 0.95, "repetition_penalty": 1.1, "overgenerate": 2,
+               "stop_at_sentence_end": true, "distinct": true}
     worker -> {"id": 7, "ok": true,
                "candidates": [{"text", "mean_logprob", "temperature", "seed"}, ...]}
-    bot    -> {"id": 8, "op": "info"}          -> {"id": 8, "ok": true, "info": {...}}
-    bot    -> {"id": 9, "op": "reload", "model": "DIR"}   swap in another checkpoint
-    any failure -> {"id": N, "ok": false, "error": "message"}
+    bot    -> {"id": 8, "op": "info", "writer": ""}   -> {"id": 8, "ok": true, "info": {...}}
+    bot    -> {"id": 9, "op": "ping"}                  -> {"id": 9, "ok": true}
+    any failure -> {"id": N, "ok": false, "error": "message safe to show"}
 
-Requests that arrive together (from many chats) are generated in one batch.
+"writer" is a checkpoint folder; "" is the base writer (--model). The worker applies exactly what
+it is sent: every field of a generate request is required and typed (a missing, mistyped or
+unknown field fails that request, naming it), and no sampling policy lives here. Candidate i of
+a request uses seed + i for i < n * overgenerate. With "distinct", fewer than n may come back.
+
+Writers are loaded on first use and kept in an LRU of at most --max-loaded (the base counts as
+one and is never evicted). A folder is taken to be immutable: a new version is a new folder, so
+switching a chat to it is just naming it, and nothing fails during the switch. Requests that
+arrive together are answered writer by writer, one batched `generate` per writer; a writer that
+cannot be loaded fails only its own requests.
 """
 
 from __future__ import annotations
@@ -24,39 +35,145 @@ import queue
 import sys
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
 from engine import checkpoint
+from engine.checkpoint import Checkpoint
 from engine.errors import EngineError
 from engine.model import pick_device
-from engine.sample import Prompt, SampleSettings, generate
+from engine.sample import generate
+from engine.sampling import Prompt, SampleSettings
+
+__all__ = ["FIELDS", "RequestError", "Worker", "main_serve", "parse_generate", "serve"]
+
+BASE = ""  # the writer name of the base model
+# Every field of a generate request, with its JSON type.
+FIELDS: dict[str, type] = {
+    "writer": str,
+    "context": str,
+    "keyword": str,
+    "n": int,
+    "seed": int,
+    "temperature": float,
+    "max_chars": int,
+    "min_chars": int,
+    "top_k": int,
+    "top_p": float,
+    "repetition_penalty": float,
+    "overgenerate": int,
+    "stop_at_sentence_end": bool,
+    "distinct": bool,
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+Send = Callable[[dict[str, Any]], None]
+
+
+class RequestError(EngineError):
+    """A request the worker cannot act on: the message names the field or the writer."""
+
+
+def _typed(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):  # JSON true is not a number here
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def parse_generate(request: dict[str, Any]) -> tuple[str, Prompt]:
+    """A generate request -> (writer, Prompt), exactly as sent; RequestError naming a missing,
+    mistyped or unknown field, EngineError for values out of range."""
+    for name, kind in FIELDS.items():
+        if name not in request:
+            raise RequestError(f"generate: missing field {name!r}")
+        if not _typed(request[name], kind):
+            raise RequestError(f"generate: field {name!r} must be {_TYPE_NAMES[kind]}")
+    unknown = sorted(set(request) - set(FIELDS) - {"id", "op"})
+    if unknown:
+        raise RequestError(f"generate: unknown field {unknown[0]!r}")
+    r = request
+    settings = SampleSettings(
+        max_chars=r["max_chars"],
+        min_chars=r["min_chars"],
+        temperatures=(float(r["temperature"]),),
+        top_k=r["top_k"],
+        top_p=float(r["top_p"]),
+        repetition_penalty=float(r["repetition_penalty"]),
+        stop_at_sentence_end=r["stop_at_sentence_end"],
+        overgenerate=r["overgenerate"],
+        distinct=r["distinct"],
+    )
+    prompt = Prompt(r["context"], r["keyword"], n=r["n"], seed=r["seed"], settings=settings)
+    return r["writer"], prompt
 
 
 class Worker:
-    """Holds the current model and answers batches of requests."""
+    """The loaded writers (an LRU around the pinned base) and what they can answer."""
 
-    def __init__(self, model_dir: str, device: torch.device) -> None:
+    def __init__(self, model_dir: str, device: torch.device, max_loaded: int = 8) -> None:
+        if max_loaded < 1:
+            raise EngineError("--max-loaded must be at least 1 (the base writer)")
         self.device = device
-        self.model_dir = model_dir
-        self.loaded = checkpoint.load(model_dir, device)
+        self.max_loaded = max_loaded
+        self.base_dir = Path(model_dir).resolve()
+        self.base = checkpoint.load(self.base_dir, device)
+        self.loaded: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recent first
 
-    def info(self) -> dict[str, str]:
-        config = self.loaded.model.config
-        params = sum(p.numel() for p in self.loaded.model.parameters())
-        metrics = self.loaded.metrics
+    def writer(self, name: str) -> Checkpoint:
+        """The writer a request names, loaded on first use; RequestError if it cannot be."""
+        folder = self._folder(name)
+        if folder is None:
+            return self.base
+        if folder in self.loaded:
+            self.loaded.move_to_end(folder)
+            return self.loaded[folder]
+        try:
+            found = checkpoint.load(folder, self.device)
+        except EngineError as exc:
+            raise RequestError(f"the writer {name!r} could not be loaded: {exc}") from exc
+        self.loaded[folder] = found
+        while len(self.loaded) + 1 > self.max_loaded:  # + 1: the base
+            self.loaded.popitem(last=False)
+        return found
+
+    def _folder(self, name: str) -> Path | None:
+        """The folder a writer name means, or None for the base."""
+        if name == BASE:
+            return None
+        folder = Path(name).resolve()
+        return None if folder == self.base_dir else folder
+
+    def info(self, name: str = BASE) -> dict[str, str]:
+        """Facts about a writer for /model: folder, size, device, held-out losses, training."""
+        loaded = self.writer(name)
+        config, metrics = loaded.model.config, loaded.metrics
+        params = sum(p.numel() for p in loaded.model.parameters())
+        folder = self._folder(name) or self.base_dir
         facts = {
-            "model": Path(self.model_dir).name,
+            "model": folder.name,
+            "writer": name,
             "size": f"{config.rnn_layers} x {config.rnn_type.upper()} {config.rnn_size}, "
-            f"{params / 1e6:.2f} M parameters, {len(self.loaded.vocab)} characters",
+            f"{params / 1e6:.2f} M parameters, {len(loaded.vocab)} characters",
             "device": str(self.device),
         }
         if "val_bits_per_char" in metrics:
             facts["held-out loss"] = f"{float(metrics['val_bits_per_char']):.2f} bits/char"
         for lang, figures in metrics.get("held_out", {}).items():
             facts[f"held-out {lang}"] = f"{float(figures['bits_per_char']):.2f} bits/char"
+        tuned = metrics.get("finetune")
+        if isinstance(tuned, dict) and "chat_bits_after" in tuned:
+            facts["held-out chat text"] = (
+                f"{float(tuned['chat_bits_after']):.2f} bits/char "
+                f"(parent {float(tuned['chat_bits_before']):.2f})"
+            )
+            facts["base text"] = f"{float(tuned['base_bits_after']):.2f} bits/char"
+            facts["promoted"] = "yes" if tuned.get("promoted") else f"no: {tuned.get('reason')}"
         if "steps" in metrics:
             facts["trained"] = (
                 f"{int(metrics['steps']):,} steps, "
@@ -64,13 +181,10 @@ class Worker:
             )
         return facts
 
-    def reload(self, model_dir: str) -> None:
-        self.loaded = checkpoint.load(model_dir, self.device)  # the old one serves until here
-        self.model_dir = model_dir
-
-    def generate_batch(self, requests: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        prompts = [_prompt(r) for r in requests]
-        results = generate(self.loaded.model, self.loaded.vocab, prompts)
+    def answer(self, prompts: list[Prompt], name: str) -> list[list[dict[str, Any]]]:
+        """One batched generate for the prompts of one writer -> candidates per prompt."""
+        loaded = self.writer(name)
+        results = generate(loaded.model, loaded.vocab, prompts)
         return [
             [
                 {
@@ -85,27 +199,6 @@ class Worker:
         ]
 
 
-def _prompt(request: dict[str, Any]) -> Prompt:
-    """A /continue request -> sampling settings: aim for `length`, stop at a sentence end."""
-    length = int(request["length"])
-    settings = SampleSettings(
-        max_chars=max(1, int(length * 1.5)),
-        min_chars=int(length * 0.6),
-        temperatures=(float(request["temperature"]),),
-        top_p=0.95,
-        repetition_penalty=1.1,
-        stop_at_sentence_end=True,
-        overgenerate=2,
-    )
-    return Prompt(
-        context=str(request["context"]),
-        keyword=str(request.get("keyword", "")),
-        n=int(request["n"]),
-        seed=int(request["seed"]),
-        settings=settings,
-    )
-
-
 def _read_lines(stream: IO[str], inbox: queue.Queue[str | None]) -> None:
     for line in stream:
         inbox.put(line)
@@ -113,6 +206,7 @@ def _read_lines(stream: IO[str], inbox: queue.Queue[str | None]) -> None:
 
 
 def serve(worker: Worker, stdin: IO[str], out: IO[str], batch_wait: float) -> None:
+    """Answer requests until stdin ends; what arrives within `batch_wait` s is one batch."""
     inbox: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_read_lines, args=(stdin, inbox), daemon=True).start()
 
@@ -136,11 +230,12 @@ def serve(worker: Worker, stdin: IO[str], out: IO[str], batch_wait: float) -> No
                 inbox.put(None)
                 break
             batch.append(more)
-        _answer(worker, batch, send)
+        answer_batch(worker, batch, send)
 
 
-def _answer(worker: Worker, lines: list[str], send: Any) -> None:
-    generate_requests: list[dict[str, Any]] = []
+def answer_batch(worker: Worker, lines: list[str], send: Send) -> None:
+    """Answer info and ping at once; then generate writer by writer, in order of arrival."""
+    by_writer: dict[str, list[tuple[Any, Prompt]]] = {}
     for line in lines:
         try:
             request = json.loads(line)
@@ -148,30 +243,31 @@ def _answer(worker: Worker, lines: list[str], send: Any) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             send({"id": None, "ok": False, "error": "malformed request"})
             continue
+        rid = request.get("id")
         try:
             if op == "generate":
-                generate_requests.append(request)
+                name, prompt = parse_generate(request)
+                by_writer.setdefault(name, []).append((rid, prompt))
             elif op == "info":
-                send({"id": request.get("id"), "ok": True, "info": worker.info()})
-            elif op == "reload":
-                worker.reload(str(request["model"]))
-                send({"id": request.get("id"), "ok": True, "info": worker.info()})
+                name = request.get("writer", BASE)
+                if not isinstance(name, str):
+                    raise RequestError("info: field 'writer' must be a string")
+                send({"id": rid, "ok": True, "info": worker.info(name)})
             elif op == "ping":
-                send({"id": request.get("id"), "ok": True})
+                send({"id": rid, "ok": True})
             else:
-                send({"id": request.get("id"), "ok": False, "error": f"unknown op {op!r}"})
-        except (EngineError, KeyError, ValueError) as exc:
-            send({"id": request.get("id"), "ok": False, "error": str(exc)})
-    if not generate_requests:
-        return
-    try:
-        results = worker.generate_batch(generate_requests)
-    except (EngineError, KeyError, ValueError, TypeError) as exc:
-        for request in generate_requests:
-            send({"id": request.get("id"), "ok": False, "error": str(exc)})
-        return
-    for request, candidates in zip(generate_requests, results, strict=True):
-        send({"id": request.get("id"), "ok": True, "candidates": candidates})
+                send({"id": rid, "ok": False, "error": f"unknown op {op!r}"})
+        except EngineError as exc:
+            send({"id": rid, "ok": False, "error": str(exc)})
+    for name, requests in by_writer.items():
+        try:
+            results = worker.answer([prompt for _, prompt in requests], name)
+        except EngineError as exc:  # only this writer's requests fail
+            for rid, _ in requests:
+                send({"id": rid, "ok": False, "error": str(exc)})
+            continue
+        for (rid, _), candidates in zip(requests, results, strict=True):
+            send({"id": rid, "ok": True, "candidates": candidates})
 
 
 def main_serve(args: argparse.Namespace) -> int:
@@ -181,6 +277,6 @@ def main_serve(args: argparse.Namespace) -> int:
     device = torch.device(args.device) if args.device else pick_device()
     # One thread: a generation step is small work, and the bot process needs the other core.
     torch.set_num_threads(1)
-    worker = Worker(args.model, device)
+    worker = Worker(args.model, device, args.max_loaded)
     serve(worker, sys.stdin, protocol_out, args.batch_wait_ms / 1000)
     return 0
