@@ -1,18 +1,18 @@
-"""Routes news that no command asked for (a round closed at its deadline) to the right platform."""
+"""Routes the end of a round to the platform of its chat: the core's Announcer port.
+
+The core announces every end of a round (deadline, moderator, quorum, cancel) here; each
+platform renders it in one place, its own `round_closed`.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
+from bot.core.ports import Announcer
 from bot.core.records import Chat
 from bot.core.views import RoundResult
 
 log = logging.getLogger(__name__)
-
-
-class Announcer(Protocol):
-    async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
 
 class Announcers:
@@ -28,9 +28,12 @@ class Announcers:
         announcer = self._by_platform.get(chat.platform)
         if announcer is None:
             log.info(
-                "round %s of %s closed while that platform is not running",
+                "round %s of %s ended while that platform is not running",
                 result.view.id,
                 chat.platform,
             )
             return
-        await announcer.round_closed(chat, result)
+        try:
+            await announcer.round_closed(chat, result)
+        except Exception:  # the round is closed in the store; only its announcement failed
+            log.exception("announcing the end of round %s failed", result.view.id)

@@ -92,19 +92,25 @@ async def run(options: Options, config: Config) -> int:
         config.writer.device,
         config.writer.timeout_seconds,
         config.writer.batch_wait_ms,
+        config.writer.max_loaded,
     )
     scheduler = Scheduler()
     announcers = Announcers()
     async with Database(db_path) as db:
         relay = Relay(
-            SqliteStore(db), writer, SystemClock(), scheduler, config.relay, config.novels
+            SqliteStore(db),
+            writer,
+            SystemClock(),
+            scheduler,
+            config.relay,
+            config.novels,
+            policy=config.writer,
+            announcer=announcers,
         )
         router = CommandRouter(relay)
 
         async def round_due(round_id: int) -> None:
-            closed = await relay.close_due(round_id)
-            if closed is not None:
-                await announcers.round_closed(*closed)
+            await relay.close_due(round_id)  # the end is announced by the core
 
         scheduler.on_round_due = round_due
         if config.storage.backup_minutes:
@@ -127,9 +133,9 @@ async def run(options: Options, config: Config) -> int:
             for platform in platforms.values():
                 await platform.start()
                 started.append(platform)
-            # Rounds that ended while the bot was down close now, before any new command.
-            for chat, result in await relay.recover():
-                await announcers.round_closed(chat, result)
+            # Rounds that ended while the bot was down close now (and are announced), before
+            # any new command.
+            await relay.recover()
             scheduler.start()
             await run_until_done(platforms)
         finally:
@@ -167,7 +173,7 @@ def build_platforms(
             relay, router, os.environ["TELEGRAM_TOKEN"], config.telegram
         )
     if "discord" in names:
-        from bot.platforms.discord_adapter import DiscordPlatform
+        from bot.platforms.discord import DiscordPlatform
 
         platforms["discord"] = DiscordPlatform(
             relay, router, os.environ["DISCORD_TOKEN"], config.discord

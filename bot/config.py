@@ -34,7 +34,6 @@ class RelayConfig:
     temperature: float = 0.8  # writer temperature (/settings temperature)
     no_votes: Literal["skip", "best_score"] = "skip"  # a round nobody voted in
     quorum: int = 0  # close a round as soon as this many members voted; 0 = off
-    context_chars: int = 600  # how much of the story's tail the writer reads
     show_lines: int = 10  # lines shown by /story show
     moderators: tuple[str, ...] = ()  # extra moderators, as "telegram:12345" or "discord:678"
 
@@ -58,7 +57,6 @@ class RelayConfig:
         _check(1 <= self.max_line_chars <= 4000, "relay.max_line_chars", "must be 1..4000")
         _check(0.0 <= self.temperature <= 2.0, "relay.temperature", "must be between 0 and 2")
         _check(self.quorum >= 0, "relay.quorum", "must be 0 (off) or positive")
-        _check(50 <= self.context_chars <= 5000, "relay.context_chars", "must be 50..5000")
         _check(1 <= self.show_lines <= 100, "relay.show_lines", "must be 1..100")
         for ident in self.moderators:
             _check(ident.count(":") == 1, "relay.moderators", f"{ident!r} is not 'platform:id'")
@@ -66,16 +64,43 @@ class RelayConfig:
 
 @dataclass(frozen=True)
 class WriterConfig:
-    """The neural writer's worker process."""
+    """The neural writer's worker process, and the generation policy it is sent with every
+    request (the engine applies what it is sent; these are the only defaults)."""
 
-    model_dir: str = "weights/default"
+    model_dir: str = "weights/default"  # the shipped base writer
     device: Literal["auto", "cpu", "cuda"] = "auto"
     timeout_seconds: float = 60.0  # a generation request that takes longer fails with "try again"
     batch_wait_ms: int = 5  # how long the worker waits for more requests to batch together
+    max_loaded: int = 8  # writers (chats' fine-tuned versions) the worker keeps in memory
+    context_chars: int = 600  # how much of the story's end the writer reads
+    keyword_chars: int = 40  # a /continue keyword is cut to this many characters
+    length_slack: float = 1.5  # a candidate may run to length x this before it is cut
+    min_length_fraction: float = 0.6  # no stop at a sentence end before length x this
+    top_k: int = 0  # sample among the k likeliest characters; 0 = off
+    top_p: float = 0.95  # sample among the likeliest characters that make up this much
+    repetition_penalty: float = 1.1  # > 1 makes recently written characters less likely
+    overgenerate: int = 2  # sample this many x the candidates, keep the best distinct ones
 
     def __post_init__(self) -> None:
         _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
         _check(0 <= self.batch_wait_ms <= 1000, "writer.batch_wait_ms", "must be 0..1000")
+        _check(1 <= self.max_loaded <= 1000, "writer.max_loaded", "must be 1..1000")
+        _check(50 <= self.context_chars <= 5000, "writer.context_chars", "must be 50..5000")
+        _check(1 <= self.keyword_chars <= 200, "writer.keyword_chars", "must be 1..200")
+        _check(1.0 <= self.length_slack <= 4.0, "writer.length_slack", "must be 1..4")
+        _check(
+            0.0 <= self.min_length_fraction <= 1.0,
+            "writer.min_length_fraction",
+            "must be between 0 and 1",
+        )
+        _check(self.top_k >= 0, "writer.top_k", "must be 0 (off) or positive")
+        _check(0.0 < self.top_p <= 1.0, "writer.top_p", "must be in (0, 1]")
+        _check(
+            0.5 <= self.repetition_penalty <= 3.0,
+            "writer.repetition_penalty",
+            "must be between 0.5 and 3",
+        )
+        _check(1 <= self.overgenerate <= 10, "writer.overgenerate", "must be 1..10")
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,10 @@ class ConsoleConfig:
 class TelegramConfig:
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # "one_message": a round is one message (candidates + live-count buttons), edited as votes
+    # come and when it closes. "message_per_candidate": each candidate its own message too, so a
+    # 👍 reaction on it votes (4-10 messages a round; Telegram allows ~20 a minute per group).
+    round_layout: Literal["one_message", "message_per_candidate"] = "one_message"
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,22 @@ class EngineClient:
     """Implements the core's Writer port over a worker process."""
 
     def __init__(
-        self, model_dir: str, device: str = "auto", timeout: float = 60.0, batch_wait_ms: int = 5
+        self,
+        model_dir: str,
+        device: str = "auto",
+        timeout: float = 60.0,
+        batch_wait_ms: int = 5,
+        max_loaded: int = 8,
     ) -> None:
-        self.model_dir = model_dir
+        self.model_dir = model_dir  # the shipped base writer
         self.device = device
         self.timeout = timeout
         self.batch_wait_ms = batch_wait_ms
+        self.max_loaded = max_loaded
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
-        self._info: dict[str, str] = {}
         self._starting: asyncio.Lock = asyncio.Lock()
         self._closed = False
         self._restarts = 0
@@ -59,6 +64,8 @@ class EngineClient:
                 self.model_dir,
                 "--batch-wait-ms",
                 str(self.batch_wait_ms),
+                "--max-loaded",
+                str(self.max_loaded),
             ]
             if self.device != "auto":
                 command += ["--device", self.device]
@@ -71,12 +78,12 @@ class EngineClient:
             assert self._process.stdout is not None
             try:
                 ready = await asyncio.wait_for(self._process.stdout.readline(), _READY_TIMEOUT)
-                self._info = json.loads(ready)["info"]
+                info = json.loads(ready)["info"]
             except (TimeoutError, json.JSONDecodeError, KeyError) as exc:
                 await self._kill()
                 raise WriterUnavailable(f"the writer did not start ({self.model_dir})") from exc
             self._reader = asyncio.create_task(self._read(self._process), name="engine-reader")
-            log.info("writer worker %s ready: %s", self._process.pid, self._info)
+            log.info("writer worker %s ready: %s", self._process.pid, info)
 
     @property
     def pid(self) -> int | None:
@@ -184,15 +191,25 @@ class EngineClient:
         return reply
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]:
+        """The request as the worker protocol spells it (engine/service.py); every knob is
+        sent, the worker applies what it is sent."""
         reply = await self._call(
             {
                 "op": "generate",
+                "writer": request.writer,
                 "context": request.context,
                 "keyword": request.keyword,
                 "n": request.n,
-                "length": request.length,
-                "temperature": request.temperature,
                 "seed": request.seed,
+                "temperature": request.temperature,
+                "max_chars": request.max_chars,
+                "min_chars": request.min_chars,
+                "top_k": request.top_k,
+                "top_p": request.top_p,
+                "repetition_penalty": request.repetition_penalty,
+                "overgenerate": request.overgenerate,
+                "stop_at_sentence_end": True,
+                "distinct": True,
             }
         )
         return [
@@ -205,14 +222,7 @@ class EngineClient:
             for c in reply["candidates"]
         ]
 
-    async def info(self) -> dict[str, str]:
-        reply = await self._call({"op": "info"})
-        self._info = reply["info"]
-        return dict(self._info)
-
-    async def reload(self, model_dir: str) -> dict[str, str]:
-        """Swap in another checkpoint without stopping; the old model serves until it loads."""
-        reply = await self._call({"op": "reload", "model": model_dir})
-        self.model_dir = model_dir
-        self._info = reply["info"]
-        return dict(self._info)
+    async def info(self, writer: str = "") -> dict[str, str]:
+        """Facts of a writer (the base when "") for /model, as display strings."""
+        reply = await self._call({"op": "info", "writer": writer})
+        return dict(reply["info"])

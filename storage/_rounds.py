@@ -45,10 +45,16 @@ SQL_ROUNDS_WITH_STATUS = f"""
 SELECT {ROUND_COLUMNS} FROM rounds WHERE status IN (SELECT value FROM json_each(?)) ORDER BY id
 """
 SQL_INSERT_ROUND = f"""
-INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at)
-VALUES (?, 'generating', ?, ?, ?)
+INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at, seeds_used)
+VALUES (?, 'generating', ?, ?, ?, ?)
 RETURNING {ROUND_COLUMNS}
 """
+SQL_RESERVE_SEEDS = """
+UPDATE rounds SET seeds_used = seeds_used + ?
+WHERE id = ? AND status IN ('generating', 'voting')
+RETURNING seeds_used
+"""
+SQL_BUMP_REVISION = "UPDATE rounds SET revision = revision + 1 WHERE id = ?"
 SQL_OPEN_VOTING = f"""
 UPDATE rounds SET status = 'voting', deadline = ? WHERE id = ?
 RETURNING {ROUND_COLUMNS}
@@ -74,6 +80,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING {CANDIDATE_COLUMNS}
 """
 SQL_CANDIDATE_EXISTS = "SELECT 1 FROM candidates WHERE round_id = ? AND ordinal = ?"
+SQL_CANDIDATE_TEXTS = "SELECT text FROM candidates WHERE round_id = ?"
 SQL_WINNER_TEXT = "SELECT text FROM candidates WHERE id = ? AND round_id = ?"
 
 SQL_VOTES = f"SELECT {VOTE_COLUMNS} FROM votes WHERE round_id = ? ORDER BY cast_at, member_id"
@@ -99,9 +106,10 @@ class RoundQueries:
     # -- rounds -------------------------------------------------------------------------------
 
     async def create_round(
-        self, story_id: int, opened_by: str, opened_by_name: str, at: float
+        self, story_id: int, opened_by: str, opened_by_name: str, at: float, seeds: int = 0
     ) -> Round:
-        """A new round in 'generating'; StoreConflict("round_open") if one is already open.
+        """A new round in 'generating' whose first request has reserved `seeds` sampling seeds
+        (seeds_used = seeds); StoreConflict("round_open") if one is already open.
 
         StoreConflict("no_open_story") if the story has ended (or does not exist).
         """
@@ -110,8 +118,19 @@ class RoundQueries:
                 raise StoreConflict("no_open_story")
             if await tx.fetch_one(SQL_ACTIVE_ROUND, (story_id,)) is not None:
                 raise StoreConflict("round_open")
-            row = await tx.inserted(SQL_INSERT_ROUND, (story_id, opened_by, opened_by_name, at))
+            row = await tx.inserted(
+                SQL_INSERT_ROUND, (story_id, opened_by, opened_by_name, at, seeds)
+            )
         return to_round(row)
+
+    async def reserve_seeds(self, round_id: int, count: int) -> int:
+        """Take the next `count` sampling seeds of an open round; returns how many earlier
+        requests had taken (the offset of this block). StoreConflict("round_not_open")."""
+        async with self._db.transaction() as tx:
+            used = await tx.single_value(SQL_RESERVE_SEEDS, (count, round_id))
+        if used is None:
+            raise StoreConflict("round_not_open")
+        return int(used) - count
 
     async def active_round(self, story_id: int) -> Round | None:
         """The story's round in generating or voting, if any."""
@@ -197,7 +216,9 @@ class RoundQueries:
     async def add_candidates(
         self, round_id: int, new: Sequence[NewCandidate], max_total: int
     ) -> list[Candidate]:
-        """Number `new` on from the round's last ordinal, keeping only as many as fit max_total.
+        """Number `new` on from the round's last ordinal, keeping only as many as fit max_total
+        and skipping any text the round already shows (or that `new` repeats): a round never
+        shows two identical candidates, even when two /continue race.
 
         StoreConflict("round_not_open") unless the round is generating or voting;
         StoreConflict("candidates_full") if not one of them fits.
@@ -210,14 +231,22 @@ class RoundQueries:
             room = max_total - count
             if new and room <= 0:
                 raise StoreConflict("candidates_full")
+            shown = {row[0] for row in await tx.fetch_all(SQL_CANDIDATE_TEXTS, (round_id,))}
+            fresh: list[NewCandidate] = []
+            for c in new:
+                if c.text not in shown:
+                    shown.add(c.text)
+                    fresh.append(c)
             added: list[Candidate] = []
-            for ordinal, c in enumerate(new[: max(room, 0)], start=count + 1):
+            for ordinal, c in enumerate(fresh[: max(room, 0)], start=count + 1):
                 row = await tx.inserted(
                     SQL_INSERT_CANDIDATE,
                     (round_id, ordinal, c.text, c.mean_logprob, c.keyword, c.length,
                      c.temperature, c.seed, c.requested_by, c.requested_by_name),
                 )  # fmt: skip
                 added.append(to_candidate(row))
+            if added:
+                await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return added
 
     async def candidates(self, round_id: int) -> list[Candidate]:
@@ -242,10 +271,15 @@ class RoundQueries:
             previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
             if previous != ordinal:
                 await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
+                await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=ordinal)
 
-    async def remove_vote(self, round_id: int, member_id: str) -> VoteChange:
-        """Withdraw the member's vote (previous=None if there was none).
+    async def remove_vote(
+        self, round_id: int, member_id: str, only_for: int | None = None
+    ) -> VoteChange:
+        """Withdraw the member's vote (previous=None if there was none). With `only_for`, only
+        a vote for that candidate goes (taking back the old reaction of a moved vote must not
+        remove the new vote); otherwise nothing changes and current is the vote that stays.
 
         StoreConflict("round_not_open") unless the round is voting.
         """
@@ -253,9 +287,31 @@ class RoundQueries:
             if await _round_status(tx, round_id) != "voting":
                 raise StoreConflict("round_not_open")
             previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
-            if previous is not None:
-                await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+            if previous is None or (only_for is not None and previous != only_for):
+                return VoteChange(previous=previous, current=previous)
+            await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+            await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=None)
+
+    async def toggle_vote(
+        self, round_id: int, member_id: str, member_name: str, ordinal: int, at: float
+    ) -> VoteChange:
+        """A button tap in one transaction: vote for `ordinal`, or take the vote back if it was
+        already there. Refused as cast_vote refuses."""
+        async with self._db.transaction() as tx:
+            if await _round_status(tx, round_id) != "voting":
+                raise StoreConflict("round_not_open")
+            if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
+                raise StoreConflict("no_such_candidate")
+            previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+            if previous == ordinal:
+                await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+                current = None
+            else:
+                await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
+                current = ordinal
+            await tx.execute(SQL_BUMP_REVISION, (round_id,))
+        return VoteChange(previous=previous, current=current)
 
     async def votes(self, round_id: int) -> list[Vote]:
         """The round's votes, oldest first."""

@@ -6,7 +6,8 @@ Each *_COLUMNS string is what every SELECT of that table returns, so one convert
 from __future__ import annotations
 
 import sqlite3
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 from bot.core.records import (
     Candidate,
@@ -46,7 +47,17 @@ MODEL_VERSION_COLUMNS = "id, path, parent_id, status, val_loss, info_json, creat
 TRAINING_RUN_COLUMNS = "id, status, started_at, finished_at, version_id, metrics_json, error"
 
 
-def to_chat(row: sqlite3.Row) -> Chat:
+def prefixed(alias: str, columns: str) -> str:
+    """'id, title' -> 'c.id, c.title': a column list for a query that joins several tables."""
+    return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
+
+
+def width(columns: str) -> int:
+    """How many values a column list selects (to slice a joined row)."""
+    return len(columns.split(","))
+
+
+def to_chat(row: Sequence[Any]) -> Chat:
     return Chat(id=row[0], platform=row[1], external_id=row[2], title=row[3])
 
 
@@ -54,7 +65,7 @@ def to_settings(row: sqlite3.Row) -> ChatSettings:
     return ChatSettings(temperature=row[0], candidates=row[1], vote_seconds=row[2])
 
 
-def to_story(row: sqlite3.Row) -> Story:
+def to_story(row: Sequence[Any]) -> Story:
     return Story(
         id=row[0],
         chat_id=row[1],
@@ -81,7 +92,7 @@ def to_line(row: sqlite3.Row) -> Line:
     )
 
 
-def to_round(row: sqlite3.Row) -> Round:
+def to_round(row: Sequence[Any]) -> Round:
     return Round(
         id=row[0],
         story_id=row[1],

@@ -1,112 +1,109 @@
-"""Text commands (`/continue dragon 120`) parsed once for every platform that reads text.
-
-The console and Telegram hand a message's text here; Discord's slash commands call `Relay`
-directly with typed options. `COMMANDS` is the table shown by /help and registered with the
-platforms' command menus.
-"""
+"""Text commands (`/continue dark castle 120`) parsed by the command table, and the router that
+runs any command — typed as text on the console and Telegram, or chosen with options on Discord —
+as one core call."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 from bot.core.errors import RelayError
+from bot.core.registry import Arg, Attachment, Call, Command, Result, named
 from bot.core.relay import Relay
-from bot.core.views import (
-    Actor,
-    ChatKey,
-    ContinueResult,
-    ExportFile,
-    Help,
-    LineAdded,
-    LineRemoved,
-    ModelInfo,
-    NovelList,
-    RoundResult,
-    RoundView,
-    SettingsView,
-    StoryEnded,
-    StoryList,
-    StoryStarted,
-    StoryView,
-    VoteResult,
-)
+from bot.core.views import Actor, ChatKey
 
-# (usage, description): the command table of design.md, in the order /help shows it.
-COMMANDS: list[tuple[str, str]] = [
-    ("/story new <title>", "start a story in this chat"),
-    ("/story show", "the latest lines"),
-    ("/story export [txt|md]", "the whole story as a file"),
-    ("/story list", "the stories of this chat"),
-    ("/story end", "close the story (moderators)"),
-    ("/write <text>", "add your line to the story"),
-    ("/continue [keyword] [length]", "the writer proposes candidates; vote for one"),
-    ("/vote <n>", "vote for candidate n (again to move your vote)"),
-    ("/unvote", "take your vote back"),
-    ("/round", "the open round: candidates, votes, time left"),
-    ("/round close", "close the round now (moderators)"),
-    ("/round cancel", "drop the round (moderators)"),
-    ("/undo", "remove the last line, kept in history (moderators)"),
-    ("/settings [temperature|candidates|vote_time <value>]", "show or change (moderators)"),
-    ("/novel add", "add a .txt novel to train on (moderators)"),
-    ("/novel list", "the novels queued for training"),
-    ("/novel remove <id>", "drop a novel (moderators)"),
-    ("/model", "the writer's version and held-out loss"),
-    ("/help", "this list"),
-]
-
-Result = (
-    StoryStarted
-    | StoryView
-    | StoryEnded
-    | StoryList
-    | ExportFile
-    | LineAdded
-    | LineRemoved
-    | ContinueResult
-    | VoteResult
-    | RoundView
-    | RoundResult
-    | SettingsView
-    | NovelList
-    | ModelInfo
-    | Help
-)
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A file that came with the command (a novel for /novel add)."""
-
-    filename: str
-    data: bytes
+__all__ = ["Attachment", "CommandRouter", "Result", "parse", "parse_continue", "split_command"]
 
 
 def split_command(text: str) -> tuple[str, str]:
     """'/Continue@relaytale_bot  dragon 120' -> ('continue', 'dragon 120')."""
-    head, _, rest = text.strip().partition(" ")
-    if not head.startswith("/") or len(head) < 2:
+    parts = text.strip().split(maxsplit=1)
+    if not parts or not parts[0].startswith("/") or len(parts[0]) < 2:
         raise RelayError("Commands start with /. Try /help.")
-    name = head[1:].split("@", 1)[0].lower()
-    return name, rest.strip()
+    name = parts[0][1:].split("@", 1)[0].lower()
+    return name, parts[1].strip() if len(parts) > 1 else ""
+
+
+def parse(text: str) -> tuple[Command, dict[str, Any]]:
+    """A text command -> its table entry and its arguments by name."""
+    name, rest = split_command(text)
+    entries = named(name)
+    if not entries:
+        raise RelayError(f"Unknown command /{name}. Try /help.")
+    command = entries[0]
+    if command.sub:
+        first, _, after = rest.partition(" ")
+        chosen = next((c for c in entries if c.sub == first.lower()), None)
+        if chosen is not None:
+            command, rest = chosen, after.strip()
+        else:
+            default = next((c for c in entries if c.default), None)
+            if default is None or rest:
+                uses = ", ".join(c.usage for c in entries)
+                raise RelayError(f"Use {uses}.")
+            command = default
+    return command, _parse_args(command, rest)
 
 
 def parse_continue(args: str) -> tuple[str, int | None]:
     """'dark castle 120' -> ('dark castle', 120); a trailing number is the length."""
-    words = args.split()
-    if words and words[-1].isdigit():
-        return " ".join(words[:-1]), int(words[-1])
-    return " ".join(words), None
+    _command, values = parse(f"/continue {args}")
+    return str(values.get("keyword", "")), values.get("length")
 
 
-def parse_number(args: str, what: str) -> int:
-    word = args.strip().lstrip("#")
-    if not word.isdigit():
-        raise RelayError(f"Give the {what} as a number.")
-    return int(word)
+def _parse_args(command: Command, rest: str) -> dict[str, Any]:
+    """Words in order; a text argument takes what the arguments after it leave, so a trailing
+    number can still be the length ('/continue dark castle 120')."""
+    typed = [a for a in command.args if a.kind != "file"]
+    values: dict[str, Any] = {}
+    words = rest.split()
+    for index, arg in enumerate(typed):
+        if arg.kind == "text":
+            tail = _bind_from_end(command, typed[index + 1 :], words, values)
+            if index == len(typed) - 1:
+                values[arg.name] = rest.strip()  # as written: spaces and line breaks kept
+            elif words[: len(words) - tail]:
+                values[arg.name] = " ".join(words[: len(words) - tail])
+            return values
+        if not words:
+            if arg.required:
+                raise RelayError(f"Use {command.usage}.")
+            continue
+        values[arg.name] = _value(command, arg, words.pop(0))
+        rest = rest.strip().partition(" ")[2]
+    if words:
+        raise RelayError(f"Use {command.usage}.")
+    return values
+
+
+def _bind_from_end(
+    command: Command, after: list[Arg], words: list[str], values: dict[str, Any]
+) -> int:
+    """Bind the arguments after a text argument from the last words; how many words they took."""
+    taken = 0
+    for arg in reversed(after):
+        word = words[len(words) - 1 - taken] if taken < len(words) else None
+        if word is not None and (arg.kind != "int" or word.lstrip("#").isdigit()):
+            values[arg.name] = _value(command, arg, word)
+            taken += 1
+        elif arg.required:
+            raise RelayError(f"Use {command.usage}.")
+    return taken
+
+
+def _value(command: Command, arg: Arg, word: str) -> Any:
+    if arg.kind == "int":
+        digits = word.lstrip("#")
+        if not digits.isdigit():
+            raise RelayError(f"Give the {arg.name.replace('_', ' ')} as a number: {command.usage}")
+        return int(digits)
+    if arg.kind == "choice":
+        return word.lower()
+    return word
 
 
 class CommandRouter:
-    """Parses a text command and makes the one matching core call."""
+    """Runs any command of the table as one core call."""
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
@@ -114,74 +111,17 @@ class CommandRouter:
     async def handle(
         self, key: ChatKey, actor: Actor, text: str, attachment: Attachment | None = None
     ) -> Result:
-        name, args = split_command(text)
-        relay = self.relay
-        if name in ("help", "start"):
-            return Help(COMMANDS)
-        if name == "story":
-            return await self._story(key, actor, args)
-        if name == "write":
-            return LineAdded(await relay.write(key, actor, args))
-        if name == "continue":
-            keyword, length = parse_continue(args)
-            return await relay.continue_story(key, actor, keyword, length)
-        if name == "vote":
-            return await relay.vote(key, actor, parse_number(args, "candidate"))
-        if name == "unvote":
-            return await relay.unvote(key, actor)
-        if name == "round":
-            return await self._round(key, actor, args)
-        if name == "undo":
-            return LineRemoved(await relay.undo(key, actor))
-        if name == "settings":
-            setting, _, value = args.partition(" ")
-            return await relay.settings(key, actor, setting, value.strip())
-        if name == "novel":
-            return await self._novel(key, actor, args, attachment)
-        if name == "model":
-            return ModelInfo(await relay.model_info())
-        if name == "train":
-            raise RelayError("Fine-tuning on this chat's novels is not available yet.")
-        raise RelayError(f"Unknown command /{name}. Try /help.")
+        """A text command, as the console and Telegram receive it."""
+        command, args = parse(text)
+        return await self.run(command, key, actor, args, attachment)
 
-    async def _story(self, key: ChatKey, actor: Actor, args: str) -> Result:
-        sub, _, rest = args.partition(" ")
-        sub = sub.lower()
-        if sub == "new":
-            return StoryStarted(await self.relay.new_story(key, actor, rest))
-        if sub in ("show", ""):
-            return await self.relay.show_story(key)
-        if sub == "export":
-            return await self.relay.export_story(key, rest.strip().lower() or "txt")
-        if sub == "end":
-            return StoryEnded(await self.relay.end_story(key, actor))
-        if sub == "list":
-            return StoryList(await self.relay.list_stories(key))
-        raise RelayError(
-            "Use /story new <title>, /story show, /story export, /story list or /story end."
-        )
-
-    async def _round(self, key: ChatKey, actor: Actor, args: str) -> Result:
-        sub = args.strip().lower()
-        if sub == "":
-            return await self.relay.current_round(key)
-        if sub == "close":
-            return await self.relay.close_round(key, actor)
-        if sub == "cancel":
-            return await self.relay.cancel_round(key, actor)
-        raise RelayError("Use /round, /round close or /round cancel.")
-
-    async def _novel(
-        self, key: ChatKey, actor: Actor, args: str, attachment: Attachment | None
+    async def run(
+        self,
+        command: Command,
+        key: ChatKey,
+        actor: Actor,
+        args: Mapping[str, Any] | None = None,
+        attachment: Attachment | None = None,
     ) -> Result:
-        sub, _, rest = args.partition(" ")
-        sub = sub.lower()
-        if sub == "add":
-            if attachment is None:
-                raise RelayError("Attach a .txt file to /novel add.")
-            return await self.relay.add_novel(key, actor, attachment.filename, attachment.data)
-        if sub in ("list", ""):
-            return await self.relay.list_novels(key)
-        if sub == "remove":
-            return await self.relay.remove_novel(key, actor, parse_number(rest, "novel id"))
-        raise RelayError("Use /novel add, /novel list or /novel remove <id>.")
+        """A command with its arguments already typed (Discord's options)."""
+        return await command.run(self.relay, Call(key, actor, dict(args or {}), attachment))

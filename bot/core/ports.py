@@ -22,12 +22,15 @@ from bot.core.records import (
     NewCandidate,
     Novel,
     Round,
+    RoundPlace,
+    RoundSnapshot,
     RoundStatus,
     Story,
     TrainingRun,
     Vote,
     VoteChange,
 )
+from bot.core.views import RoundResult
 
 
 class StoreConflict(Exception):
@@ -48,6 +51,7 @@ class Store(Protocol):
 
     # chats
     async def ensure_chat(self, platform: str, external_id: str, title: str) -> Chat: ...
+    async def find_chat(self, platform: str, external_id: str) -> Chat | None: ...
     async def get_chat(self, chat_id: int) -> Chat | None: ...
     async def chat_settings(self, chat_id: int) -> ChatSettings: ...
     async def update_chat_settings(self, chat_id: int, settings: ChatSettings) -> None: ...
@@ -79,12 +83,16 @@ class Store(Protocol):
 
     # rounds: at most one round per story in generating/voting
     async def create_round(
-        self, story_id: int, opened_by: str, opened_by_name: str, at: float
+        self, story_id: int, opened_by: str, opened_by_name: str, at: float, seeds: int = 0
     ) -> Round: ...
+    async def reserve_seeds(self, round_id: int, count: int) -> int: ...
     async def active_round(self, story_id: int) -> Round | None: ...
     async def get_round(self, round_id: int) -> Round | None: ...
     async def find_round_by_message(self, message_ref: str) -> Round | None: ...
     async def rounds_with_status(self, statuses: Sequence[RoundStatus]) -> list[Round]: ...
+    async def place_of_chat(self, platform: str, external_id: str) -> RoundPlace | None: ...
+    async def place_of_round(self, round_id: int) -> RoundPlace | None: ...
+    async def round_snapshot(self, round_id: int) -> RoundSnapshot | None: ...
     async def open_voting(self, round_id: int, deadline: float) -> Round: ...
     async def set_round_message(self, round_id: int, message_ref: str) -> None: ...
     async def close_round(
@@ -98,7 +106,7 @@ class Store(Protocol):
     ) -> ClosedRound | None: ...
     async def cancel_round(self, round_id: int, reason: str, at: float) -> Round | None: ...
 
-    # candidates: numbered 1..max_total in order of arrival
+    # candidates: numbered 1..max_total in order of arrival; a text the round shows is skipped
     async def add_candidates(
         self, round_id: int, new: Sequence[NewCandidate], max_total: int
     ) -> list[Candidate]: ...
@@ -108,7 +116,12 @@ class Store(Protocol):
     async def cast_vote(
         self, round_id: int, member_id: str, member_name: str, ordinal: int, at: float
     ) -> VoteChange: ...
-    async def remove_vote(self, round_id: int, member_id: str) -> VoteChange: ...
+    async def remove_vote(
+        self, round_id: int, member_id: str, only_for: int | None = None
+    ) -> VoteChange: ...
+    async def toggle_vote(
+        self, round_id: int, member_id: str, member_name: str, ordinal: int, at: float
+    ) -> VoteChange: ...
     async def votes(self, round_id: int) -> list[Vote]: ...
 
     # novels: duplicates (same sha256 among a chat's non-removed novels) raise "duplicate"
@@ -146,14 +159,26 @@ class Store(Protocol):
 
 @dataclass(frozen=True)
 class WriterRequest:
-    """One /continue: `n` candidates continuing `context`, about `length` characters each."""
+    """One /continue: `n` candidates continuing `context`, about `length` characters each.
+
+    Everything the writer needs travels here, explicitly (bot/core/generation.py builds it from
+    [writer] of config.toml); the engine applies what it is sent. Sample i of the request uses
+    seed + i, for i < n * overgenerate; the candidates returned are distinct, at most n.
+    """
 
     context: str
     keyword: str
     n: int
-    length: int
+    length: int  # the aim, in characters
     temperature: float
     seed: int
+    max_chars: int  # cut off here (keyword included)
+    min_chars: int  # no stop at a sentence end before this
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    overgenerate: int
+    writer: str = ""  # the chat's writer: a checkpoint folder; "" = the shipped base
 
 
 @dataclass(frozen=True)
@@ -176,6 +201,14 @@ class Writer(Protocol):
 
 class WriterUnavailable(Exception):
     """The writer timed out or its worker died; the round is kept and the member may retry."""
+
+
+class Announcer(Protocol):
+    """News no command asked for, or that every member should see: a round that ended (at its
+    deadline, closed by a moderator, at the quorum, or cancelled). Each platform renders the
+    end of a round here, in one place."""
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
 
 class BallotBox(Protocol):

@@ -76,6 +76,16 @@ class Round:
 
 
 @dataclass(frozen=True)
+class RoundPlace:
+    """Where a chat stands, read in one go: the chat, its open story and that story's open
+    round (or the round asked for by id, with its own story)."""
+
+    chat: Chat
+    story: Story | None
+    round: Round | None
+
+
+@dataclass(frozen=True)
 class NewCandidate:
     """A candidate as the writer produced it, before the store numbers it."""
 
@@ -111,6 +121,17 @@ class Vote:
     member_name: str
     ordinal: int
     cast_at: float
+
+
+@dataclass(frozen=True)
+class RoundSnapshot:
+    """A round with everything members see of it, read in one go."""
+
+    round: Round
+    story_title: str
+    candidates: list[Candidate]
+    votes: list[Vote]
+    revision: int  # bumped by every change members see (votes, new candidates)
 
 
 @dataclass(frozen=True)

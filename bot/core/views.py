@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.records import ChatSettings, Line, Novel, Round, Story, VoteChange
+from bot.core import tally
+from bot.core.records import ChatSettings, Line, Novel, Round, RoundSnapshot, Story, VoteChange
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,38 @@ class RoundView:
     candidates: list[CandidateView]
     total_votes: int
     seconds_left: float | None  # None until voting opens / after it closed
+    revision: int = 0  # newer views of a round have higher revisions (live counts)
 
     @property
     def id(self) -> int:
         return self.round.id
+
+    @classmethod
+    def of(cls, snapshot: RoundSnapshot, now: float, round_: Round | None = None) -> RoundView:
+        """The view of a snapshot (with `round_`, a newer state of the same round) at `now`."""
+        round_ = round_ or snapshot.round
+        counts = tally.vote_counts(snapshot.votes)
+        left = None
+        if round_.status == "voting" and round_.deadline is not None:
+            left = max(0.0, round_.deadline - now)
+        return cls(
+            round=round_,
+            story_title=snapshot.story_title,
+            candidates=[
+                CandidateView(
+                    c.ordinal,
+                    c.text,
+                    counts[c.ordinal],
+                    c.keyword,
+                    c.requested_by_name,
+                    c.mean_logprob,
+                )
+                for c in snapshot.candidates
+            ],
+            total_votes=len(snapshot.votes),
+            seconds_left=left,
+            revision=snapshot.revision,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,12 @@ class ContinueResult:
     view: RoundView
     added: list[int]  # ordinals of the candidates this request added
     opened: bool  # True when this request opened the round
+    asked: int = 0  # candidates asked for; more than len(added) when the writer repeated itself
+
+    @property
+    def fewer(self) -> bool:
+        """The writer had fewer distinct ideas than were asked for."""
+        return len(self.added) < self.asked
 
 
 @dataclass(frozen=True)

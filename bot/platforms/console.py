@@ -46,8 +46,12 @@ class ConsolePlatform:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
+        # Ends of rounds announced while a command runs are shown after its answer.
+        self._held: list[str] | None = None
 
     def say(self, text: str) -> None:
+        if not text:  # e.g. /round close: its announcement is the answer
+            return
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
@@ -58,8 +62,12 @@ class ConsolePlatform:
         """Nothing to disconnect."""
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
-        """Announcer port: a round closed at its deadline."""
-        self.say(console_render.result(result))
+        """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
+        text = console_render.result(result)
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            self.say(text)
 
     async def run(self) -> None:
         lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -107,6 +115,16 @@ class ConsolePlatform:
         elif not text.startswith("/"):
             self.say("Commands start with /. Vote with 1️⃣-9️⃣ or /vote <n>; /help lists all.")
             return
+        self._held = []
+        try:
+            self.say(await self._answer(text))
+        finally:
+            held, self._held = self._held, None
+            for announcement in held:
+                self.say(announcement)
+
+    async def _answer(self, text: str) -> str:
+        """The answer to one relay command (the end of a round it causes is announced)."""
         actor = Actor(member_id=self.member, name=self.member, is_moderator=True)
         try:
             attachment = self._attachment(text)
@@ -114,13 +132,10 @@ class ConsolePlatform:
                 self.say("✒️  the writer is writing…")
             outcome = await self.router.handle(CHAT, actor, text, attachment)
         except RelayError as exc:
-            self.say(f"⚠️  {exc}")
-            return
+            return f"⚠️  {exc}"
         if isinstance(outcome, ExportFile):
-            path = self._save_export(outcome)
-            self.say(f"📄 The whole story is in {path}")
-            return
-        self.say(console_render.render(outcome))
+            return f"📄 The whole story is in {self._save_export(outcome)}"
+        return console_render.render(outcome)
 
     def _attachment(self, text: str) -> Attachment | None:
         """`/novel add path/to/file.txt`: the console's way of attaching a file."""

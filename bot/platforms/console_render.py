@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Result
 from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
+from bot.core.registry import Result
 from bot.core.views import (
     ContinueResult,
     ExportFile,
@@ -94,16 +94,15 @@ def render(outcome: Result) -> str:
             return f"↩️  Removed line {item.position} (kept in history): “{item.text[:60]}”"
         case ContinueResult(view, added, opened):
             head = "" if opened else f"➕ Added candidates {', '.join(map(str, added))}.\n"
-            return head + round_view(view)
-        case VoteResult(view, change, closed):
+            return head + round_view(view) + _fewer(outcome)
+        case VoteResult(view, change):
             text = _vote_text(change.previous, change.current)
             counts = ", ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
-            out = f"{text} Now: {counts}."
-            return out + ("\n" + result(closed) if closed else "")
+            return f"{text} Now: {counts}."
         case RoundView():
             return round_view(outcome)
         case RoundResult():
-            return result(outcome)
+            return ""  # the end of a round is announced (ConsolePlatform.round_closed)
         case SettingsView(_, temperature, candidates, vote_seconds):
             return (
                 f"⚙️  temperature {temperature}, candidates {candidates}, "
@@ -120,6 +119,16 @@ def render(outcome: Result) -> str:
                 "\n  /as <name>  speak as another member (console only)\n  /quit"
             )
     raise AssertionError(f"no console rendering for {type(outcome).__name__}")
+
+
+def _fewer(outcome: ContinueResult) -> str:
+    if not outcome.fewer:
+        return ""
+    ideas = len(outcome.added)
+    return (
+        f"\n  (The writer had only {ideas} new idea{'s' if ideas != 1 else ''} this time; "
+        "a higher temperature gives more.)"
+    )
 
 
 def _story_row(item: Story) -> str:

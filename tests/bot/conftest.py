@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig
 from bot.core.commands import CommandRouter
 from bot.core.ports import WriterCandidate, WriterRequest, WriterUnavailable
@@ -44,13 +45,15 @@ class FakeTimers:
 
 
 class FakeWriter:
-    """Answers with numbered candidates; can be told to fail or to wait for a signal."""
+    """Answers with numbered candidates; can be told to fail, to wait for a signal, or to
+    repeat one idea (as a writer at temperature 0 does)."""
 
     def __init__(self) -> None:
         self.requests: list[WriterRequest] = []
         self.fail = False
         self.gate: asyncio.Event | None = None
         self.scores: list[float] | None = None
+        self.repeat: str | None = None  # every candidate is this text
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]:
         self.requests.append(request)
@@ -62,7 +65,7 @@ class FakeWriter:
         kw = f"{request.keyword} " if request.keyword else ""
         return [
             WriterCandidate(
-                f"{kw}candidate {request.seed}-{i}.",
+                self.repeat or f"{kw}candidate {request.seed}-{i}.",
                 scores[i % len(scores)],
                 request.temperature,
                 request.seed + i,
@@ -70,7 +73,7 @@ class FakeWriter:
             for i in range(request.n)
         ]
 
-    async def info(self) -> dict[str, str]:
+    async def info(self, writer: str = "") -> dict[str, str]:
         return {"model": "fake"}
 
 
@@ -83,6 +86,7 @@ class World:
     clock: FakeClock
     timers: FakeTimers
     db_path: Path
+    announcers: Announcers  # platforms register here to be told when rounds end
 
 
 @pytest.fixture
@@ -91,5 +95,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with Database(db_path) as db:
         store = SqliteStore(db)
         writer, clock, timers = FakeWriter(), FakeClock(), FakeTimers()
-        relay = Relay(store, writer, clock, timers, RelayConfig(), NovelsConfig(min_chars=10))
-        yield World(relay, CommandRouter(relay), store, writer, clock, timers, db_path)
+        announcers = Announcers()
+        relay = Relay(
+            store,
+            writer,
+            clock,
+            timers,
+            RelayConfig(),
+            NovelsConfig(min_chars=10),
+            announcer=announcers,
+        )
+        yield World(relay, CommandRouter(relay), store, writer, clock, timers, db_path, announcers)

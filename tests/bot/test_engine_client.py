@@ -10,13 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import WriterConfig
+from bot.core.generation import writer_request
 from bot.core.ports import WriterRequest, WriterUnavailable
 from bot.engine_client import EngineClient
 
 
 def request(seed: int, n: int = 3, keyword: str = "") -> WriterRequest:
-    return WriterRequest(
-        context="The dragon slept.\n", keyword=keyword, n=n, length=40, temperature=0.8, seed=seed
+    """A /continue as the core builds it, with the shipped config's generation policy."""
+    return writer_request(
+        WriterConfig(),
+        writer="",
+        context="The dragon slept.\n",
+        keyword=keyword,
+        n=n,
+        length=40,
+        temperature=0.8,
+        seed=seed,
     )
 
 

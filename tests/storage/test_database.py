@@ -18,6 +18,7 @@ from storage.errors import SchemaError, StorageError
 
 SQL_ADD_CHAT = "INSERT INTO chats (platform, external_id, title) VALUES ('console', ?, '')"
 SQL_COUNT_CHATS = "SELECT COUNT(*) FROM chats"
+SHIPPED = len(find_migrations())  # the schema version the shipped migrations reach
 
 
 @pytest.fixture
@@ -54,12 +55,12 @@ async def test_fresh_file_gets_every_migration_and_the_pragmas(db: Database) -> 
 async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
     """A migration that inserts a row runs once however often the file is opened."""
     folder = migrations_copy(
-        tmp_path, {"0002_seed.sql": SQL_ADD_CHAT.replace("?", "'seed'") + ";\n"}
+        tmp_path, {f"{SHIPPED + 1:04d}_seed.sql": SQL_ADD_CHAT.replace("?", "'seed'") + ";\n"}
     )
     path = tmp_path / "relay.db"
     for _ in range(3):
         async with Database(path, migrations_dir=folder) as db:
-            assert await db.schema_version() == 2
+            assert await db.schema_version() == SHIPPED + 1
             assert await db.single_value(SQL_COUNT_CHATS) == 1
 
 
@@ -81,18 +82,18 @@ async def test_database_from_the_future_is_refused(tmp_path: Path) -> None:
 async def test_failing_migration_rolls_back_entirely(tmp_path: Path) -> None:
     """A migration that breaks half-way leaves neither its tables nor its version behind."""
     broken = "CREATE TABLE half (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
-    folder = migrations_copy(tmp_path, {"0002_broken.sql": broken})
+    folder = migrations_copy(tmp_path, {f"{SHIPPED + 1:04d}_broken.sql": broken})
     path = tmp_path / "relay.db"
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         await Database(path, migrations_dir=folder).open()
     async with Database(path) as db:  # the shipped migrations alone still open it
-        assert await db.schema_version() == 1
+        assert await db.schema_version() == SHIPPED
         assert await db.fetch_one("SELECT name FROM sqlite_master WHERE name = 'half'") is None
 
 
 async def test_migration_numbers_with_a_gap_are_refused(tmp_path: Path) -> None:
-    """0001 then 0003 is a packaging mistake, caught before anything runs."""
-    folder = migrations_copy(tmp_path, {"0003_late.sql": "SELECT 1;\n"})
+    """1, 2, ... then a gap is a packaging mistake, caught before anything runs."""
+    folder = migrations_copy(tmp_path, {f"{SHIPPED + 2:04d}_late.sql": "SELECT 1;\n"})
     with pytest.raises(SchemaError, match="numbered"):
         await Database(tmp_path / "relay.db", migrations_dir=folder).open()
     assert not (tmp_path / "relay.db").exists()

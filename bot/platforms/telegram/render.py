@@ -1,8 +1,9 @@
 """How core results look on Telegram: HTML text (every piece of member or writer text escaped),
 the vote keyboard with live counts, and splitting at Telegram's 4096-character limit.
 
-A round is shown as one message per candidate (so a 👍 reaction can name one) followed by the
-round message, whose inline keyboard of keycaps carries the live counts.
+A round is one message: its candidates, and an inline keyboard of keycaps carrying the live
+counts (layout "one_message"); or, with layout "message_per_candidate", one message per
+candidate (so a 👍 reaction can name one) followed by the round message with the keyboard.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import re
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
-from bot.core.commands import Result
 from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
+from bot.core.registry import COMMANDS, Result, command_words
 from bot.core.views import (
     CandidateView,
+    ContinueResult,
     ExportFile,
     Help,
     LineAdded,
@@ -45,7 +47,9 @@ __all__ = [
     "parse_callback",
     "render",
     "result",
+    "round_added",
     "round_header",
+    "round_message",
     "round_moved",
     "split",
     "vote_answer",
@@ -112,6 +116,57 @@ def round_header(view: RoundView) -> str:
         f"🗳️ <b>Round {view.id}</b> of “{esc(view.story_title)}”: which line comes next?\n"
         "Tap a number to vote, tap it again to take your vote back; "
         f"a 👍 on a candidate above counts too.{left}"
+    )
+
+
+def round_message(view: RoundView, outcome: RoundResult | None = None) -> str:
+    """Layout "one_message": the round with all its candidates, above the keyboard; once it
+    ended, with the final counts and the outcome. Candidate texts are shortened only when all
+    of them together would pass Telegram's limit."""
+    longest = max((len(c.text) for c in view.candidates), default=0)
+    while True:
+        text = _round_text(view, outcome, longest)
+        if visible_length(text) <= MAX_MESSAGE or longest <= 40:
+            return text
+        longest = longest * 9 // 10
+
+
+def _round_text(view: RoundView, outcome: RoundResult | None, cap: int) -> str:
+    rows = [f"🗳️ <b>Round {view.id}</b> of “{esc(view.story_title)}”: which line comes next?"]
+    winner = outcome.winner.ordinal if outcome and outcome.winner else None
+    for c in view.candidates:
+        text = c.text if len(c.text) <= cap else c.text[: cap - 1].rstrip() + "…"
+        keyword = f" · “{esc(c.keyword)}”" if c.keyword else ""
+        mark = " 🏆" if c.ordinal == winner else ""
+        counted = f" · <b>{_votes(c.votes)}</b>" if outcome else ""
+        rows.append(
+            f"\n{keycap(c.ordinal)}{mark} {esc(text)}\n"
+            f"<i>asked by {esc(c.requested_by_name)}{keyword}</i>{counted}"
+        )
+    if outcome is not None:
+        rows.append("\n" + result(outcome))
+    else:
+        left = ""
+        if view.seconds_left is not None:
+            left = f" Voting closes in about {max(1, round(view.seconds_left / 60))} min."
+        rows.append("\nTap a number to vote, tap it again to take your vote back." + left)
+    return "\n".join(rows)
+
+
+def round_added(outcome: ContinueResult) -> str:
+    """The answer to a /continue that added candidates to the open round's message."""
+    added = " ".join(keycap(n) for n in outcome.added)
+    return f"➕ {added} joined round {outcome.view.id} ⬆️{esc(fewer(outcome))}"
+
+
+def fewer(outcome: ContinueResult) -> str:
+    """A note when the writer had fewer distinct ideas than were asked for ('' otherwise)."""
+    if not outcome.fewer:
+        return ""
+    ideas = len(outcome.added)
+    return (
+        f" (the writer had only {ideas} new idea{'s' if ideas != 1 else ''} this time; "
+        "a higher temperature gives more)"
     )
 
 
@@ -224,8 +279,6 @@ def render(outcome: Result) -> str:
             return f"{esc(vote_answer(outcome))} Now: {counts}."
         case RoundView():
             return full_round(outcome)
-        case RoundResult():
-            return result(outcome)
         case SettingsView(_, temperature, candidates, vote_seconds):
             return (
                 f"⚙️ temperature {temperature}, candidates {candidates}, vote_time {vote_seconds} s"
@@ -246,12 +299,14 @@ def _story_row(item: Story) -> str:
     return f"#{item.id} <b>{esc(item.title)}</b> ({item.status})"
 
 
-def bot_commands(commands: list[tuple[str, str]]) -> list[BotCommand]:
-    """The command menu: one entry per command word, its subcommands in the description."""
-    grouped: dict[str, list[str]] = {}
-    for usage, what in commands:
-        head, _, rest = usage.partition(" ")
-        grouped.setdefault(head.lstrip("/"), []).append(f"{rest}: {what}" if rest else what)
+def bot_commands() -> list[BotCommand]:
+    """The command menu, from the command table: one entry per command word, its subcommands
+    in the description."""
+    grouped: dict[str, list[str]] = {name: [] for name in command_words()}
+    for command in COMMANDS:
+        rest = command.usage.partition(" ")[2]
+        what = command.help.rstrip(".")
+        grouped[command.name].append(f"{rest}: {what}" if rest else what)
     return [BotCommand(name, " · ".join(parts)[:256]) for name, parts in grouped.items()]
 
 

@@ -15,11 +15,10 @@ from bot.announce import Announcers
 from bot.config import DiscordConfig
 from bot.core import tally
 from bot.core.records import Ballot, Chat, Round, Vote
-from bot.platforms import discord_render as render
-from bot.platforms.discord_adapter import DiscordPlatform
+from bot.platforms.discord import DiscordPlatform, render
 from tests.bot.conftest import ALICE as ALICE_ACTOR
 from tests.bot.conftest import CHAT, World
-from tests.bot.fake_discord import (
+from tests.bot.platforms.fake_discord import (
     BOT_ID,
     CHANNEL_ID,
     GUILD_ID,
@@ -72,13 +71,13 @@ class Guild:
         return {v.member_id: v.ordinal for v in votes} == expected
 
     async def deadline_passes(self, message: Message) -> None:
-        """What the scheduler does at the deadline (bot/app.py's round_due)."""
+        """What the scheduler does at the deadline (bot/app.py's round_due); the core
+        announces the end."""
         round_ = await self.round_of(message)
         assert round_.deadline is not None
         self.world.clock.t = round_.deadline + 1
         closed = await self.world.relay.close_due(round_.id)
         assert closed is not None
-        await self.announcers.round_closed(*closed)
 
     async def last_line(self) -> tuple[str, str]:
         chat = await self.world.store.ensure_chat("discord", str(CHANNEL_ID), "")
@@ -125,9 +124,8 @@ async def make_guild(world: World, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
             DiscordConfig(api_base=fake.api_base, dev_guild_ids=dev_guild_ids),
         )
         monkeypatch.setattr(platform.client, "before_identify_hook", _no_wait)
-        announcers = Announcers()
-        announcers.register("discord", platform)
-        guild = Guild(fake, platform, world, announcers)
+        world.announcers.register("discord", platform)
+        guild = Guild(fake, platform, world, world.announcers)
         started.append(guild)
         await platform.start()
         await fake.connected()
@@ -253,7 +251,7 @@ async def test_unknown_and_malformed_dispatches_are_logged_and_skipped(
     guild: Guild, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Unknown or malformed dispatches and unknown commands are logged and skipped."""
-    caplog.set_level(logging.INFO, logger="bot.platforms.discord_adapter")
+    caplog.set_level(logging.INFO, logger="bot.platforms.discord")
     await guild.fake.dispatch("BRAND_NEW_EVENT", {"anything": 1})
     await guild.fake.dispatch("MESSAGE_REACTION_ADD", {"emoji": {"id": None, "name": "1️⃣"}})
     await guild.fake.dispatch("INTERACTION_CREATE", {"type": 2, "id": "5"})
@@ -336,7 +334,8 @@ async def test_continue_again_adds_candidates_to_the_same_message(guild: Guild) 
     reply = await guild.fake.answer(BOB, "continue", keyword="castle")
     assert "Added 4️⃣, 5️⃣, 6️⃣ to round 1" in reply.text()
     await guild.fake.wait_until(lambda: len(message.reactions) == 6)
-    assert "castle candidate 104-0." in message.content
+    # The first /continue took seeds 101-106 (3 candidates, over-generated twice): 107 is new.
+    assert "castle candidate 107-0." in message.content
     assert len(guild.fake.calls_to("PUT", "/reactions/")) == 6
 
 

@@ -7,16 +7,22 @@ from dataclasses import dataclass
 
 from discord.utils import escape_markdown
 
-from bot.core.commands import Result
 from bot.core.keycaps import keycap
 from bot.core.records import Line, Novel, Story
+from bot.core.registry import Result
 from bot.core.views import (
     ContinueResult,
     ExportFile,
+    LineAdded,
+    LineRemoved,
+    ModelInfo,
     NovelList,
     RoundResult,
     RoundView,
     SettingsView,
+    StoryEnded,
+    StoryList,
+    StoryStarted,
     StoryView,
 )
 
@@ -156,9 +162,22 @@ def continued(result: ContinueResult) -> Reply:
     if result.opened:
         return Reply(
             f"🗳️ Round {result.view.id} is open: vote with the reactions on the message below."
+            + _fewer(result)
         )
     added = ", ".join(keycap(n) for n in result.added)
-    return Reply(f"➕ Added {added} to round {result.view.id}; vote on the round message.")
+    return Reply(
+        f"➕ Added {added} to round {result.view.id}; vote on the round message." + _fewer(result)
+    )
+
+
+def _fewer(result: ContinueResult) -> str:
+    if not result.fewer:
+        return ""
+    ideas = len(result.added)
+    return (
+        f"\n-# The writer had only {ideas} new idea{'s' if ideas != 1 else ''} this time; "
+        "a higher temperature gives more."
+    )
 
 
 def round_status(view: RoundView) -> Reply:
@@ -213,6 +232,33 @@ def model(facts: dict[str, str]) -> Reply:
     return Reply("🤖 " + "\n".join(f"**{k}**: {_text(v)}" for k, v in facts.items()))
 
 
-def notice(outcome: Result) -> Reply:
-    """A result with no Discord look of its own (the text router's answers)."""
-    return Reply(str(outcome))
+def reply(outcome: Result) -> Reply:
+    """The answer to a slash command, by the kind of its result."""
+    match outcome:
+        case StoryStarted(view):
+            return story_started(view)
+        case StoryEnded(view):
+            return story_ended(view)
+        case StoryView():
+            return story(outcome)
+        case StoryList(stories):
+            return story_list(stories)
+        case ExportFile():
+            return export(outcome)
+        case LineAdded(item):
+            return line_added(item)
+        case LineRemoved(item):
+            return line_removed(item)
+        case ContinueResult():
+            return continued(outcome)
+        case RoundView():
+            return round_status(outcome)
+        case RoundResult():
+            return announcement(outcome)
+        case SettingsView():
+            return settings(outcome)
+        case NovelList():
+            return novels(outcome)
+        case ModelInfo(facts):
+            return model(facts)
+    raise AssertionError(f"no Discord rendering for {type(outcome).__name__}")

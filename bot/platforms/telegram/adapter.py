@@ -2,14 +2,10 @@
 
 The lifecycle is driven here (no run_polling) so Telegram shares the loop with Discord and the
 scheduler. Commands reach the CommandRouter as text; `/novel add` also works as the caption of a
-.txt document or as a reply to one.
-
-A round is shown as one message per candidate followed by the round message, whose keycap
-buttons vote (a second tap on the same button takes the vote back, a tap on another moves it).
-A 👍 reaction on a candidate's message is the same vote; Telegram only reports reactions to
-bots that are administrators. The round's message_ref names them all:
-"tg:<chat id>:<round message id>:<candidate 1's message id>,<candidate 2's>,…", so taps and
-reactions are checked against the chat's open round and survive a restart.
+.txt document or as a reply to one. A vote is a tap on a keycap button of the round message (a
+second tap on the same button takes the vote back, a tap on another moves it) or, in the
+message-per-candidate layout, a 👍 on a candidate's message (Telegram only reports reactions to
+bots that are administrators). How rounds look and stay live: rounds.py.
 
 Moderators are the chat's administrators (looked up, cached for `admin_ttl` seconds), the member
 of a private chat, and the ids in config.toml (checked by the core).
@@ -17,28 +13,17 @@ of a private chat, and the ids in config.toml (checked by the core).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from telegram import (
-    Chat as TgChat,
-)
-from telegram import (
-    Message,
-    ReactionType,
-    ReactionTypeEmoji,
-    Update,
-    User,
-)
+from telegram import Chat as TgChat
+from telegram import Message, ReactionType, ReactionTypeEmoji, Update, User
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -51,69 +36,30 @@ from telegram.ext import (
     MessageReactionHandler,
     filters,
 )
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.config import TelegramConfig
-from bot.core.commands import COMMANDS, Attachment, CommandRouter, Result, split_command
+from bot.core.commands import Attachment, CommandRouter, Result, split_command
 from bot.core.errors import RelayError
-from bot.core.records import Chat
+from bot.core.records import Chat, Round
+from bot.core.registry import COMMANDS
 from bot.core.relay import Relay
-from bot.core.views import (
-    Actor,
-    ChatKey,
-    ContinueResult,
-    ExportFile,
-    RoundResult,
-    RoundView,
-    VoteResult,
-)
-from bot.platforms import telegram_render as render
-
-__all__ = ["ALLOWED_UPDATES", "PLATFORM", "RoundMessages", "TelegramPlatform"]
+from bot.core.views import Actor, ChatKey, ContinueResult, ExportFile, RoundResult, VoteResult
+from bot.platforms.telegram import render
+from bot.platforms.telegram._compat import TolerantUpdatesRequest
+from bot.platforms.telegram.rounds import RoundBoard, RoundMessages
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 # message_reaction is delivered only when asked for here, and only to administrator bots.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTION]
-# Every command word the router knows; /start is what Telegram sends when a chat begins.
-ROUTER_COMMANDS = sorted(
-    {usage.split()[0].lstrip("/") for usage, _ in COMMANDS} | {"start", "train"}
-)
+# Every command word of the table, aliases too (/start is what Telegram sends first).
+COMMAND_WORDS = sorted({word for c in COMMANDS for word in (c.name, *c.aliases)})
 THUMBS_UP = "👍"
 _NOVEL_ADD = re.compile(r"^/novel(@\w+)?\s+add\b", re.IGNORECASE)
 _STALE = "This round is over; vote under the current round message."
-_NOT_MODIFIED = "message is not modified"
 
 Context = ContextTypes.DEFAULT_TYPE
-
-
-@dataclass(frozen=True)
-class RoundMessages:
-    """Where a round is shown: its chat, the round message, each candidate's message."""
-
-    chat_id: int
-    message_id: int
-    candidates: tuple[int, ...]  # message ids, candidate 1 first
-
-    @property
-    def ref(self) -> str:
-        ids = ",".join(map(str, self.candidates))
-        return f"tg:{self.chat_id}:{self.message_id}:{ids}"
-
-    @classmethod
-    def parse(cls, ref: str) -> RoundMessages | None:
-        parts = ref.split(":")
-        if len(parts) != 4 or parts[0] != "tg":
-            return None
-        try:
-            ids = tuple(int(x) for x in parts[3].split(",") if x)
-            return cls(int(parts[1]), int(parts[2]), ids)
-        except ValueError:
-            return None
-
-    def ordinal_of(self, message_id: int) -> int | None:
-        return self.candidates.index(message_id) + 1 if message_id in self.candidates else None
 
 
 class TelegramPlatform:
@@ -135,10 +81,6 @@ class TelegramPlatform:
         self.admin_ttl = admin_ttl
         self.poll_timeout = poll_timeout
         self._admins: dict[int, tuple[float, frozenset[int]]] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        # Chats with a keyboard refresh waiting for the lock: during a burst of taps one edit
-        # shows them all, which keeps within Telegram's 20 messages a minute per group.
-        self._refresh_waiting: set[int] = set()
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(token)
@@ -146,28 +88,22 @@ class TelegramPlatform:
             .base_file_url(config.base_file_url)
             # Flood errors (RetryAfter) are waited out and the request sent again.
             .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
-            .get_updates_request(_TolerantUpdatesRequest())
+            .get_updates_request(TolerantUpdatesRequest())
             .concurrent_updates(True)  # a /continue that waits for the writer blocks no one
             .job_queue(None)
             .build()
         )
-        self.app.add_handler(
-            CommandHandler(ROUTER_COMMANDS, self.on_command, filters=filters.UpdateType.MESSAGE)
-        )
-        self.app.add_handler(
-            MessageHandler(
-                filters.UpdateType.MESSAGE
-                & filters.Document.ALL
-                & filters.CaptionRegex(_NOVEL_ADD),
-                self.on_command,
-            )
-        )
+        self.board = RoundBoard(self.app.bot, relay, config.round_layout)
+        command = filters.UpdateType.MESSAGE
+        self.app.add_handler(CommandHandler(COMMAND_WORDS, self.on_command, filters=command))
         self.app.add_handler(
             MessageHandler(
-                filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,
-                self.on_command,
+                command & filters.Document.ALL & filters.CaptionRegex(_NOVEL_ADD), self.on_command
             )
-        )  # unknown commands get an answer where nobody else can mean them
+        )
+        # Unknown commands get an answer where nobody else can mean them.
+        private = command & filters.COMMAND & filters.ChatType.PRIVATE
+        self.app.add_handler(MessageHandler(private, self.on_command))
         self.app.add_handler(CallbackQueryHandler(self.on_tap))
         self.app.add_handler(
             MessageReactionHandler(
@@ -182,7 +118,7 @@ class TelegramPlatform:
     async def start(self) -> None:
         await self.app.initialize()  # getMe: a wrong token fails here
         try:
-            await self.app.bot.set_my_commands(render.bot_commands(COMMANDS))
+            await self.app.bot.set_my_commands(render.bot_commands())
         except TelegramError:  # only the client's command menu is missing; commands still work
             log.warning("could not register the command menu", exc_info=True)
         await self.app.start()
@@ -200,11 +136,8 @@ class TelegramPlatform:
         await self.app.shutdown()
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
-        """Announcer port: a round closed at its deadline."""
-        try:
-            await self._show_result(int(chat.external_id), result)
-        except TelegramError:  # the round is closed in the store; only the announcement failed
-            log.exception("could not announce the end of round %s", result.view.id)
+        """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
+        await self.board.show_end(int(chat.external_id), result)
 
     # -- handlers -------------------------------------------------------------------------------
 
@@ -228,7 +161,7 @@ class TelegramPlatform:
                 with contextlib.suppress(TelegramError):  # only a hint that the writer is busy
                     await chat.send_action(ChatAction.TYPING)
             outcome = await self.router.handle(key, actor, text, attachment)
-            await self._deliver(message, key, outcome)
+            await self._deliver(message, outcome)
 
     async def on_tap(self, update: Update, context: Context) -> None:
         """A vote button: checked against the chat's open round and its message."""
@@ -242,17 +175,14 @@ class TelegramPlatform:
             round_id, ordinal = parsed
             chat = query.message.chat
             key = _key(chat)
-            view, posted = await self._open_round(key)
-            if (
-                view is None
-                or posted is None
-                or view.id != round_id
-                or (posted.chat_id, posted.message_id) != (chat.id, query.message.message_id)
-            ):
-                raise RelayError(_STALE)
+            shown = (chat.id, query.message.message_id)
+            if not await self._shows(key, round_id, shown):
+                await self.board.settled(chat.id)  # a tap as the round message appears
+                if not await self._shows(key, round_id, shown):
+                    raise RelayError(_STALE)
             vote = await self.relay.toggle_vote(key, _actor(query.from_user), ordinal, round_id)
             await query.answer(render.vote_answer(vote))
-            await self._after_vote(chat.id, key, vote)
+            await self._after_vote(chat.id, vote)
 
     async def on_reaction(self, update: Update, context: Context) -> None:
         """A 👍 put on (a vote) or taken off (the vote goes, if still there) a candidate."""
@@ -265,18 +195,20 @@ class TelegramPlatform:
             return
         key = _key(reaction.chat)
         async with self._refusals(update):
-            view, posted = await self._open_round(key)
-            ordinal = posted.ordinal_of(reaction.message_id) if posted else None
-            if view is None or ordinal is None:  # not a candidate of the open round
+            open_round, ordinal = await self._candidate_at(key, reaction.message_id)
+            if ordinal is None:
+                await self.board.settled(reaction.chat.id)  # a 👍 as the candidate appears
+                open_round, ordinal = await self._candidate_at(key, reaction.message_id)
+            if open_round is None or ordinal is None:  # not a candidate of the open round
                 return
             actor = _actor(reaction.user)
             vote: VoteResult | None
             if added:
-                vote = await self.relay.vote(key, actor, ordinal, view.id)
+                vote = await self.relay.vote(key, actor, ordinal, open_round.id)
             else:
-                vote = await self.relay.withdraw_vote(key, actor, ordinal, view.id)
+                vote = await self.relay.withdraw_vote(key, actor, ordinal, open_round.id)
             if vote is not None:
-                await self._after_vote(reaction.chat.id, key, vote)
+                await self._after_vote(reaction.chat.id, vote)
 
     async def on_error(self, update: object, context: Context) -> None:
         """Log first; then the update is dropped and the bot goes on with the next one."""
@@ -301,7 +233,7 @@ class TelegramPlatform:
 
     # -- delivering results ---------------------------------------------------------------------
 
-    async def _deliver(self, message: Message, key: ChatKey, outcome: Result) -> None:
+    async def _deliver(self, message: Message, outcome: Result) -> None:
         if isinstance(outcome, ExportFile):
             await message.reply_document(
                 outcome.content.encode("utf-8"),
@@ -311,14 +243,18 @@ class TelegramPlatform:
                 allow_sending_without_reply=True,
             )
         elif isinstance(outcome, ContinueResult):
-            await self._post_round(message, outcome)
+            await self.board.post(message, outcome)
         elif isinstance(outcome, RoundResult):
-            await self._show_result(message.chat_id, outcome)
+            pass  # its end was announced to the chat (round_closed): that is the answer
         elif isinstance(outcome, VoteResult):
             await self._reply(message, render.render(outcome))
-            await self._after_vote(message.chat_id, key, outcome)
+            await self._after_vote(message.chat_id, outcome)
         else:
             await self._reply(message, render.render(outcome))
+
+    async def _after_vote(self, chat_id: int, vote: VoteResult) -> None:
+        if vote.closed is None:  # a close (the quorum) was announced with its final counts
+            await self.board.refresh(chat_id, vote.view)
 
     async def _reply(self, message: Message, text: str) -> None:
         for piece in render.split(text):
@@ -329,91 +265,26 @@ class TelegramPlatform:
                 allow_sending_without_reply=True,
             )
 
-    async def _send(self, chat_id: int, text: str) -> None:
-        for piece in render.split(text):
-            await self.app.bot.send_message(chat_id, piece, parse_mode=render.PARSE_MODE)
-
-    async def _post_round(self, message: Message, outcome: ContinueResult) -> None:
-        """Each new candidate as its own message, then the round message with the keyboard.
-        When candidates joined an open round, the round is posted again below them and the old
-        round message loses its keyboard."""
-        view = outcome.view
-        async with self._lock(message.chat_id):
-            before = RoundMessages.parse(view.round.message_ref)
-            ids = list(before.candidates) if before else []
-            for item in view.candidates[len(ids) :]:
-                sent = await message.reply_text(
-                    render.candidate(item), parse_mode=render.PARSE_MODE, do_quote=False
-                )
-                ids.append(sent.message_id)
-            sent = await message.reply_text(
-                render.round_header(view),
-                parse_mode=render.PARSE_MODE,
-                reply_markup=render.keyboard(view),
-                do_quote=False,
-            )
-            posted = RoundMessages(message.chat_id, sent.message_id, tuple(ids))
-            await self.relay.set_round_message(view.id, posted.ref)
-            if before is not None:
-                await self._edit(before, render.round_moved(view))
-
-    async def _after_vote(self, chat_id: int, key: ChatKey, vote: VoteResult) -> None:
-        if vote.closed is not None:  # this vote reached the quorum
-            await self._show_result(chat_id, vote.closed)
-            return
-        if chat_id in self._refresh_waiting:  # the refresh already waiting will show it too
-            return
-        self._refresh_waiting.add(chat_id)
-        try:
-            async with self._lock(chat_id):
-                self._refresh_waiting.discard(chat_id)
-                # Read the round again under the lock: the last edit shows the latest counts.
-                view, posted = await self._open_round(key)
-                if view is None or posted is None or view.id != vote.view.id:
-                    return
-                try:
-                    await self.app.bot.edit_message_reply_markup(
-                        posted.chat_id, posted.message_id, reply_markup=render.keyboard(view)
-                    )
-                except BadRequest as exc:
-                    if _NOT_MODIFIED not in str(exc).lower():  # an edit showed these counts
-                        raise
-        finally:
-            self._refresh_waiting.discard(chat_id)
-
-    async def _show_result(self, chat_id: int, outcome: RoundResult) -> None:
-        """The round message becomes the result (its keyboard goes); the winner is posted as
-        the story's new line."""
-        async with self._lock(chat_id):
-            posted = RoundMessages.parse(outcome.view.round.message_ref)
-            text = render.result(outcome)
-            if posted is None or not await self._edit(posted, text):
-                await self._send(chat_id, text)
-            if outcome.winner is not None:
-                await self._send(chat_id, render.winner_line(outcome))
-
-    async def _edit(self, posted: RoundMessages, text: str) -> bool:
-        """Replace the round message's text; without reply_markup its keyboard is removed."""
-        try:
-            await self.app.bot.edit_message_text(
-                render.split(text)[0],
-                posted.chat_id,
-                posted.message_id,
-                parse_mode=render.PARSE_MODE,
-            )
-        except BadRequest as exc:  # deleted, or too old to edit: the caller posts it anew
-            log.warning("could not edit round message %s: %s", posted.ref, exc)
-            return False
-        return True
-
     # -- lookups --------------------------------------------------------------------------------
 
-    async def _open_round(self, key: ChatKey) -> tuple[RoundView | None, RoundMessages | None]:
-        try:
-            view = await self.relay.current_round(key)
-        except RelayError:  # no story or no open round: nothing to vote in
-            return None, None
-        return view, RoundMessages.parse(view.round.message_ref)
+    async def _candidate_at(
+        self, key: ChatKey, message_id: int
+    ) -> tuple[Round | None, int | None]:
+        """The chat's open round, and the candidate whose own message this is (or None)."""
+        open_round = await self.relay.open_round(key)
+        posted = RoundMessages.parse(open_round.message_ref) if open_round else None
+        return open_round, posted.ordinal_of(message_id) if posted else None
+
+    async def _shows(self, key: ChatKey, round_id: int, message: tuple[int, int]) -> bool:
+        """Whether this message shows the chat's open round, which is `round_id`."""
+        open_round = await self.relay.open_round(key)
+        posted = RoundMessages.parse(open_round.message_ref) if open_round else None
+        return (
+            open_round is not None
+            and posted is not None
+            and open_round.id == round_id
+            and (posted.chat_id, posted.message_id) == message
+        )
 
     async def _attachment(
         self, key: ChatKey, actor: Actor, message: Message, text: str
@@ -461,57 +332,6 @@ class TelegramPlatform:
         ids = frozenset(member.user.id for member in members)
         self._admins[chat_id] = (now + self.admin_ttl, ids)
         return ids
-
-    def _lock(self, chat_id: int) -> asyncio.Lock:
-        """One chat's round messages are posted and edited one at a time."""
-        return self._locks.setdefault(chat_id, asyncio.Lock())
-
-
-class _TolerantUpdatesRequest(HTTPXRequest):
-    """The getUpdates connection. PTB parses a batch of updates all or nothing and, when one
-    update fails, fetches the same batch again and again; here an update it cannot read is
-    logged and replaced by a bare one (its update_id only), which no handler takes but which
-    moves the offset past it."""
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = BaseRequest.DEFAULT_NONE,
-        write_timeout: Any = BaseRequest.DEFAULT_NONE,
-        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        status, payload = await super().do_request(
-            url,
-            method,
-            request_data,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-        )
-        try:
-            body = json.loads(payload)
-        except ValueError:  # not JSON: PTB reports it as it would without us
-            return status, payload
-        if not isinstance(body, dict) or not isinstance(body.get("result"), list):
-            return status, payload
-        body["result"] = [kept for item in body["result"] if (kept := _readable(item)) is not None]
-        return status, json.dumps(body).encode()
-
-
-def _readable(item: object) -> object | None:
-    try:
-        Update.de_json(item, None)  # type: ignore[arg-type]
-        return item
-    except Exception:  # anything the library cannot parse is skipped, never fatal
-        log.warning(
-            "skipping an update the Telegram library cannot read: %.300r", item, exc_info=True
-        )
-    update_id = item.get("update_id") if isinstance(item, dict) else None
-    return {"update_id": update_id} if isinstance(update_id, int) else None
 
 
 def _key(chat: TgChat) -> ChatKey:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.commands import COMMANDS, parse_continue, split_command
+from bot.core.commands import parse_continue, split_command
 from bot.core.errors import RelayError
+from bot.core.registry import COMMANDS
 from bot.core.views import ContinueResult, Help, LineAdded, StoryStarted
 from tests.bot.conftest import ALICE, CHAT, World
 
@@ -32,7 +33,7 @@ def test_parse_continue(args: str, expected: tuple[str, int | None]) -> None:
 
 def test_command_table_has_no_duplicates() -> None:
     """Every usage in the help table is distinct."""
-    usages = [usage for usage, _ in COMMANDS]
+    usages = [command.usage for command in COMMANDS]
     assert len(usages) == len(set(usages))
 
 

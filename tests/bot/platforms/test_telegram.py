@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,17 @@ from typing import Any
 import pytest
 from telegram.ext import AIORateLimiter
 
+from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TelegramConfig
 from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
 from bot.core.views import ChatKey
 from bot.platforms.telegram import RoundMessages, TelegramPlatform
+from bot.platforms.telegram.rounds import Layout
 from storage import Database, SqliteStore
 from tests.bot.conftest import FakeClock, FakeTimers, FakeWriter
-from tests.bot.fake_telegram import (
+from tests.bot.counting import CountingStore
+from tests.bot.platforms.fake_telegram import (
     TOKEN,
     ApiError,
     Call,
@@ -58,31 +62,45 @@ class Setup:
     clock: FakeClock
 
     @contextlib.asynccontextmanager
-    async def bot(self, timers: FakeTimers | None = None, **relay: Any) -> AsyncIterator[Bot]:
-        """Start a bot process on the shared database; stop it on exit."""
+    async def bot(
+        self,
+        timers: FakeTimers | None = None,
+        layout: Layout = "message_per_candidate",
+        store: Callable[[Database], Any] = SqliteStore,
+        **relay: Any,
+    ) -> AsyncIterator[Bot]:
+        """Start a bot process on the shared database; stop it on exit. The tests of votes on
+        candidates' own messages run in the layout that has them."""
         async with Database(self.db_path) as db:
-            store = SqliteStore(db)
+            announcers = Announcers()
             core = Relay(
-                store,
+                store(db),
                 self.writer,
                 self.clock,
                 timers or FakeTimers(),
                 RelayConfig(**relay),
                 NovelsConfig(min_chars=10),
+                announcer=announcers,
             )
             await core.recover()
+            config = TelegramConfig(
+                base_url=self.fake.base_url,
+                base_file_url=self.fake.base_file_url,
+                round_layout=layout,
+            )
             platform = TelegramPlatform(
                 core,
                 CommandRouter(core),
                 TOKEN,
-                TelegramConfig(base_url=self.fake.base_url, base_file_url=self.fake.base_file_url),
+                config,
                 # Telegram's 20 messages a minute per group would stall a test; retries stay.
                 rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3),
                 poll_timeout=1,
             )
+            announcers.register("telegram", platform)
             await platform.start()
             try:
-                yield Bot(core, store, platform)
+                yield Bot(core, SqliteStore(db), platform)
             finally:
                 await platform.stop()
 
@@ -173,11 +191,10 @@ async def story_with_two_lines(setup: Setup) -> None:
 
 
 async def close_at_deadline(setup: Setup, bot: Bot, round_id: int) -> None:
-    """What the scheduler does when the deadline passes: close, then announce."""
+    """What the scheduler does when the deadline passes: close (the core announces it)."""
     setup.clock.t += 10_000
     closed = await bot.relay.close_due(round_id)
     assert closed is not None
-    await bot.platform.round_closed(*closed)
 
 
 def round_id_of(round_message: Call) -> int:
@@ -245,7 +262,6 @@ async def test_round_and_votes_survive_a_restart(setup: Setup) -> None:
         setup.clock.t = deadline
         closed = await bot.relay.close_due(round_id)
         assert closed is not None
-        await bot.platform.round_closed(*closed)
         edit = await setup.fake.wait_for("editMessageText", after=mark)
         assert "1️⃣ wins" in edit.result["text"]
         votes = sorted((v.member_id, v.ordinal) for v in await bot.store.votes(round_id))
@@ -479,3 +495,76 @@ async def test_start_registers_the_command_menu(setup: Setup) -> None:
         assert names[:3] == ["story", "write", "continue"] and len(names) == len(set(names))
         reply = await setup.say(BOB, "/start", chat=private(BOB))
         assert "/continue" in reply.result["text"]
+
+
+# -- one message per round: the default layout ---------------------------------------------------
+
+
+async def test_one_message_round_from_continue_to_result(setup: Setup) -> None:
+    """By default a round is one message (candidates + live-count buttons): more candidates
+    edit it, votes edit its buttons, the end edits it with the result; the winner is posted."""
+    async with setup.bot(layout="one_message") as bot:
+        await story_with_two_lines(setup)
+        mark = len(setup.fake.calls)
+        round_message, candidates = await setup.continue_story(ALICE, "/continue storm")
+        assert candidates == []  # no message per candidate
+        shown = round_message.result["text"]
+        assert all(f"storm candidate 101-{i}." in shown for i in range(3))
+        assert setup.buttons(round_message) == ["1️⃣ 0", "2️⃣ 0", "3️⃣ 0"]
+
+        added = await setup.say(BOB, "/continue castle")
+        assert added.result["text"].startswith("➕ 4️⃣ 5️⃣ 6️⃣ joined round 1")
+        message_id = round_message.result["message_id"]
+        edited = setup.fake.messages[(GROUP["id"], message_id)]
+        assert (
+            "castle candidate 107-0." in edited["text"] and len(setup.buttons(round_message)) == 6
+        )
+        assert len(setup.fake.sent("sendMessage", mark)) == 2  # the round, and the reply
+
+        assert await setup.tap(CAROL, round_message, 5) == "✅ You vote for 5️⃣."
+        await setup.counts_shown(round_message, ["1️⃣ 0", "2️⃣ 0", "3️⃣ 0", "4️⃣ 0", "5️⃣ 1", "6️⃣ 0"])
+        mark = len(setup.fake.calls)
+        await close_at_deadline(setup, bot, round_id_of(round_message))
+        edit = await setup.fake.wait_for("editMessageText", after=mark)
+        assert edit.params["message_id"] == message_id and setup.buttons(round_message) == []
+        assert "5️⃣ 🏆 castle candidate 107-1." in edit.result["text"]
+        assert "5️⃣ wins and joins the story as line 3" in edit.result["text"]
+        winner = await setup.fake.wait_for("sendMessage", after=mark)
+        assert winner.result["text"].startswith("📜 3. castle candidate 107-1.")
+
+
+async def test_one_message_round_fits_telegrams_limit(setup: Setup) -> None:
+    """Nine long candidates still make one message within 4096 characters (texts shortened)."""
+    setup.writer.repeat = None
+    async with setup.bot(layout="one_message", max_length=600, max_candidates=9, candidates=9):
+        await story_with_two_lines(setup)
+        long_writer = setup.writer
+        original = long_writer.generate
+
+        async def long_candidates(request: Any) -> Any:
+            found = await original(request)
+            return [dataclasses.replace(c, text=c.text + " more" * 120) for c in found]
+
+        long_writer.generate = long_candidates  # type: ignore[method-assign]
+        round_message, _ = await setup.continue_story(ALICE, "/continue 600")
+        assert len(round_message.result["text"].encode("utf-16-le")) // 2 <= 4096
+        assert len(setup.buttons(round_message)) == 9
+
+
+async def test_a_tap_costs_one_write_transaction(setup: Setup) -> None:
+    """A button tap, end to end through python-telegram-bot: a handful of store calls and one
+    write (a vote cost ~24 calls and 4 writes before)."""
+    stores: list[CountingStore] = []
+
+    def counting(db: Database) -> CountingStore:
+        stores.append(CountingStore(db))
+        return stores[-1]
+
+    async with setup.bot(layout="one_message", store=counting) as bot:
+        await story_with_two_lines(setup)
+        round_message, _ = await setup.continue_story(ALICE)
+        await bot.platform.board.settled(GROUP["id"])  # the round's message is stored
+        cost = stores[0].measure()
+        assert await setup.tap(BOB, round_message, 2) == "✅ You vote for 2️⃣."
+        calls, writes = cost()
+        assert calls <= 6 and writes == 1, stores[0].calls

@@ -14,7 +14,7 @@ import pytest
 
 from storage import Database, SqliteStore
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def write_config(tmp_path: Path, model_dir: Path, vote_seconds: int = 120) -> Path:

@@ -1,0 +1,114 @@
+"""A chat's administration: its settings, the novels its writer learns from, the writer's facts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core._shared import Shared
+from bot.core.errors import RelayError
+from bot.core.ports import StoreConflict, WriterUnavailable
+from bot.core.records import ChatSettings
+from bot.core.texts import check_novel, check_novel_file
+from bot.core.views import Actor, ChatKey, NovelList, SettingsView
+
+
+class ChatAdmin:
+    def __init__(self, shared: Shared) -> None:
+        self.s = shared
+
+    # -- settings -----------------------------------------------------------------------------
+
+    async def settings(
+        self, key: ChatKey, actor: Actor, name: str = "", value: str = ""
+    ) -> SettingsView:
+        """Show the chat's settings, or change one (moderators)."""
+        s = self.s
+        chat = await s.ensure_chat(key)
+        if not name:
+            return await s.effective_settings(chat)
+        s.require_moderator(key, actor, "change settings")
+        own = await s.store.chat_settings(chat.id)
+        own = _apply_setting(own, name, value, s.rules.max_candidates)
+        await s.store.update_chat_settings(chat.id, own)
+        return await s.effective_settings(chat)
+
+    # -- novels -------------------------------------------------------------------------------
+
+    async def check_novel_upload(
+        self, key: ChatKey, actor: Actor, filename: str, size: int
+    ) -> None:
+        """The checks a platform can make before downloading an upload: who, name, size."""
+        self.s.require_moderator(key, actor, "add novels")
+        check_novel_file(filename, size, self.s.novels.max_bytes)
+
+    async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes) -> NovelList:
+        s = self.s
+        s.require_moderator(key, actor, "add novels")
+        checked = check_novel(filename, data, s.novels.max_bytes, s.novels.min_chars)
+        chat = await s.ensure_chat(key)
+        try:
+            await s.store.add_novel(
+                chat.id,
+                checked.title,
+                checked.sha256,
+                checked.text,
+                actor.member_id,
+                s.clock.now(),
+            )
+        except StoreConflict as exc:
+            raise RelayError("That novel is already in the training list.") from exc
+        return NovelList(await s.store.novels(chat.id))
+
+    async def list_novels(self, key: ChatKey) -> NovelList:
+        place = await self.s.place(key)
+        return NovelList([] if place is None else await self.s.store.novels(place.chat.id))
+
+    async def remove_novel(self, key: ChatKey, actor: Actor, novel_id: int) -> NovelList:
+        s = self.s
+        s.require_moderator(key, actor, "remove novels")
+        place = await s.place(key)
+        if place is None or await s.store.remove_novel(place.chat.id, novel_id) is None:
+            raise RelayError(f"There is no novel #{novel_id} in this chat's list.")
+        return NovelList(await s.store.novels(place.chat.id))
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    async def model_info(self) -> dict[str, str]:
+        try:
+            return await self.s.writer.info()
+        except WriterUnavailable as exc:
+            raise RelayError("The writer is restarting; ask again in a moment.") from exc
+
+
+_RANGES = {
+    "temperature": "0 to 2",
+    "candidates": "1 to {max}",
+    "vote_time": "10 to 604800 seconds",
+    "vote_seconds": "10 to 604800 seconds",
+}
+
+
+def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int) -> ChatSettings:
+    name = name.lower().replace("-", "_")
+    try:
+        if name == "temperature":
+            temperature = float(value)
+            if not 0.0 <= temperature <= 2.0:
+                raise ValueError
+            return replace(own, temperature=temperature)
+        if name == "candidates":
+            count = int(value)
+            if not 1 <= count <= max_candidates:
+                raise ValueError
+            return replace(own, candidates=count)
+        if name in ("vote_time", "vote_seconds"):
+            seconds = int(value)
+            if not 10 <= seconds <= 7 * 86400:
+                raise ValueError
+            return replace(own, vote_seconds=seconds)
+    except ValueError:
+        limits = _RANGES[name].format(max=max_candidates)
+        raise RelayError(f"{name} must be {limits}.") from None
+    raise RelayError(
+        "Settings: temperature, candidates, vote_time. Example: /settings temperature 0.7"
+    )

@@ -1,0 +1,112 @@
+"""Stories and their lines: one open story per chat, lines credited to their authors, undo that
+keeps history, and the whole story as a file."""
+
+from __future__ import annotations
+
+from bot.core._shared import Shared
+from bot.core.closing import Closing
+from bot.core.errors import RelayError
+from bot.core.ports import StoreConflict
+from bot.core.records import Line, Story
+from bot.core.texts import clean_line, clean_title
+from bot.core.views import Actor, ChatKey, ExportFile, StoryView
+
+
+class Stories:
+    def __init__(self, shared: Shared, closing: Closing) -> None:
+        self.s = shared
+        self.closing = closing
+
+    async def new_story(self, key: ChatKey, actor: Actor, title: str) -> StoryView:
+        """Start the chat's story (one at a time)."""
+        s = self.s
+        chat = await s.ensure_chat(key)
+        try:
+            story = await s.store.create_story(
+                chat.id, clean_title(title), actor.member_id, s.clock.now()
+            )
+        except StoreConflict as exc:
+            current = await s.store.open_story(chat.id)
+            name = f" “{current.title}”" if current else ""
+            raise RelayError(
+                f"This chat already has a story in progress{name}. "
+                "A moderator can end it with /story end."
+            ) from exc
+        return StoryView(story=story, lines=[], total_lines=0)
+
+    async def show_story(self, key: ChatKey, last: int | None = None) -> StoryView:
+        _place, story = await self.s.open_story(key)
+        return await self._view(story, last or self.s.rules.show_lines)
+
+    async def _view(self, story: Story, last: int) -> StoryView:
+        lines = await self.s.store.lines(story.id)
+        return StoryView(story=story, lines=lines[-last:], total_lines=len(lines))
+
+    async def list_stories(self, key: ChatKey) -> list[Story]:
+        place = await self.s.place(key)
+        return [] if place is None else await self.s.store.list_stories(place.chat.id)
+
+    async def export_story(self, key: ChatKey, fmt: str = "txt") -> ExportFile:
+        """The open story, else the chat's last one, as a .txt or .md file."""
+        if fmt not in ("txt", "md"):
+            raise RelayError("Export as txt or md: /story export txt")
+        place = await self.s.place(key)
+        story = place.story if place else None
+        if story is None:
+            stories = await self.s.store.list_stories(place.chat.id) if place else []
+            if not stories:
+                raise RelayError("There is no story here to export.")
+            story = stories[-1]
+        lines = await self.s.store.lines(story.id)
+        return ExportFile(filename=_export_name(story, fmt), content=_export(story, lines, fmt))
+
+    async def end_story(self, key: ChatKey, actor: Actor) -> StoryView:
+        """Close the story; its open round is cancelled (and members told)."""
+        s = self.s
+        s.require_moderator(key, actor, "end the story")
+        place, story = await s.open_story(key)
+        if place.round is not None:
+            await self.closing.cancel(place.round, "story ended")
+        ended = await s.store.end_story(story.id, s.clock.now())
+        return await self._view(ended, s.rules.show_lines)
+
+    async def write(self, key: ChatKey, actor: Actor, text: str) -> Line:
+        """Add the member's line."""
+        s = self.s
+        line_text = clean_line(text, s.rules.max_line_chars)
+        _place, story = await s.open_story(key)
+        try:
+            return await s.store.add_line(
+                story.id, "human", actor.member_id, actor.name, line_text, s.clock.now()
+            )
+        except StoreConflict as exc:
+            raise RelayError("That story has ended; start a new one with /story new.") from exc
+
+    async def undo(self, key: ChatKey, actor: Actor) -> Line:
+        """Remove the last line (it stays in the history)."""
+        s = self.s
+        s.require_moderator(key, actor, "undo lines")
+        _place, story = await s.open_story(key)
+        removed = await s.store.remove_last_line(story.id, s.clock.now())
+        if removed is None:
+            raise RelayError("The story has no lines to undo.")
+        return removed
+
+
+def _export_name(story: Story, fmt: str) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in story.title).strip("_")[:60] or "story"
+    return f"{safe}.{fmt}"
+
+
+def _export(story: Story, lines: list[Line], fmt: str) -> str:
+    """The whole story; markdown credits every line's author after the text."""
+    if fmt == "txt":
+        return story.title + "\n\n" + "\n\n".join(line.text for line in lines) + "\n"
+    authors: dict[str, int] = {}
+    for line in lines:
+        authors[line.author_name] = authors.get(line.author_name, 0) + 1
+    credits = "\n".join(
+        f"- {name}: {n} line{'s' if n != 1 else ''}" for name, n in authors.items()
+    )
+    body = "\n\n".join(line.text for line in lines)
+    return f"# {story.title}\n\n{body}\n\n---\n\n## Written by\n\n{credits}\n"

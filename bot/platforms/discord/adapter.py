@@ -1,0 +1,220 @@
+"""Discord: the relay story in a server channel, on discord.py 2.7 inside our own asyncio loop.
+
+Thin: every slash command (built from the command table, commands.py) arrives at `invoke`,
+which makes one core call through the router and renders the outcome (render.py); a RelayError
+becomes an ephemeral reply there and nowhere else. The round message and its reaction votes:
+rounds.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.config import DiscordConfig
+from bot.core.commands import Attachment, CommandRouter
+from bot.core.errors import RelayError
+from bot.core.records import Chat
+from bot.core.registry import Command
+from bot.core.relay import Relay
+from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult
+from bot.platforms.discord import render
+from bot.platforms.discord._compat import GuardedParsers, point_at_gateway, point_at_rest
+from bot.platforms.discord.commands import slash_commands
+from bot.platforms.discord.render import Reply
+from bot.platforms.discord.rounds import PLATFORM, RoundBoard, answering
+
+log = logging.getLogger(__name__)
+
+
+class DiscordPlatform:
+    """Runs the Discord client within our lifecycle; the announcer and ballot box for Discord."""
+
+    def __init__(
+        self, relay: Relay, router: CommandRouter, token: str, config: DiscordConfig
+    ) -> None:
+        self.relay = relay
+        self.router = router
+        self.token = token
+        self.config = config
+        self.client = RelayClient(self)
+        self.board = RoundBoard(self.client, relay)
+        self._gateway: asyncio.Task[None] | None = None
+        relay.add_ballot_box(PLATFORM, self.board)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in (setup_hook syncs the commands), then hold the gateway in a task of ours."""
+        point_at_rest(self.config.api_base)
+        try:
+            await self.client.login(self.token)
+            _shards, url, _limits = await self.client.http.get_bot_gateway()
+        except BaseException:
+            await self.client.close()
+            raise
+        point_at_gateway(url)
+        self._gateway = asyncio.create_task(
+            self.client.connect(reconnect=True), name="discord-gateway"
+        )
+        self._gateway.add_done_callback(_gateway_ended)
+
+    async def stop(self) -> None:
+        await self.client.close()
+        pending = [*self.board.tasks, *([self._gateway] if self._gateway else [])]
+        for task in self.board.tasks:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # logged where it ended
+                await task
+
+    async def sync_commands(self) -> None:
+        """To the development guilds when configured (instant), else globally (slower)."""
+        tree = self.client.tree
+        if not self.config.dev_guild_ids:
+            await tree.sync()
+            return
+        for guild_id in self.config.dev_guild_ids:
+            guild = discord.Object(guild_id)
+            tree.copy_global_to(guild=guild)
+            await tree.sync(guild=guild)
+
+    # -- slash commands -----------------------------------------------------------------------
+
+    async def invoke(
+        self, interaction: discord.Interaction, command: Command, options: dict[str, Any]
+    ) -> None:
+        """One slash command: its core call through the router, then the reply. Refusals are
+        ephemeral; slow commands are deferred (Discord waits 3 seconds for an answer)."""
+        channel_id = interaction.channel_id
+        if channel_id is None or interaction.guild_id is None:
+            await interaction.response.send_message(render.GUILD_ONLY, ephemeral=True)
+            return
+        if command.slow:
+            await interaction.response.defer(thinking=True)
+        key, actor = _caller(interaction, channel_id)
+        token = answering.set(channel_id)
+        try:
+            attachment = await self._download(key, actor, options)
+            outcome = await self.router.run(command, key, actor, options, attachment)
+            if isinstance(outcome, ContinueResult):
+                await self.board.show_round(channel_id, outcome)
+        except RelayError as exc:
+            await _refuse(interaction, str(exc))
+            return
+        except discord.Forbidden:
+            await _refuse(interaction, render.NO_PERMISSION)
+            return
+        finally:
+            answering.reset(token)
+        await _reply(interaction, render.reply(outcome))
+
+    async def _download(
+        self, key: ChatKey, actor: Actor, options: dict[str, Any]
+    ) -> Attachment | None:
+        """An attached file (/novel add): its name and size checked before it is fetched."""
+        upload = next((v for v in options.values() if isinstance(v, discord.Attachment)), None)
+        if upload is None:
+            return None
+        options.pop(next(k for k, v in options.items() if v is upload))
+        await self.relay.check_novel_upload(key, actor, upload.filename, upload.size)
+        try:
+            data = await upload.read()
+        except discord.HTTPException as exc:
+            raise RelayError("I could not download that file from Discord; try again.") from exc
+        return Attachment(upload.filename, data)
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        """Announcer port: a round ended (see RoundBoard.round_closed)."""
+        await self.board.round_closed(chat, result)
+
+
+class RelayClient(discord.Client):
+    """discord.py's client: default intents (reactions included), no message content, no
+    message cache, the command table's slash commands, unreadable dispatches skipped."""
+
+    def __init__(self, platform: DiscordPlatform) -> None:
+        intents = discord.Intents.default()
+        intents.reactions = True
+        intents.message_content = False
+        super().__init__(
+            intents=intents, max_messages=None, allowed_mentions=discord.AllowedMentions.none()
+        )
+        self.platform = platform
+        self.tree = _Tree(self, allowed_contexts=app_commands.AppCommandContext(guild=True))
+        for command in slash_commands(platform):
+            self.tree.add_command(command)
+        self._connection.parsers = GuardedParsers(self._connection.parsers)
+
+    async def setup_hook(self) -> None:
+        await self.platform.sync_commands()
+
+    async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
+        await self.platform.board.reaction(event)
+
+    async def on_raw_reaction_remove(self, event: discord.RawReactionActionEvent) -> None:
+        await self.platform.board.reaction(event)
+
+
+class _Tree(app_commands.CommandTree[RelayClient]):
+    async def on_error(
+        self, interaction: discord.Interaction[RelayClient], error: app_commands.AppCommandError
+    ) -> None:
+        """Unknown commands and bugs: logged, and the member is not left waiting."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        name = data.get("name", "?")
+        quiet = isinstance(error, app_commands.CommandNotFound)
+        log.warning("slash command /%s failed: %s", name, error, exc_info=not quiet)
+        with contextlib.suppress(discord.HTTPException):
+            await _refuse(interaction, render.FAILED)
+
+
+def _caller(interaction: discord.Interaction, channel_id: int) -> tuple[ChatKey, Actor]:
+    user = interaction.user
+    title = getattr(interaction.channel, "name", "") or ""
+    permissions = interaction.permissions  # the member's, in this channel; checked here, in code
+    actor = Actor(
+        str(user.id),
+        user.display_name,
+        is_moderator=permissions.manage_messages or permissions.administrator,
+    )
+    return ChatKey(PLATFORM, str(channel_id), title), actor
+
+
+async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+        return
+    # After a public defer: drop the "thinking…" message and answer privately.
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.delete_original_response()
+    await interaction.followup.send(text, ephemeral=True)
+
+
+async def _reply(interaction: discord.Interaction, reply: Reply) -> None:
+    first, *rest = render.split(reply.text)
+    files = []
+    if reply.file is not None:
+        data = io.BytesIO(reply.file.content.encode("utf-8"))
+        files.append(discord.File(data, filename=reply.file.filename))
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=first, attachments=files)
+    else:
+        await interaction.response.send_message(first, files=files)
+    for piece in rest:
+        await interaction.followup.send(piece)
+
+
+def _gateway_ended(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.error("the Discord gateway connection ended", exc_info=task.exception())
+    else:
+        log.info("the Discord gateway connection closed")

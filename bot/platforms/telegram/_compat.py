@@ -1,0 +1,74 @@
+"""Workarounds for python-telegram-bot (22.8), each with why and where upstream stands.
+
+Everything here exists because of a library behaviour, not a relay rule; when upstream changes,
+this is the one file to revisit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+__all__ = ["TolerantUpdatesRequest"]
+
+log = logging.getLogger(__name__)
+
+
+class TolerantUpdatesRequest(HTTPXRequest):
+    """The getUpdates connection, skipping updates the library cannot read.
+
+    Why: PTB parses a batch of updates all or nothing (`Update.de_json` over the list in
+    `Bot.get_updates`); when one update fails to parse — a field a newer Bot API sends in a shape
+    this release does not know — the whole batch raises, the offset never moves, and the updater
+    fetches the same batch again and again: the bot goes deaf. Here an unreadable update is
+    logged and replaced by a bare one (its update_id only), which no handler takes but which
+    moves the offset past it.
+    Upstream: python-telegram-bot's `Bot.get_updates` (telegram/_bot.py) still parses the batch
+    as a whole in 22.x; `Updater` retries on error with the same offset
+    (telegram/ext/_updater.py, `_network_loop_retry`). Drop this class when a release skips
+    unparseable updates itself.
+    """
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        status, payload = await super().do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+        try:
+            body = json.loads(payload)
+        except ValueError:  # not JSON: PTB reports it as it would without us
+            return status, payload
+        if not isinstance(body, dict) or not isinstance(body.get("result"), list):
+            return status, payload
+        body["result"] = [kept for item in body["result"] if (kept := _readable(item)) is not None]
+        return status, json.dumps(body).encode()
+
+
+def _readable(item: object) -> object | None:
+    try:
+        Update.de_json(item, None)  # type: ignore[arg-type]
+        return item
+    except Exception:  # anything the library cannot parse is skipped, never fatal
+        log.warning(
+            "skipping an update the Telegram library cannot read: %.300r", item, exc_info=True
+        )
+    update_id = item.get("update_id") if isinstance(item, dict) else None
+    return {"update_id": update_id} if isinstance(update_id, int) else None

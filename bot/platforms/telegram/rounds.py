@@ -1,0 +1,209 @@
+"""The messages that show a round on Telegram: posted, kept live as votes come, ended.
+
+Layout "one_message" (the default): the round is one message with its candidates and a keyboard
+of keycaps carrying the live counts; more candidates edit it; its end edits it once more.
+Layout "message_per_candidate": each candidate is also its own message (a 👍 on it votes), the
+round message with the keyboard below them, posted again when candidates join.
+
+The round's message_ref names them all: "tg:<chat id>:<round message id>:<candidate 1's message
+id>,<candidate 2's>,…" (no candidate ids in the one-message layout), so taps and reactions are
+checked against the chat's open round and survive a restart.
+
+Telegram lets a bot send about 20 messages a minute to one group: edits of one chat go one at a
+time, a burst of votes is shown by one edit, and a view never replaces a newer one (rounds carry
+a revision that every change bumps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest
+
+from bot.core.relay import Relay
+from bot.core.views import ContinueResult, RoundResult, RoundView
+from bot.platforms.telegram import render
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["one_message", "message_per_candidate"]
+_NOT_MODIFIED = "message is not modified"
+
+
+@dataclass(frozen=True)
+class RoundMessages:
+    """Where a round is shown: its chat, the round message, each candidate's message."""
+
+    chat_id: int
+    message_id: int
+    candidates: tuple[int, ...]  # message ids, candidate 1 first; () in the one-message layout
+
+    @property
+    def ref(self) -> str:
+        ids = ",".join(map(str, self.candidates))
+        return f"tg:{self.chat_id}:{self.message_id}:{ids}"
+
+    @classmethod
+    def parse(cls, ref: str) -> RoundMessages | None:
+        parts = ref.split(":")
+        if len(parts) != 4 or parts[0] != "tg":
+            return None
+        try:
+            ids = tuple(int(x) for x in parts[3].split(",") if x)
+            return cls(int(parts[1]), int(parts[2]), ids)
+        except ValueError:
+            return None
+
+    def ordinal_of(self, message_id: int) -> int | None:
+        return self.candidates.index(message_id) + 1 if message_id in self.candidates else None
+
+
+class RoundBoard:
+    """Posts, refreshes and ends the messages of rounds, one chat at a time."""
+
+    def __init__(self, bot: Bot, relay: Relay, layout: Layout) -> None:
+        self.bot = bot
+        self.relay = relay
+        self.layout = layout
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._latest: dict[int, RoundView] = {}  # the newest view of each live round
+        self._shown: dict[int, int] = {}  # the revision each live round's message shows
+        self._waiting: set[int] = set()  # rounds with a refresh waiting for the chat's lock
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(chat_id, asyncio.Lock())
+
+    async def settled(self, chat_id: int) -> None:
+        """Wait until the chat's round messages are posted (their refs stored)."""
+        async with self._lock(chat_id):
+            pass
+
+    # -- a round is posted ----------------------------------------------------------------------
+
+    async def post(self, message: Message, outcome: ContinueResult) -> None:
+        """The answer to /continue: the round posted, or its new candidates shown."""
+        async with self._lock(message.chat_id):
+            before = RoundMessages.parse(outcome.view.round.message_ref)
+            if self.layout == "one_message":
+                await self._post_one(message, outcome, before)
+            else:
+                await self._post_per_candidate(message, outcome, before)
+            self._shown[outcome.view.id] = outcome.view.revision
+
+    async def _post_one(
+        self, message: Message, outcome: ContinueResult, before: RoundMessages | None
+    ) -> None:
+        view = outcome.view
+        text, keyboard = render.round_message(view), render.keyboard(view)
+        if before is not None and await self._edit(before, text, keyboard):
+            await message.reply_text(
+                render.round_added(outcome), parse_mode=render.PARSE_MODE, do_quote=True
+            )
+            return
+        sent = await message.reply_text(
+            text + render.esc(render.fewer(outcome)),
+            parse_mode=render.PARSE_MODE,
+            reply_markup=keyboard,
+            do_quote=False,
+        )
+        posted = RoundMessages(sent.chat_id, sent.message_id, ())
+        await self.relay.set_round_message(view.id, posted.ref)
+
+    async def _post_per_candidate(
+        self, message: Message, outcome: ContinueResult, before: RoundMessages | None
+    ) -> None:
+        """Each new candidate as its own message, then the round message with the keyboard;
+        the old round message (if any) loses its keyboard."""
+        view = outcome.view
+        ids = list(before.candidates) if before else []
+        for item in view.candidates[len(ids) :]:
+            sent = await message.reply_text(
+                render.candidate(item), parse_mode=render.PARSE_MODE, do_quote=False
+            )
+            ids.append(sent.message_id)
+        sent = await message.reply_text(
+            render.round_header(view) + render.esc(render.fewer(outcome)),
+            parse_mode=render.PARSE_MODE,
+            reply_markup=render.keyboard(view),
+            do_quote=False,
+        )
+        posted = RoundMessages(message.chat_id, sent.message_id, tuple(ids))
+        await self.relay.set_round_message(view.id, posted.ref)
+        if before is not None:
+            await self._edit(before, render.round_moved(view))
+
+    # -- live counts ------------------------------------------------------------------------------
+
+    async def refresh(self, chat_id: int, view: RoundView) -> None:
+        """Show a round's new counts; votes that arrive while an edit waits are shown by it."""
+        known = self._latest.get(view.id)
+        if known is None or known.revision < view.revision:
+            self._latest[view.id] = view
+        if view.id in self._waiting:
+            return
+        self._waiting.add(view.id)
+        try:
+            async with self._lock(chat_id):
+                self._waiting.discard(view.id)
+                latest = self._latest.get(view.id)
+                posted = RoundMessages.parse(latest.round.message_ref) if latest else None
+                if latest is None or posted is None:  # it ended meanwhile, or was never posted
+                    return
+                if latest.revision <= self._shown.get(view.id, -1):
+                    return
+                try:
+                    await self.bot.edit_message_reply_markup(
+                        posted.chat_id, posted.message_id, reply_markup=render.keyboard(latest)
+                    )
+                except BadRequest as exc:
+                    if _NOT_MODIFIED not in str(exc).lower():  # an edit showed these counts
+                        raise
+                self._shown[view.id] = latest.revision
+        finally:
+            self._waiting.discard(view.id)
+
+    # -- a round ends -----------------------------------------------------------------------------
+
+    async def show_end(self, chat_id: int, outcome: RoundResult) -> None:
+        """The round message becomes the result (its keyboard goes), and a new message tells
+        the chat: the winner as the story's new line, or how the round ended."""
+        view = outcome.view
+        self._latest.pop(view.id, None)
+        self._shown.pop(view.id, None)
+        async with self._lock(chat_id):
+            posted = RoundMessages.parse(view.round.message_ref)
+            if self.layout == "one_message":
+                text = render.round_message(view, outcome)
+            else:
+                text = render.result(outcome)
+            if posted is None or not await self._edit(posted, text):
+                await self._send(chat_id, text)
+            elif outcome.winner is None:
+                await self._send(chat_id, render.result(outcome))
+            if outcome.winner is not None:
+                await self._send(chat_id, render.winner_line(outcome))
+
+    async def _send(self, chat_id: int, text: str) -> None:
+        for piece in render.split(text):
+            await self.bot.send_message(chat_id, piece, parse_mode=render.PARSE_MODE)
+
+    async def _edit(
+        self, posted: RoundMessages, text: str, keyboard: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """Replace the round message's text (and keyboard; without one it is removed)."""
+        try:
+            await self.bot.edit_message_text(
+                render.split(text)[0],
+                posted.chat_id,
+                posted.message_id,
+                parse_mode=render.PARSE_MODE,
+                reply_markup=keyboard,
+            )
+        except BadRequest as exc:  # deleted, or too old to edit: the caller posts it anew
+            log.warning("could not edit round message %s: %s", posted.ref, exc)
+            return False
+        return True

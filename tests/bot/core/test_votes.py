@@ -1,0 +1,90 @@
+"""What a vote costs: one interaction, one lookup. Measured on the real store (a counting
+wrapper around SqliteStore on a real file), through the same calls the platforms make."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import NovelsConfig, RelayConfig
+from bot.core.commands import CommandRouter
+from bot.core.relay import Relay
+from storage import Database
+from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, FakeClock, FakeTimers, FakeWriter
+from tests.bot.counting import CountingStore
+
+# Before the second pass a vote cost about 24 store calls and 4 write transactions.
+MAX_CALLS, MAX_WRITES = 6, 1
+
+
+@dataclass
+class Counted:
+    relay: Relay
+    router: CommandRouter
+    store: CountingStore
+
+
+@pytest.fixture
+async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
+    async with Database(tmp_path / "votes.db") as db:
+        store = CountingStore(db)
+        relay = Relay(
+            store, FakeWriter(), FakeClock(), FakeTimers(), RelayConfig(), NovelsConfig()
+        )
+        await relay.new_story(CHAT, ALICE, "Dragon")
+        await relay.continue_story(CHAT, ALICE)
+        yield Counted(relay, CommandRouter(relay), store)
+
+
+async def test_a_typed_vote_costs_one_write_and_few_calls(counted: Counted) -> None:
+    """/vote 2 through the text router: within the budget, and the result carries the view."""
+    cost = counted.store.measure()
+    result = await counted.router.handle(CHAT, BOB, "/vote 2")
+    calls, writes = cost()
+    assert calls <= MAX_CALLS and writes == MAX_WRITES, counted.store.calls
+    assert [c.votes for c in result.view.candidates] == [0, 1, 0]  # type: ignore[union-attr]
+
+
+async def test_a_moved_vote_and_a_taken_back_vote_cost_the_same(counted: Counted) -> None:
+    """Moving a vote and /unvote stay within the budget too."""
+    await counted.relay.vote(CHAT, BOB, 1)
+    for text in ("/vote 3", "/unvote"):
+        cost = counted.store.measure()
+        await counted.router.handle(CHAT, BOB, text)
+        calls, writes = cost()
+        assert calls <= MAX_CALLS and writes == MAX_WRITES, (text, counted.store.calls)
+
+
+async def test_a_button_tap_costs_the_budget_with_its_check(counted: Counted) -> None:
+    """A Telegram tap: the adapter's check of the open round, then the toggle."""
+    cost = counted.store.measure()
+    open_round = await counted.relay.open_round(CHAT)
+    assert open_round is not None
+    first = await counted.relay.toggle_vote(CHAT, CAROL, 2, open_round.id)
+    calls, writes = cost()
+    assert calls <= MAX_CALLS and writes == MAX_WRITES, counted.store.calls
+    assert first.change.current == 2
+    again = await counted.relay.toggle_vote(CHAT, CAROL, 2, open_round.id)
+    assert again.change.current is None and again.view.total_votes == 0
+
+
+async def test_a_reaction_and_its_removal_cost_the_budget(counted: Counted) -> None:
+    """A Discord reaction: the round found by its message, then the vote; taking back the old
+    reaction of a moved vote changes nothing and writes nothing lasting."""
+    open_round = await counted.relay.open_round(CHAT)
+    assert open_round is not None
+    await counted.relay.set_round_message(open_round.id, "dc:1:2")
+    cost = counted.store.measure()
+    found = await counted.relay.round_by_message("dc:1:2")
+    assert found is not None
+    await counted.relay.vote(CHAT, BOB, 1, found.id)
+    calls, writes = cost()
+    assert calls <= MAX_CALLS and writes == MAX_WRITES, counted.store.calls
+    await counted.relay.vote(CHAT, BOB, 2, found.id)
+    cost = counted.store.measure()
+    assert await counted.relay.withdraw_vote(CHAT, BOB, 1, found.id) is None
+    calls, writes = cost()
+    assert calls <= MAX_CALLS and writes <= MAX_WRITES
