@@ -66,18 +66,23 @@ def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | No
                 str(tmp / RESUME_TENSORS),
             )
             (tmp / RESUME_INFO).write_text(json.dumps(resume.info), encoding="utf-8")
-        if folder.exists():
-            # Swap: move the old folder aside first so the new one lands with a single rename.
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
-            os.replace(folder, old / "x")
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        publish(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def publish(tmp: Path, folder: Path) -> None:
+    """Move a finished folder into place with one rename, replacing what was there."""
+    if folder.exists():
+        # Swap: move the old folder aside first so the new one lands with a single rename.
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+        os.replace(folder, old / "x")
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, folder)
 
 
 def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:

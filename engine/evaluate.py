@@ -38,10 +38,12 @@ def evaluate(
     texts: Sequence[str | Document],
     mode: Mode = "stream",
     line_docs: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """{"nats_per_char", "bits_per_char", "chars"} of the model on the texts.
 
     Strings are cut into documents as training cuts them (`line_docs`); Documents are used as is.
+    `progress` is called with the fraction done after every batch, for a heartbeat.
     """
     docs = as_documents(texts, line_docs)
     if not docs:
@@ -50,7 +52,8 @@ def evaluate(
     model.eval()
     try:
         with torch.no_grad():
-            nll, count = (_stream_nll if mode == "stream" else _window_nll)(model, vocab, docs)
+            measure = _stream_nll if mode == "stream" else _window_nll
+            nll, count = measure(model, vocab, docs, progress or _quiet)
     finally:
         model.train(was_training)
     if count == 0:
@@ -59,11 +62,17 @@ def evaluate(
     return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": count}
 
 
+def _quiet(fraction: float) -> None:
+    """No progress to report."""
+
+
 def _device(model: CharRNN) -> torch.device:
     return next(model.parameters()).device
 
 
-def _stream_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[float, int]:
+def _stream_nll(
+    model: CharRNN, vocab: Vocab, docs: list[Document], progress: Callable[[float], None]
+) -> tuple[float, int]:
     """Documents of similar length batched together, right-padded (padding is never a target)."""
     device = _device(model)
     rows: list[tuple[list[int], list[int]]] = []
@@ -91,10 +100,13 @@ def _stream_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[flo
             counted = int((chunk_y != 0).sum())
             total += float(loss) * counted  # the mean over the chunk's targets, as a sum
             count += counted
+            progress(min(1.0, (first + len(batch) * (begin + STREAM_CHUNK) / length) / len(rows)))
     return total, count
 
 
-def _window_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[float, int]:
+def _window_nll(
+    model: CharRNN, vocab: Vocab, docs: list[Document], progress: Callable[[float], None]
+) -> tuple[float, int]:
     device = _device(model)
     stream = encode(docs, vocab)
     positions = target_positions(stream)
@@ -104,6 +116,7 @@ def _window_nll(model: CharRNN, vocab: Vocab, docs: list[Document]) -> tuple[flo
         x = windows(stream, chunk, model.config.max_length).to(device)  # (B, L)
         y = stream.targets[chunk].long().to(device)  # (B,)
         total += float(F.cross_entropy(model.forward_window(x), y, reduction="sum"))
+        progress(min(1.0, (first + WINDOW_BATCH) / positions.numel()))
     return total, int(positions.numel())
 
 

@@ -14,6 +14,7 @@ average -> linear -> logits over characters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,20 +196,35 @@ class CharRNN(nn.Module):
     # -- vocabulary growth ----------------------------------------------------------------------
 
     @torch.no_grad()
-    def grow_vocab(self, new_size: int) -> None:
-        """Append rows for new characters; learned rows are kept, and the new characters start
-        almost impossible (tiny logits), so predictions on old text do not change."""
+    def grow_vocab(self, new_size: int, like: int | None = None) -> None:
+        """Append rows for new characters; learned rows are kept.
+
+        `like=None`: the new characters start almost impossible (tiny logits), so predictions on
+        old text do not change. `like=<unk index>`: they start as the model knew them, as <unk>:
+        its embedding, and its output row sharing its probability between them (old characters
+        lose a fraction p(<unk>) of theirs, which is tiny where <unk> is rare).
+        """
         old_size = self.config.vocab_size
         if new_size <= old_size:
             return
         extra = new_size - old_size
-        emb = self.embedding.weight
-        new_emb = torch.randn(extra, emb.size(1), device=emb.device, dtype=emb.dtype) * emb.std()
+        emb = self.embedding.weight  # (V, E)
+        if like is None:
+            new_emb = torch.randn(extra, emb.size(1), device=emb.device, dtype=emb.dtype)
+            new_emb = new_emb * emb.std()
+        else:
+            new_emb = emb[like].detach().expand(extra, -1)
         self.embedding = nn.Embedding.from_pretrained(torch.cat([emb, new_emb]), freeze=False)
-        weight, bias = self.output.weight, self.output.bias
+        weight, bias = self.output.weight, self.output.bias  # (V, D), (V,)
         output = nn.Linear(weight.size(1), new_size, device=weight.device, dtype=weight.dtype)
-        output.weight.copy_(torch.cat([weight, weight.new_zeros(extra, weight.size(1))]))
-        output.bias.copy_(torch.cat([bias, bias.new_full((extra,), float(bias.min()) - 20.0)]))
+        if like is None:
+            new_weight = weight.new_zeros(extra, weight.size(1))
+            new_bias = bias.new_full((extra,), float(bias.min()) - 20.0)
+        else:
+            new_weight = weight[like].detach().expand(extra, -1)
+            new_bias = (bias[like] - math.log(extra)).detach().expand(extra)
+        output.weight.copy_(torch.cat([weight, new_weight]))
+        output.bias.copy_(torch.cat([bias, new_bias]))
         self.output = output
         self.config = self.config.with_vocab_size(new_size)
 

@@ -1,0 +1,115 @@
+"""Everything a training run needs besides its text: one JSON-friendly dataclass, kept in
+metrics.json, and the defaults it falls back on.
+
+A fine-tune is a run with `from_dir` set, and the options that keep it from forgetting what it
+started from: replay of older text, an L2 pull toward the starting weights, and evaluation points
+during the run that keep the best state under limits on other texts (engine/finetune.py sets
+them; a new model leaves them off).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.config import ModelConfig
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_EPOCHS",
+    "MODEL_FIELDS",
+    "STREAM_WINDOW",
+    "SUMMARY",
+    "Mode",
+    "ProgressCallback",
+    "Recipe",
+    "TrainOptions",
+]
+
+Mode = Literal["stream", "window"]
+DEFAULT_EPOCHS = 10
+# The attention span of a new model trained in stream mode. The attention score depends only on
+# each step's own features, so with a carried state it cannot prefer the newest step: a wider
+# span averages the current features with stale ones. Measured on textgenrnn's titles (6 epochs,
+# same seed): span 1 -> 2.02 nats/char, 4 -> 2.60, 40 -> 3.24 (stalled). Window mode is unaffected.
+STREAM_WINDOW = 1
+# Rows per step: stream tracks of seq_len targets each (32 x 128 was the fastest and best in
+# 200 s on the titles), or windows of one target each (textgenrnn's 128).
+BATCH_SIZE = {"stream": 32, "window": 128}
+# What `train --json` prints besides the folder.
+SUMMARY = "val_nats_per_char val_bits_per_char epochs steps chars_seen seconds chars_per_second"
+# Settings of a new model that TrainOptions.model may carry (the vocabulary size comes from data).
+MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
+
+# Called with a dict per step ("phase": "train") and per evaluated chunk ("phase": "eval").
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run needs besides its text; JSON-friendly so it is kept in metrics.json."""
+
+    epochs: int | None = None  # DEFAULT_EPOCHS when there is no time budget either
+    time_budget: float | None = None  # wall-clock seconds of training and evaluation
+    mode: Mode = "stream"
+    seed: int = 0
+    line_docs: bool = False
+    val_fraction: float = 0.05
+    batch_size: int | None = None  # BATCH_SIZE[mode] when None
+    seq_len: int = 128
+    lr: float = 4e-3
+    clip: float = 1.0  # max gradient norm
+    min_char_count: int = 1
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of a new model
+    device: str | None = None
+    threads: int | None = None  # CPU threads for this run (torch's default when None)
+    from_dir: str | None = None
+    resume: bool = False
+    samples: bool = True
+    sample_chars: int = 120
+    progress: bool = True
+    log_every: int = 10  # steps per point of the training-loss curve
+    # Stream mode: the chance per row and batch that the carried state is zeroed, so the model
+    # also learns to start from nothing (as generation does).
+    state_reset: float = 0.05
+    # False: no checkpoint (nor resume state) after every epoch, only the final model at the end.
+    checkpoint_every_epoch: bool = True
+
+    # -- against forgetting (fine-tunes) ----------------------------------------------------------
+    # Replay: per epoch, documents of the replay text adding up to this many times the training
+    # characters are mixed in (in shuffled order), so older knowledge is rehearsed.
+    replay_ratio: float = 0.0
+    # L2 pull toward the starting weights: anchor * sum((w - w_start)^2) added to the loss.
+    # Rows added by vocabulary growth have no starting value and are not pulled.
+    anchor: float = 0.0
+    # Evaluation points spread evenly over the planned run (plus one before the first step);
+    # 0: the validation loss once per epoch only.
+    eval_points: int = 0
+    # With eval_points: end with the state of the point with the lowest validation loss among
+    # those whose losses on the named extra texts stay at or under these limits (nats/char).
+    keep_best: bool = False
+    limits: dict[str, float] = field(default_factory=dict)
+    # With eval_points: stop after this many points without a better kept state (0: never).
+    patience: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a chat's writer is fine-tuned. The defaults are the measured trade-off on 2 CPU cores
+    (see weights/default/README.md, "Fine-tuning")."""
+
+    epochs: int | None = 3  # passes over the chat's training text (with its replay)
+    time_budget: float | None = None  # or: seconds of training and evaluation
+    lr: float = 2e-3  # peak learning rate, decaying linearly to 0
+    replay_ratio: float = 1.0  # replay characters per training character
+    anchor: float = 1e-3  # L2 pull toward the parent's weights
+    eval_points: int = 8  # evaluations spread over the run (plus one at the start)
+    patience: int = 3  # evaluation points without a better state before stopping
+    held_out_fraction: float = 0.1  # the tail of each text file kept out of training
+    min_gain_bits: float = 0.02  # the held-out loss must fall at least this much ...
+    max_forget_bits: float = 0.05  # ... and the base-text loss rise at most this much
+    min_char_count: int = 3  # a new character needs this many occurrences to get a row
+    threads: int = 1  # torch threads: a fine-tune shares the machine with the bot
+    seed: int = 0
