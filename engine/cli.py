@@ -11,6 +11,7 @@ import sys
 
 from engine.errors import EngineError
 from engine.sampling import CONTEXT_CHARS, Prompt, SampleSettings
+from engine.train_options import Recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +109,33 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", default=None)
     generate.add_argument("--json", action="store_true")
 
+    tune = sub.add_parser(
+        "finetune", help="fine-tune a writer on a chat's text, gated against forgetting"
+    )
+    recipe = Recipe()
+    tune.add_argument("--parent", required=True, metavar="DIR", help="the writer to start from")
+    tune.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files")
+    tune.add_argument("--out", required=True, metavar="DIR", help="the new version's folder")
+    tune.add_argument("--base", metavar="DIR", help="the shipped base (default: --parent)")
+    tune.add_argument("--replay", metavar="FILE", help="default: BASE/replay.txt if present")
+    tune.add_argument("--base-eval", metavar="FILE", help="default: BASE/eval.txt")
+    tune_budget = tune.add_mutually_exclusive_group()
+    tune_budget.add_argument("--epochs", type=int, help=f"default {recipe.epochs}")
+    tune_budget.add_argument("--time-budget", type=float, metavar="SECONDS")
+    tune.add_argument("--threads", type=int, default=recipe.threads)
+    tune.add_argument("--min-gain-bits", type=float, default=recipe.min_gain_bits)
+    tune.add_argument("--max-forget-bits", type=float, default=recipe.max_forget_bits)
+    tune.add_argument("--lr", type=float, default=recipe.lr)
+    tune.add_argument("--replay-ratio", type=float, default=recipe.replay_ratio)
+    tune.add_argument("--anchor", type=float, default=recipe.anchor, help="L2 pull strength")
+    tune.add_argument("--eval-points", type=int, default=recipe.eval_points)
+    tune.add_argument("--patience", type=int, default=recipe.patience)
+    tune.add_argument("--seed", type=int, default=recipe.seed)
+    tune.add_argument("--json", action="store_true")
+    tune.add_argument(
+        "--progress", choices=["jsonl"], default=None, help="heartbeat lines on stderr"
+    )
+
     evaluate = sub.add_parser("eval", help="held-out loss of a model on a text file")
     evaluate.add_argument("--model", required=True, metavar="DIR")
     evaluate.add_argument("--text-file", required=True, metavar="FILE")
@@ -178,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine.textgenrnn import main_import
 
             return main_import(args)
+        if args.command == "finetune":
+            from engine.finetune import main_finetune
+
+            return main_finetune(args)
         if args.command == "serve":
             from engine.service import main_serve
 
