@@ -1,7 +1,8 @@
-"""Routes the end of a round to the platform of its chat: the core's Announcer port.
+"""Routes news to the platform of its chat: the core's Announcer port.
 
-The core announces every end of a round (deadline, moderator, quorum, cancel) here; each
-platform renders it in one place, its own `round_closed`.
+The core announces every end of a round (deadline, moderator, quorum, cancel) and every end of
+a fine-tune here; each platform renders each kind in one place (`round_closed`,
+`training_finished`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 
 from bot.core.ports import Announcer
 from bot.core.records import Chat
-from bot.core.views import RoundResult
+from bot.core.views import RoundResult, TrainingNews
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +38,13 @@ class Announcers:
             await announcer.round_closed(chat, result)
         except Exception:  # the round is closed in the store; only its announcement failed
             log.exception("announcing the end of round %s failed", result.view.id)
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        announcer = self._by_platform.get(chat.platform)
+        if announcer is None:
+            log.info("training run %s ended; %s is not running", news.run.id, chat.platform)
+            return
+        try:
+            await announcer.training_finished(chat, news)
+        except Exception:  # the run is recorded in the store; only its announcement failed
+            log.exception("announcing the end of training run %s failed", news.run.id)

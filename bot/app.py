@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,13 +21,12 @@ from typing import Any, Protocol
 from bot.announce import Announcers
 from bot.config import Config, ConfigError, load_config
 from bot.core.commands import CommandRouter
-from bot.core.ports import WriterUnavailable
-from bot.core.records import Chat
+from bot.core.ports import Announcer, WriterUnavailable
 from bot.core.relay import Relay
-from bot.core.views import RoundResult
 from bot.engine_client import EngineClient
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
+from bot.trainer_client import EngineTrainer
 from storage import Database, SqliteStore
 
 log = logging.getLogger("relaytale")
@@ -106,6 +106,9 @@ async def run(options: Options, config: Config) -> int:
             config.novels,
             policy=config.writer,
             announcer=announcers,
+            trainer=EngineTrainer(config.training.hang_seconds),
+            training=config.training,
+            writers_dir=config.training.writers_dir or str(db_path.parent / "writers"),
         )
         router = CommandRouter(relay)
 
@@ -120,6 +123,8 @@ async def run(options: Options, config: Config) -> int:
                 await backup_database(db, backup_dir, config.storage.backups_kept)
 
             scheduler.every("backup", config.storage.backup_minutes, backup)
+        if config.training.enabled:
+            scheduler.every("training", config.training.interval_minutes, queue_training(relay))
         try:
             await writer.start()
         except WriterUnavailable as exc:
@@ -134,10 +139,17 @@ async def run(options: Options, config: Config) -> int:
                 await platform.start()
                 started.append(platform)
             # Rounds that ended while the bot was down close now (and are announced), before
-            # any new command.
+            # any new command; fine-tunes a stop interrupted are failed, queued ones go on.
             await relay.recover()
+            await relay.training.recover()
             scheduler.start()
-            await run_until_done(platforms)
+            trainer = asyncio.create_task(relay.training.work(), name="trainer")
+            try:
+                await run_until_done(platforms)
+            finally:
+                trainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await trainer
         finally:
             scheduler.shutdown()
             for platform in reversed(started):
@@ -146,12 +158,22 @@ async def run(options: Options, config: Config) -> int:
     return 0
 
 
-class ChatPlatform(Protocol):
-    """What app.py needs of a platform adapter (the Announcer port, plus a lifecycle)."""
+def queue_training(relay: Relay) -> Callable[[], Awaitable[None]]:
+    """The periodic job: chats with enough new text get a fine-tune queued."""
+
+    async def job() -> None:
+        queued = await relay.training.queue_due()
+        if queued:
+            log.info("queued %d fine-tune(s): runs %s", len(queued), [r.id for r in queued])
+
+    return job
+
+
+class ChatPlatform(Announcer, Protocol):
+    """What app.py needs of a platform adapter: the Announcer port, plus a lifecycle."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
 
 def build_platforms(

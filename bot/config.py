@@ -126,6 +126,37 @@ class NovelsConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    """The living writer: when and how each chat's writer is fine-tuned on its own text."""
+
+    enabled: bool = True  # the periodic job; /train now works either way
+    interval_minutes: int = 60  # how often chats with enough new text get a run queued
+    min_new_chars: int = 2000  # new text (novels + story lines) that earns a scheduled run
+    min_chars: int = 500  # the least text of a chat that /train now trains on
+    time_budget_seconds: int = 240  # one fine-tune's wall time at most
+    threads: int = 1  # the trainer's torch threads (generation keeps the other cores)
+    min_gain_bits: float = 0.02  # a version must beat its parent on the chat's held-out text
+    max_forget_bits: float = 0.05  # and stay this close to the shipped base on the base's text
+    hang_seconds: int = 180  # a trainer silent this long is stopped and its run failed
+    shared_writer: bool = False  # every chat shares one writer (a bot run by one community)
+    writers_dir: str = ""  # where versions are kept; "" = the folder "writers" beside the database
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.interval_minutes <= 7 * 24 * 60, "training.interval_minutes", "1..10080")
+        _check(self.min_new_chars >= 1, "training.min_new_chars", "must be positive")
+        _check(self.min_chars >= 1, "training.min_chars", "must be positive")
+        _check(
+            10 <= self.time_budget_seconds <= 24 * 3600,
+            "training.time_budget_seconds",
+            "must be 10..86400",
+        )
+        _check(1 <= self.threads <= 64, "training.threads", "must be 1..64")
+        _check(0.0 <= self.min_gain_bits <= 2.0, "training.min_gain_bits", "must be 0..2")
+        _check(0.0 <= self.max_forget_bits <= 2.0, "training.max_forget_bits", "must be 0..2")
+        _check(self.hang_seconds >= 10, "training.hang_seconds", "must be at least 10")
+
+
+@dataclass(frozen=True)
 class ConsoleConfig:
     member: str = "you"  # who speaks until /as switches
 
@@ -152,6 +183,7 @@ class Config:
     writer: WriterConfig = field(default_factory=WriterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     novels: NovelsConfig = field(default_factory=NovelsConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)

@@ -1,4 +1,4 @@
-"""APScheduler 3.x wake-ups: round deadlines, periodic backups, room for the fine-tune job.
+"""APScheduler 3.x wake-ups: round deadlines, and periodic jobs (backups, queueing fine-tunes).
 
 Deadlines live in SQLite; this only holds timers for them, and `Relay.recover()` re-arms every
 open round at start-up, so a restart closes each round on time (late ones at once).
@@ -54,7 +54,7 @@ class Scheduler:
             self._scheduler.remove_job(_job_id(round_id))
 
     def every(self, name: str, minutes: float, job: Callable[[], Awaitable[None]]) -> None:
-        """A periodic job (backups now; the fine-tune job later)."""
+        """A periodic job (backups, queueing fine-tunes)."""
         self._scheduler.add_job(
             job,
             IntervalTrigger(minutes=minutes),

@@ -15,15 +15,18 @@ from bot.core.records import (
     ChatSettings,
     Line,
     LineKind,
-    ModelVersion,
     Novel,
     NovelStatus,
     Round,
     RoundStatus,
+    RunStatus,
+    RunTrigger,
     Story,
     StoryStatus,
     TrainingRun,
+    VersionStatus,
     Vote,
+    WriterVersion,
 )
 
 CHAT_COLUMNS = "id, platform, external_id, title"
@@ -42,9 +45,17 @@ CANDIDATE_COLUMNS = (
 )
 VOTE_COLUMNS = "round_id, member_id, member_name, ordinal, cast_at"
 # Never the text: it can be megabytes, and only the trainer needs it (novel_text()).
-NOVEL_COLUMNS = "id, chat_id, title, sha256, chars, status, added_by, created_at"
-MODEL_VERSION_COLUMNS = "id, path, parent_id, status, val_loss, info_json, created_at"
-TRAINING_RUN_COLUMNS = "id, status, started_at, finished_at, version_id, metrics_json, error"
+NOVEL_COLUMNS = (
+    "id, chat_id, title, sha256, chars, status, added_by, created_at, added_by_name, encoding"
+)
+WRITER_VERSION_COLUMNS = (
+    "id, lineage, number, parent_id, path, status, reason, chars, chat_bits_before, "
+    "chat_bits_after, base_bits_before, base_bits_after, created_at"
+)
+TRAINING_RUN_COLUMNS = (
+    "id, lineage, chat_id, status, trigger, requested_by, queued_at, started_at, heartbeat_at, "
+    "progress, finished_at, parent_id, version_id, novel_mark, line_mark, chars, error"
+)
 
 
 def prefixed(alias: str, columns: str) -> str:
@@ -140,28 +151,46 @@ def to_novel(row: sqlite3.Row) -> Novel:
         status=cast(NovelStatus, row[5]),
         added_by=row[6],
         created_at=row[7],
+        added_by_name=row[8],
+        encoding=row[9],
     )
 
 
-def to_model_version(row: sqlite3.Row) -> ModelVersion:
-    return ModelVersion(
+def to_writer_version(row: sqlite3.Row) -> WriterVersion:
+    return WriterVersion(
         id=row[0],
-        path=row[1],
-        parent_id=row[2],
-        status=row[3],
-        val_loss=row[4],
-        info_json=row[5],
-        created_at=row[6],
+        lineage=row[1],
+        number=row[2],
+        parent_id=row[3],
+        path=row[4],
+        status=cast(VersionStatus, row[5]),
+        reason=row[6],
+        chars=row[7],
+        chat_bits_before=row[8],
+        chat_bits_after=row[9],
+        base_bits_before=row[10],
+        base_bits_after=row[11],
+        created_at=row[12],
     )
 
 
 def to_training_run(row: sqlite3.Row) -> TrainingRun:
     return TrainingRun(
         id=row[0],
-        status=row[1],
-        started_at=row[2],
-        finished_at=row[3],
-        version_id=row[4],
-        metrics_json=row[5],
-        error=row[6],
+        lineage=row[1],
+        chat_id=row[2],
+        status=cast(RunStatus, row[3]),
+        trigger=cast(RunTrigger, row[4]),
+        requested_by=row[5],
+        queued_at=row[6],
+        started_at=row[7],
+        heartbeat_at=row[8],
+        progress=row[9],
+        finished_at=row[10],
+        parent_id=row[11],
+        version_id=row[12],
+        novel_mark=row[13],
+        line_mark=row[14],
+        chars=row[15],
+        error=row[16],
     )

@@ -31,6 +31,10 @@ SQL_UPDATE_SETTINGS = (
 )
 
 SQL_OPEN_STORY = f"SELECT {STORY_COLUMNS} FROM stories WHERE chat_id = ? AND status = 'open'"
+SQL_CHATS_WITH_OPEN_STORIES = f"""
+SELECT {CHAT_COLUMNS} FROM chats WHERE id IN (SELECT chat_id FROM stories WHERE status = 'open')
+ORDER BY id
+"""
 SQL_INSERT_STORY = f"""
 INSERT INTO stories (chat_id, title, status, created_by, created_at) VALUES (?, ?, 'open', ?, ?)
 RETURNING {STORY_COLUMNS}
@@ -103,6 +107,10 @@ class StoryQueries:
     async def get_chat(self, chat_id: int) -> Chat | None:
         row = await self._db.fetch_one(SQL_GET_CHAT, (chat_id,))
         return None if row is None else to_chat(row)
+
+    async def chats_with_open_stories(self) -> list[Chat]:
+        """Every chat writing a story now (news for all of them)."""
+        return [to_chat(r) for r in await self._db.fetch_all(SQL_CHATS_WITH_OPEN_STORIES)]
 
     async def chat_settings(self, chat_id: int) -> ChatSettings:
         row = await self._db.fetch_one(SQL_CHAT_SETTINGS, (chat_id,))

@@ -28,4 +28,18 @@ def random_writer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = CharRNN(ModelConfig(vocab_size=len(vocab), dim_embeddings=16, rnn_size=32))
     folder = tmp_path_factory.mktemp("writer") / "tiny"
     checkpoint.save(checkpoint.Checkpoint(model, vocab, {"note": "untrained test model"}), folder)
+    # What every fine-tune of a base reads beside it: its own text to rehearse, and to be
+    # measured on (a Korean and an English excerpt, blank-line separated).
+    (folder / "replay.txt").write_text(BASE_REPLAY, encoding="utf-8")
+    (folder / "eval.txt").write_text(BASE_EVAL, encoding="utf-8")
     return folder
+
+
+BASE_REPLAY = (
+    "The princess said that she had slept. Is it so? It is so, said the knight.\n\n"
+    "공주는 잠을 잤다고 말했다요. 그리고 이성에서 잠을 잤다.\n\n"
+) * 6
+BASE_EVAL = (
+    "Then the princess slept again, and the knight said nothing.\n\n"
+    "공주는 이성에서 다시 잠을 잤다. 그리고 말했다.\n"
+)

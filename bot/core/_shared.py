@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.config import NovelsConfig, RelayConfig, WriterConfig
+from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
 from bot.core.errors import NotAllowed, RelayError
 from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Writer
-from bot.core.records import Chat, RoundPlace, Story
-from bot.core.views import Actor, ChatKey, RoundResult, SettingsView
+from bot.core.records import Chat, RoundPlace, Story, WriterVersion
+from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNews
 
 NO_STORY = "There is no story here yet. Start one with /story new <title>."
 
@@ -21,6 +21,9 @@ class Unannounced:
     """The announcer of a core nobody listens to (tests of the rules alone)."""
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        """Nobody to tell."""
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         """Nobody to tell."""
 
 
@@ -34,6 +37,7 @@ class Shared:
     rules: RelayConfig
     policy: WriterConfig
     novels: NovelsConfig
+    training: TrainingConfig
     ballot_boxes: dict[str, BallotBox] = field(default_factory=dict)
 
     # -- chats and permissions ----------------------------------------------------------------
@@ -72,3 +76,17 @@ class Shared:
             candidates=rules.candidates if own.candidates is None else own.candidates,
             vote_seconds=rules.vote_seconds if own.vote_seconds is None else own.vote_seconds,
         )
+
+    # -- whose writer writes ------------------------------------------------------------------
+
+    def lineage(self, chat: Chat) -> str:
+        """The chat's writer lineage: its own, or the one every chat shares."""
+        return "shared" if self.training.shared_writer else f"chat-{chat.id}"
+
+    def scope(self, chat: Chat) -> int | None:
+        """Whose text the chat's writer learns: the chat's own, or every chat's (None)."""
+        return None if self.training.shared_writer else chat.id
+
+    async def writer_head(self, chat: Chat) -> WriterVersion | None:
+        """The version that writes for the chat; None: the shipped base (copy on write)."""
+        return await self.store.writer_head(self.lineage(chat))

@@ -1,4 +1,4 @@
-"""A chat's administration: its settings, the novels its writer learns from, the writer's facts."""
+"""A chat's administration: its settings and the novels its writer learns from."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from bot.core._shared import Shared
 from bot.core.errors import RelayError
-from bot.core.ports import StoreConflict, WriterUnavailable
+from bot.core.ports import StoreConflict
 from bot.core.records import ChatSettings
 from bot.core.texts import check_novel, check_novel_file
 from bot.core.views import Actor, ChatKey, NovelList, SettingsView
@@ -47,17 +47,19 @@ class ChatAdmin:
         checked = check_novel(filename, data, s.novels.max_bytes, s.novels.min_chars)
         chat = await s.ensure_chat(key)
         try:
-            await s.store.add_novel(
+            added = await s.store.add_novel(
                 chat.id,
                 checked.title,
                 checked.sha256,
                 checked.text,
                 actor.member_id,
                 s.clock.now(),
+                actor.name,
+                checked.encoding,
             )
         except StoreConflict as exc:
             raise RelayError("That novel is already in the training list.") from exc
-        return NovelList(await s.store.novels(chat.id))
+        return NovelList(await s.store.novels(chat.id), added=added)
 
     async def list_novels(self, key: ChatKey) -> NovelList:
         place = await self.s.place(key)
@@ -70,14 +72,6 @@ class ChatAdmin:
         if place is None or await s.store.remove_novel(place.chat.id, novel_id) is None:
             raise RelayError(f"There is no novel #{novel_id} in this chat's list.")
         return NovelList(await s.store.novels(place.chat.id))
-
-    # -- the writer ---------------------------------------------------------------------------
-
-    async def model_info(self) -> dict[str, str]:
-        try:
-            return await self.s.writer.info()
-        except WriterUnavailable as exc:
-            raise RelayError("The writer is restarting; ask again in a moment.") from exc
 
 
 _RANGES = {

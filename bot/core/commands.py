@@ -53,8 +53,11 @@ def parse_continue(args: str) -> tuple[str, int | None]:
 
 def _parse_args(command: Command, rest: str) -> dict[str, Any]:
     """Words in order; a text argument takes what the arguments after it leave, so a trailing
-    number can still be the length ('/continue dark castle 120')."""
+    number can still be the length ('/continue dark castle 120'). A file argument is attached,
+    not typed: what follows the command is only its name (the console's path)."""
     typed = [a for a in command.args if a.kind != "file"]
+    if len(typed) < len(command.args):
+        return {}
     values: dict[str, Any] = {}
     words = rest.split()
     for index, arg in enumerate(typed):

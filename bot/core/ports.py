@@ -6,7 +6,7 @@ use real ones (SQLite in a temp dir, a tiny model) or simple fakes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,19 +18,22 @@ from bot.core.records import (
     ClosedRound,
     Line,
     LineKind,
-    ModelVersion,
     NewCandidate,
     Novel,
     Round,
     RoundPlace,
     RoundSnapshot,
     RoundStatus,
+    RunTrigger,
     Story,
     TrainingRun,
+    TrainingText,
+    VersionFigures,
     Vote,
     VoteChange,
+    WriterVersion,
 )
-from bot.core.views import RoundResult
+from bot.core.views import RoundResult, TrainingNews
 
 
 class StoreConflict(Exception):
@@ -52,6 +55,7 @@ class Store(Protocol):
     # chats
     async def ensure_chat(self, platform: str, external_id: str, title: str) -> Chat: ...
     async def find_chat(self, platform: str, external_id: str) -> Chat | None: ...
+    async def chats_with_open_stories(self) -> list[Chat]: ...
     async def get_chat(self, chat_id: int) -> Chat | None: ...
     async def chat_settings(self, chat_id: int) -> ChatSettings: ...
     async def update_chat_settings(self, chat_id: int, settings: ChatSettings) -> None: ...
@@ -126,35 +130,48 @@ class Store(Protocol):
 
     # novels: duplicates (same sha256 among a chat's non-removed novels) raise "duplicate"
     async def add_novel(
-        self, chat_id: int, title: str, sha256: str, text: str, added_by: str, at: float
+        self,
+        chat_id: int,
+        title: str,
+        sha256: str,
+        text: str,
+        added_by: str,
+        at: float,
+        added_by_name: str = "",
+        encoding: str = "UTF-8",
     ) -> Novel: ...
     async def novels(self, chat_id: int, *, include_removed: bool = False) -> list[Novel]: ...
     async def remove_novel(self, chat_id: int, novel_id: int) -> Novel | None: ...
     async def novel_text(self, novel_id: int) -> str: ...
 
-    # the writer's versions and fine-tune runs
-    async def add_model_version(
-        self,
-        path: str,
-        parent_id: int | None,
-        status: str,
-        val_loss: float | None,
-        info_json: str,
-        at: float,
-    ) -> ModelVersion: ...
-    async def active_model_version(self) -> ModelVersion | None: ...
-    async def set_active_model_version(self, version_id: int) -> None: ...
-    async def start_training_run(self, at: float) -> TrainingRun: ...
-    async def finish_training_run(
+    # the living writer: versions per lineage, the head that writes, the training queue
+    async def writer_head(self, lineage: str) -> WriterVersion | None: ...
+    async def writer_versions(self, lineage: str, limit: int = 10) -> list[WriterVersion]: ...
+    async def writer_version(self, lineage: str, number: int) -> WriterVersion | None: ...
+    async def get_writer_version(self, version_id: int) -> WriterVersion | None: ...
+    async def set_writer_head(self, lineage: str, version_id: int | None, at: float) -> None: ...
+    async def queue_training(
+        self, lineage: str, chat_id: int | None, trigger: RunTrigger, requested_by: str, at: float
+    ) -> tuple[TrainingRun, bool]: ...
+    async def pending_training(self, lineage: str) -> TrainingRun | None: ...
+    async def training_ahead(self, run_id: int) -> int: ...
+    async def claim_training(self, at: float) -> TrainingRun | None: ...
+    async def heartbeat_training(self, run_id: int, progress: float, at: float) -> None: ...
+    async def finish_training(
         self,
         run_id: int,
-        status: str,
-        version_id: int | None,
-        metrics_json: str,
-        error: str,
+        made: VersionFigures,
+        scope: int | None,
+        text: TrainingText,
         at: float,
-    ) -> TrainingRun: ...
-    async def training_runs(self, limit: int = 10) -> list[TrainingRun]: ...
+    ) -> tuple[TrainingRun, WriterVersion]: ...
+    async def fail_training(self, run_id: int, error: str, at: float) -> TrainingRun | None: ...
+    async def fail_running_training(self, error: str, at: float) -> list[TrainingRun]: ...
+    async def training_runs(self, lineage: str, limit: int = 5) -> list[TrainingRun]: ...
+    async def get_training_run(self, run_id: int) -> TrainingRun | None: ...
+    async def training_text(self, scope: int | None) -> TrainingText: ...
+    async def new_training_chars(self, lineage: str, scope: int | None) -> int: ...
+    async def chats_with_new_text(self, min_chars: int) -> list[tuple[Chat, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -194,8 +211,8 @@ class Writer(Protocol):
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]: ...
 
-    async def info(self) -> dict[str, str]:
-        """A few facts for /model (name, size, held-out loss...), as display strings."""
+    async def info(self, writer: str = "") -> dict[str, str]:
+        """A few facts of a writer ("" = the shipped base) for /model, as display strings."""
         ...
 
 
@@ -205,10 +222,42 @@ class WriterUnavailable(Exception):
 
 class Announcer(Protocol):
     """News no command asked for, or that every member should see: a round that ended (at its
-    deadline, closed by a moderator, at the quorum, or cancelled). Each platform renders the
-    end of a round here, in one place."""
+    deadline, closed by a moderator, at the quorum, or cancelled), a fine-tune that ended.
+    Each platform renders each kind of news here, in one place."""
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None: ...
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One fine-tune for the trainer process: start from `parent`, learn `texts` (each novel,
+    each story: the last tenth of each is held out), write the new version to `out`, and judge
+    it against the parent (on the held-out text) and the shipped `base` (on its own text)."""
+
+    run_id: int
+    parent: str  # checkpoint folder of the version it starts from
+    base: str  # the shipped base (its replay.txt and eval.txt anchor every fine-tune)
+    out: str  # the new version's folder (written aside, renamed into place)
+    texts: list[tuple[str, str]]  # (name, text)
+    time_budget: float
+    threads: int
+    min_gain_bits: float
+    max_forget_bits: float
+
+
+class Trainer(Protocol):
+    """Runs one fine-tune in a process of its own. `progress` is awaited with 0..1 at every
+    heartbeat; a trainer that dies, hangs or refuses raises TrainerFailed."""
+
+    async def finetune(
+        self, job: FinetuneJob, progress: Callable[[float], Awaitable[None]]
+    ) -> VersionFigures: ...
+
+
+class TrainerFailed(Exception):
+    """A fine-tune did not finish; the message says why, for people."""
 
 
 class BallotBox(Protocol):

@@ -164,30 +164,87 @@ class Novel:
     id: int
     chat_id: int
     title: str
-    sha256: str
+    sha256: str  # of the normalised text: the same novel in another encoding is a duplicate
     chars: int
-    status: NovelStatus
+    status: NovelStatus  # queued (not learned yet), trained (in a promoted version), removed
     added_by: str
     created_at: float
+    added_by_name: str = ""
+    encoding: str = "UTF-8"  # how its file was read
+
+
+VersionStatus = Literal["promoted", "rejected"]
+RunStatus = Literal["queued", "running", "succeeded", "failed"]
+RunTrigger = Literal["schedule", "moderator"]
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class WriterVersion:
+    """One fine-tuned version of a lineage's writer: an immutable checkpoint folder, kept
+    whether it was promoted or rejected, with the figures that decided it."""
+
     id: int
+    lineage: str  # "chat-<chat id>", or "shared" when every chat shares one writer
+    number: int  # 1, 2, 3 ... in its lineage
+    parent_id: int | None  # None: the shipped base
     path: str
-    parent_id: int | None
-    status: Literal["active", "retired", "rejected"]
-    val_loss: float | None
-    info_json: str  # what it was trained on, metrics: free-form JSON
+    status: VersionStatus
+    reason: str  # why it was promoted or rejected, as people read it
+    chars: int  # characters of the chat's text it learned from
+    chat_bits_before: float | None  # held-out bits/char of the chat's text: parent, then it
+    chat_bits_after: float | None
+    base_bits_before: float | None  # bits/char on the base's evaluation text: the shipped base
+    base_bits_after: float | None
     created_at: float
 
 
 @dataclass(frozen=True)
 class TrainingRun:
+    """One fine-tune in the queue: queued -> running -> succeeded | failed."""
+
     id: int
-    status: Literal["running", "succeeded", "failed"]
-    started_at: float
+    lineage: str
+    chat_id: int | None  # the chat told of the result (None: every chat of the lineage)
+    status: RunStatus
+    trigger: RunTrigger
+    requested_by: str
+    queued_at: float
+    started_at: float | None
+    heartbeat_at: float | None
+    progress: float  # 0..1 while running
     finished_at: float | None
-    version_id: int | None
-    metrics_json: str
-    error: str
+    parent_id: int | None  # the version it started from (None: the shipped base)
+    version_id: int | None  # the version it made (promoted or rejected)
+    novel_mark: int  # the newest novel and line ids it read
+    line_mark: int
+    chars: int
+    error: str  # why it failed
+
+
+@dataclass(frozen=True)
+class TrainingText:
+    """What a fine-tune reads: each novel and each story as its own text, and the newest ids
+    read (so the next schedule knows what is new)."""
+
+    texts: list[tuple[str, str]]  # (name, text)
+    novel_mark: int
+    line_mark: int
+
+    @property
+    def chars(self) -> int:
+        return sum(len(text) for _, text in self.texts)
+
+
+@dataclass(frozen=True)
+class VersionFigures:
+    """What a finished fine-tune made and how it measured."""
+
+    path: str
+    promoted: bool
+    reason: str
+    chars: int
+    chat_bits_before: float | None
+    chat_bits_after: float | None
+    base_bits_before: float | None
+    base_bits_after: float | None
+    info_json: str = "{}"

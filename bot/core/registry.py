@@ -21,7 +21,7 @@ from bot.core.views import (
     Help,
     LineAdded,
     LineRemoved,
-    ModelInfo,
+    ModelView,
     NovelList,
     RoundResult,
     RoundView,
@@ -30,6 +30,7 @@ from bot.core.views import (
     StoryList,
     StoryStarted,
     StoryView,
+    TrainingStatus,
     VoteResult,
 )
 
@@ -47,7 +48,8 @@ Result = (
     | RoundResult
     | SettingsView
     | NovelList
-    | ModelInfo
+    | TrainingStatus
+    | ModelView
     | Help
 )
 
@@ -200,12 +202,22 @@ async def _novel_remove(r: Relay, c: Call) -> Result:
     return await r.remove_novel(c.key, c.actor, novel_id)
 
 
-async def _train(r: Relay, c: Call) -> Result:
-    raise RelayError("Fine-tuning on this chat's novels is not available yet.")
+async def _train_now(r: Relay, c: Call) -> Result:
+    return await r.train_now(c.key, c.actor)
 
 
-async def _model(r: Relay, c: Call) -> Result:
-    return ModelInfo(await r.model_info())
+async def _train_status(r: Relay, c: Call) -> Result:
+    return await r.training_status(c.key)
+
+
+async def _model_show(r: Relay, c: Call) -> Result:
+    return await r.model(c.key)
+
+
+async def _model_rollback(r: Relay, c: Call) -> Result:
+    number = c.number("version")
+    assert number is not None  # a required argument
+    return await r.rollback(c.key, c.actor, number)
 
 
 async def _help(r: Relay, c: Call) -> Result:
@@ -319,8 +331,36 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("novel_id", "int", "The novel's number, as /novel list shows it", required=True),),
         moderator=True,
     ),
-    Command("train", "", "Fine-tune the writer on this chat's text now.", _train, moderator=True),
-    Command("model", "", "The writer's version, held-out loss and history.", _model),
+    Command(
+        "train",
+        "now",
+        "Fine-tune this chat's writer on its novels and story now.",
+        _train_now,
+        moderator=True,
+    ),
+    Command(
+        "train",
+        "status",
+        "Where the writer's fine-tune stands, and how the last one went.",
+        _train_status,
+        default=True,
+    ),
+    Command(
+        "model",
+        "show",
+        "This chat's writer: its version, history, figures and loss curves.",
+        _model_show,
+        default=True,
+        slow=True,
+    ),
+    Command(
+        "model",
+        "rollback",
+        "Let an earlier version write again (0: the shipped writer).",
+        _model_rollback,
+        (Arg("version", "int", "The version's number, as /model shows it", required=True),),
+        moderator=True,
+    ),
     Command("help", "", "This list.", _help, slash=False, aliases=("start",)),
 )
 
@@ -329,6 +369,8 @@ GROUPS: dict[str, str] = {
     "story": "This chat's story",
     "round": "The open round of candidates",
     "novel": "Novels the writer learns from",
+    "train": "Fine-tuning this chat's writer",
+    "model": "This chat's writer",
 }
 
 

@@ -9,18 +9,20 @@ the member. The rules live in modules of one job each, which this facade puts to
     rounds.py    /continue (opening a round, adding candidates) and how a round is seen
     votes.py     votes, moved votes, taken-back votes, the quorum
     closing.py   how rounds end (deadline, moderator, quorum, cancel) and restarts
-    admin.py     a chat's settings, novels and writer facts
+    admin.py     a chat's settings and novels
+    training.py  the living writer: the fine-tune queue, versions, /train and /model
 """
 
 from __future__ import annotations
 
-from bot.config import NovelsConfig, RelayConfig, WriterConfig
+from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
 from bot.core._shared import Shared, Unannounced
 from bot.core.admin import ChatAdmin
 from bot.core.closing import Closing
-from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Writer
+from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Trainer, Writer
 from bot.core.rounds import Rounds
 from bot.core.stories import Stories
+from bot.core.training import Training
 from bot.core.votes import Votes
 
 __all__ = ["Relay"]
@@ -40,6 +42,9 @@ class Relay:
         *,
         policy: WriterConfig | None = None,
         announcer: Announcer | None = None,
+        trainer: Trainer | None = None,
+        training: TrainingConfig | None = None,
+        writers_dir: str = "writers",
     ) -> None:
         self.shared = Shared(
             store=store,
@@ -50,12 +55,14 @@ class Relay:
             rules=config,
             policy=policy or WriterConfig(),
             novels=novels,
+            training=training or TrainingConfig(),
         )
         closing = Closing(self.shared)
         stories = Stories(self.shared, closing)
         rounds = Rounds(self.shared)
         votes = Votes(self.shared, closing)
         admin = ChatAdmin(self.shared)
+        self.training = Training(self.shared, trainer, writers_dir)
         # stories and lines
         self.new_story = stories.new_story
         self.show_story = stories.show_story
@@ -87,7 +94,11 @@ class Relay:
         self.add_novel = admin.add_novel
         self.list_novels = admin.list_novels
         self.remove_novel = admin.remove_novel
-        self.model_info = admin.model_info
+        # the living writer
+        self.train_now = self.training.train_now
+        self.training_status = self.training.status
+        self.model = self.training.model
+        self.rollback = self.training.rollback
 
     @property
     def config(self) -> RelayConfig:

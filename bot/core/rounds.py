@@ -12,7 +12,7 @@ from bot.core import generation
 from bot.core._shared import Shared
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict, WriterUnavailable
-from bot.core.records import NewCandidate, Round, Story
+from bot.core.records import Chat, NewCandidate, Round, Story
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundView
 
 WRITER_UNAVAILABLE = (
@@ -58,7 +58,7 @@ class Rounds:
             taken = await self._reserve(current, seeds)
         try:
             added = await self._generate(
-                story, current, actor, keyword, length, n, settings.temperature, taken
+                place.chat, story, current, actor, keyword, length, n, settings.temperature, taken
             )
         except (WriterUnavailable, RelayError) as exc:
             if opened:  # nobody has seen this round: drop it, the member may simply ask again
@@ -102,6 +102,7 @@ class Rounds:
 
     async def _generate(
         self,
+        chat: Chat,
         story: Story,
         round_: Round,
         actor: Actor,
@@ -114,9 +115,10 @@ class Rounds:
         """Ask the writer for n candidates and store the new ones; their ordinals."""
         s = self.s
         lines = await s.store.lines(story.id, last=s.policy.context_chars)
+        head = await s.writer_head(chat)
         request = generation.writer_request(
             s.policy,
-            writer="",
+            writer=head.path if head else "",
             context=generation.story_tail(lines, s.policy),
             keyword=keyword,
             n=n,

@@ -38,14 +38,29 @@ def clean_title(text: str) -> str:
 class NovelText:
     title: str
     text: str
-    sha256: str
+    sha256: str  # of the normalised text: the same novel in another encoding is a duplicate
+    encoding: str  # how the file was read, as people name it
+
+
+# Byte order marks, tried first: a file that announces its encoding is read in it.
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16"),
+)
+# Of a novel's characters (spaces aside), at least this share are Hangul syllables, Latin
+# letters, digits or punctuation: a wrong decode of other CJK bytes gives hanja, jamo, kana.
+MIN_TEXT_SHARE = 0.9
+# Of its Hangul syllables, at least this share are the 2,350 of KS X 1001 (EUC-KR): a CP949 or
+# UTF-8 decode of bytes that are neither gives the rare ones.
+MIN_COMMON_HANGUL = 0.9
 
 
 def check_novel_file(filename: str, size: int, max_bytes: int) -> None:
     """The checks that need only a file's name and size, so a platform can make them before
     downloading the upload."""
     if not filename.lower().endswith(".txt"):
-        raise RelayError("Novels must be .txt files (UTF-8 plain text).")
+        raise RelayError("Novels must be .txt files (UTF-8, or the CP949 of Korean files).")
     if size > max_bytes:
         raise RelayError(f"That file is {_size(size)}; the limit is {_size(max_bytes)}.")
 
@@ -56,25 +71,86 @@ def _size(n: int) -> str:
 
 
 def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> NovelText:
-    """Accept only UTF-8 plain text of a sensible size; explain every refusal."""
+    """A .txt upload as novel text, or a refusal that names the reason.
+
+    Decoding is strict and in order: a byte order mark; UTF-8; CP949 (the superset of EUC-KR
+    that most Korean .txt files use — Python's narrower `euc_kr` fails on characters such as
+    똠). CJK encodings can decode each other's bytes without error, so the result must also
+    look like text, or it is refused rather than guessed wrong. CRLF becomes LF, text is NFC.
+    """
     check_novel_file(filename, len(data), max_bytes)
-    if b"\x00" in data:
-        raise RelayError("That file is binary, not text. Send a UTF-8 .txt file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RelayError(
-            f"That file is not UTF-8 text (bad byte at position {exc.start}). "
-            "Save it as UTF-8 and try again."
-        ) from exc
+    if not data.strip():
+        raise RelayError("That file is empty.")
+    if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise RelayError("That file is binary, not text. Send a UTF-8 or CP949 .txt file.")
+    text, encoding = _decode(data)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t")
     if controls > len(text) // 100:
         raise RelayError("That file has too many control characters to be prose.")
+    if not _looks_like_text(text):
+        raise RelayError(
+            f"That file is not UTF-8 or CP949 text in Korean or English: read as {encoding}, "
+            "most of it is other characters. Save it as UTF-8 and try again."
+        )
     if len(text.strip()) < min_chars:
         raise RelayError(
             f"That text is too short to train on ({len(text.strip())} characters; "
             f"at least {min_chars} needed)."
         )
     title = filename.rsplit("/", 1)[-1][: -len(".txt")].strip() or "untitled"
-    return NovelText(title=title[:200], text=text, sha256=hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return NovelText(title=title[:200], text=text, sha256=digest, encoding=encoding)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec), name
+            except UnicodeDecodeError as exc:
+                raise RelayError(
+                    f"That file is not UTF-8 text: it starts like {name} but is not "
+                    f"(bad byte at position {exc.start + len(bom)})."
+                ) from exc
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError as utf8:
+        try:
+            return data.decode("cp949"), "CP949 (Korean)"
+        except UnicodeDecodeError:
+            raise RelayError(
+                f"That file is not UTF-8 text (bad byte at position {utf8.start}), nor the "
+                "CP949/EUC-KR of Korean files. Save it as UTF-8 and try again."
+            ) from utf8
+
+
+def _looks_like_text(text: str) -> bool:
+    """Mostly Hangul, Latin letters, digits and punctuation; Hangul mostly common syllables."""
+    body = [c for c in text if not c.isspace()]
+    if not body:
+        return False
+    usual = sum(1 for c in body if _usual(c))
+    if usual < MIN_TEXT_SHARE * len(body):
+        return False
+    syllables = [c for c in body if "\uac00" <= c <= "\ud7a3"]
+    if len(syllables) < 20:
+        return True
+    common = sum(1 for c in syllables if _in_ks_x_1001(c))
+    return common >= MIN_COMMON_HANGUL * len(syllables)
+
+
+def _usual(char: str) -> bool:
+    """A character of Korean or English prose."""
+    if "\uac00" <= char <= "\ud7a3" or char in "~`^|+=<>$%&@#*":
+        return True
+    kind = unicodedata.category(char)
+    return kind[0] in "NP" or (kind[0] == "L" and ord(char) < 0x250)  # Latin, with accents
+
+
+def _in_ks_x_1001(syllable: str) -> bool:
+    try:
+        syllable.encode("euc_kr")
+    except UnicodeEncodeError:
+        return False
+    return True

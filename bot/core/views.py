@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core import tally
-from bot.core.records import ChatSettings, Line, Novel, Round, RoundSnapshot, Story, VoteChange
+from bot.core.records import (
+    ChatSettings,
+    Line,
+    Novel,
+    Round,
+    RoundSnapshot,
+    Story,
+    TrainingRun,
+    VoteChange,
+    WriterVersion,
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,7 @@ class SettingsView:
 @dataclass(frozen=True)
 class NovelList:
     novels: list[Novel]
+    added: Novel | None = None  # the novel this command added (its encoding says how it was read)
 
 
 @dataclass(frozen=True)
@@ -163,8 +174,37 @@ class StoryList:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    facts: dict[str, str]
+class ModelView:
+    """/model: the chat's writer — which version writes, where it came from, how it measured,
+    the last fine-tunes, and its loss-curve picture."""
+
+    facts: dict[str, str]  # of the writing version (size, device, ...), as display strings
+    active: WriterVersion | None  # None: the shipped base
+    versions: list[WriterVersion]  # the lineage's versions, newest first
+    runs: list[TrainingRun]  # its last fine-tunes, newest first
+    picture: str | None  # the active version's loss-curve PNG (a path; it may be missing)
+    rolled_back: bool = False  # this command made `active` the writer
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """/train: where the chat's fine-tune stands."""
+
+    pending: TrainingRun | None  # queued or running
+    queued_now: bool  # this command queued it
+    ahead: int  # runs that go before it
+    last: TrainingRun | None  # the last finished run
+    last_version: WriterVersion | None  # what that run made
+    new_chars: int  # text added since the last finished run
+
+
+@dataclass(frozen=True)
+class TrainingNews:
+    """A fine-tune ended: the version it made (promoted or rejected, with its figures), or why
+    it failed. Announced to the chat."""
+
+    run: TrainingRun
+    version: WriterVersion | None  # None when the run failed
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from bot.core.commands import Attachment, CommandRouter
 from bot.core.errors import RelayError
 from bot.core.keycaps import ordinal_of
 from bot.core.records import Chat
-from bot.core.views import Actor, ChatKey, ExportFile, RoundResult
+from bot.core.views import Actor, ChatKey, ExportFile, RoundResult, TrainingNews
 from bot.platforms import console_render
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,14 @@ class ConsolePlatform:
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
-        text = console_render.result(result)
-        if self._held is not None:
+        self._announce(console_render.result(result))
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        """Announcer port: a fine-tune of the writer ended."""
+        self._announce(console_render.training(news))
+
+    def _announce(self, text: str) -> None:
+        if self._held is not None:  # after the answer of the command that runs now
             self._held.append(text)
         else:
             self.say(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
 from bot.core.registry import Result
@@ -11,7 +13,7 @@ from bot.core.views import (
     Help,
     LineAdded,
     LineRemoved,
-    ModelInfo,
+    ModelView,
     NovelList,
     RoundResult,
     RoundView,
@@ -20,8 +22,11 @@ from bot.core.views import (
     StoryList,
     StoryStarted,
     StoryView,
+    TrainingNews,
+    TrainingStatus,
     VoteResult,
 )
+from bot.platforms import _words
 
 
 def line(item: Line) -> str:
@@ -108,17 +113,37 @@ def render(outcome: Result) -> str:
                 f"⚙️  temperature {temperature}, candidates {candidates}, "
                 f"vote_time {vote_seconds} s"
             )
-        case NovelList(novels):
-            rows = [f"  #{n.id} {n.title} — {n.chars:,} characters, {n.status}" for n in novels]
-            return "📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet."
-        case ModelInfo(facts):
-            return "🤖 " + "\n   ".join(f"{k}: {v}" for k, v in facts.items())
+        case NovelList(novels, added):
+            head = ""
+            if added is not None:
+                head = (
+                    f"📚 Added “{added.title}”: {added.chars:,} characters, "
+                    f"read as {added.encoding}.\n"
+                )
+            rows = [
+                f"  #{n.id} {n.title} — {n.chars:,} characters, added by "
+                f"{n.added_by_name or n.added_by}, {n.status}"
+                for n in novels
+            ]
+            return head + ("📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet.")
+        case TrainingStatus():
+            return "🧠 " + "\n   ".join(_words.status(outcome))
+        case ModelView(picture=picture):
+            rows = _words.model(outcome)
+            if picture and Path(picture).is_file():
+                rows.append(f"loss curves: {picture}")
+            return "🤖 " + "\n   ".join(rows)
         case Help(commands):
             width = max(len(usage) for usage, _ in commands)
             return "\n".join(f"  {usage:<{width}}  {what}" for usage, what in commands) + (
                 "\n  /as <name>  speak as another member (console only)\n  /quit"
             )
     raise AssertionError(f"no console rendering for {type(outcome).__name__}")
+
+
+def training(news: TrainingNews) -> str:
+    """A fine-tune ended (announced)."""
+    return "🧠 " + _words.news(news)
 
 
 def _fewer(outcome: ContinueResult) -> str:

@@ -4,16 +4,23 @@ writer, clock and timer ports (fakes of ports, never of our own store)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from bot.announce import Announcers
-from bot.config import NovelsConfig, RelayConfig
+from bot.config import NovelsConfig, RelayConfig, TrainingConfig
 from bot.core.commands import CommandRouter
-from bot.core.ports import WriterCandidate, WriterRequest, WriterUnavailable
+from bot.core.ports import (
+    FinetuneJob,
+    TrainerFailed,
+    WriterCandidate,
+    WriterRequest,
+    WriterUnavailable,
+)
+from bot.core.records import VersionFigures
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey
 from storage import Database, SqliteStore
@@ -74,7 +81,38 @@ class FakeWriter:
         ]
 
     async def info(self, writer: str = "") -> dict[str, str]:
-        return {"model": "fake"}
+        return {"model": writer or "fake"}
+
+
+# A 1 x 1 PNG.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+class FakeTrainer:
+    """Stands in for the trainer process: records each job, reports progress, and answers
+    promoted, rejected, or a failure, as told. Of a version's folder it writes only the
+    loss-curve picture (platforms send it with /model)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[FinetuneJob] = []
+        self.promote = True
+        self.fail: str | None = None
+
+    async def finetune(
+        self, job: FinetuneJob, progress: Callable[[float], Awaitable[None]]
+    ) -> VersionFigures:
+        self.jobs.append(job)
+        await progress(0.5)
+        if self.fail is not None:
+            raise TrainerFailed(self.fail)
+        Path(job.out).mkdir(parents=True, exist_ok=True)
+        (Path(job.out) / "loss.png").write_bytes(TINY_PNG)
+        chars = sum(len(text) for _, text in job.texts)
+        reason = "it learned" if self.promote else "it did not get better on this chat's text"
+        return VersionFigures(job.out, self.promote, reason, chars, 4.5, 4.0, 2.3, 2.32)
 
 
 @dataclass
@@ -87,6 +125,7 @@ class World:
     timers: FakeTimers
     db_path: Path
     announcers: Announcers  # platforms register here to be told when rounds end
+    trainer: FakeTrainer
 
 
 @pytest.fixture
@@ -95,7 +134,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with Database(db_path) as db:
         store = SqliteStore(db)
         writer, clock, timers = FakeWriter(), FakeClock(), FakeTimers()
-        announcers = Announcers()
+        announcers, trainer = Announcers(), FakeTrainer()
         relay = Relay(
             store,
             writer,
@@ -104,5 +143,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             RelayConfig(),
             NovelsConfig(min_chars=10),
             announcer=announcers,
+            trainer=trainer,
+            training=TrainingConfig(min_chars=50, min_new_chars=100),
+            writers_dir=str(tmp_path / "writers"),
         )
-        yield World(relay, CommandRouter(relay), store, writer, clock, timers, db_path, announcers)
+        router = CommandRouter(relay)
+        yield World(relay, router, store, writer, clock, timers, db_path, announcers, trainer)

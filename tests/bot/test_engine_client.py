@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -83,3 +85,27 @@ async def test_missing_model_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(WriterUnavailable, match="did not start"):
         await writer.start()
     await writer.close()
+
+
+async def test_requests_across_a_writer_swap_never_fail(
+    client: EngineClient, random_writer_dir: Path, tmp_path: Path
+) -> None:
+    """A chat whose writer is swapped for a new version (a new folder) mid-stream: every
+    request before, during and after the swap is answered; the new version is loaded on its
+    first request while the old one keeps serving."""
+    new_version = tmp_path / "run-1"
+    shutil.copytree(random_writer_dir, new_version)
+
+    def for_writer(seed: int, writer: str) -> WriterRequest:
+        return dataclasses.replace(request(seed, n=2), writer=writer)
+
+    stream = [
+        client.generate(for_writer(seed, "" if seed < 10 else str(new_version)))
+        for seed in range(20)
+    ]
+    results = await asyncio.gather(*stream)
+    assert all(len(r) >= 1 for r in results)
+    alone = await client.generate(for_writer(15, str(new_version)))
+    assert [c.text for c in alone] == [c.text for c in results[15]]
+    facts = await client.info(str(new_version))
+    assert facts["model"] == "run-1"

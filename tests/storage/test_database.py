@@ -49,7 +49,7 @@ async def test_fresh_file_gets_every_migration_and_the_pragmas(db: Database) -> 
         assert await tx.single_value("PRAGMA foreign_keys") == 1
     tables = {r[0] for r in await db.fetch_all("SELECT name FROM sqlite_master")}
     expected = {"chats", "stories", "lines", "rounds", "candidates", "votes", "novels"}
-    assert expected | {"model_versions", "training_runs"} <= tables
+    assert expected | {"writer_versions", "writer_heads", "training_runs"} <= tables
 
 
 async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:

@@ -350,7 +350,7 @@ async def test_cancel_round_drops_an_open_round(store: Store) -> None:
     assert await store.cancel_round(9999, "moderator", T0) is None
 
 
-# -- novels, model versions, training runs ----------------------------------------------------
+# -- novels ---------------------------------------------------------------------------------------
 
 
 async def test_novels_refuse_duplicates_per_chat_until_removed(store: Store) -> None:
@@ -374,50 +374,6 @@ async def test_novels_refuse_duplicates_per_chat_until_removed(store: Store) -> 
     assert [n.id for n in await store.novels(a.id)] == [again.id]
     with pytest.raises(NotFound):
         await store.novel_text(9999)
-
-
-async def test_exactly_one_model_version_is_active(store: Store, db: Database) -> None:
-    """Activating a version retires the active one; rejected ones stay rejected."""
-    assert await store.active_model_version() is None
-    v1 = await store.add_model_version("weights/v1", None, "active", 1.9, "{}", T0)
-    v2 = await store.add_model_version("weights/v2", v1.id, "rejected", 2.5, "{}", T0 + 1)
-    v3 = await store.add_model_version("weights/v3", v1.id, "retired", 1.8, "{}", T0 + 2)
-    assert await store.active_model_version() == v1
-    await store.set_active_model_version(v3.id)
-    active = await store.active_model_version()
-    assert active is not None and active.id == v3.id and active.parent_id == v1.id
-    sqlite_store = SqliteStore(db)  # model_versions()/get_model_version() are beyond the Store
-    statuses = {v.id: v.status for v in await sqlite_store.model_versions()}
-    assert statuses == {v1.id: "retired", v2.id: "rejected", v3.id: "active"}
-    v4 = await store.add_model_version("weights/v4", v3.id, "active", 1.7, "{}", T0 + 3)
-    assert await store.active_model_version() == v4
-    retired = await sqlite_store.get_model_version(v3.id)
-    assert retired is not None and retired.status == "retired"
-    with pytest.raises(NotFound):
-        await store.set_active_model_version(9999)
-    assert await store.active_model_version() == v4
-
-
-async def test_training_runs_start_finish_and_list_newest_first(store: Store) -> None:
-    """A run starts as running and records its end, version, metrics and error."""
-    v1 = await store.add_model_version("weights/v1", None, "active", 1.9, "{}", T0)
-    ok = await store.start_training_run(T0)
-    assert (ok.status, ok.finished_at) == ("running", None)
-    done = await store.finish_training_run(ok.id, "succeeded", v1.id, '{"loss": 1.9}', "", T0 + 9)
-    assert (done.status, done.version_id, done.finished_at) == ("succeeded", v1.id, T0 + 9)
-    bad = await store.start_training_run(T0 + 10)
-    await store.finish_training_run(bad.id, "failed", None, "{}", "out of memory", T0 + 11)
-    runs = await store.training_runs()
-    assert [(r.id, r.status, r.error) for r in runs] == [
-        (bad.id, "failed", "out of memory"),
-        (ok.id, "succeeded", ""),
-    ]
-    assert len(await store.training_runs(limit=1)) == 1
-    with pytest.raises(NotFound):
-        await store.finish_training_run(9999, "failed", None, "{}", "", T0)
-
-
-# -- races and durability ---------------------------------------------------------------------
 
 
 async def test_fifty_concurrent_votes_and_lines_lose_nothing(store: Store) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -23,7 +24,7 @@ from bot.core.errors import RelayError
 from bot.core.records import Chat
 from bot.core.registry import Command
 from bot.core.relay import Relay
-from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult
+from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, TrainingNews
 from bot.platforms.discord import render
 from bot.platforms.discord._compat import GuardedParsers, point_at_gateway, point_at_rest
 from bot.platforms.discord.commands import slash_commands
@@ -134,6 +135,17 @@ class DiscordPlatform:
         """Announcer port: a round ended (see RoundBoard.round_closed)."""
         await self.board.round_closed(chat, result)
 
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        """Announcer port: a fine-tune of the channel's writer ended."""
+        if self.client.is_closed() or not chat.external_id.isdigit():
+            return
+        channel = self.client.get_partial_messageable(int(chat.external_id))
+        try:
+            for piece in render.split(render.training(news)):
+                await channel.send(piece)
+        except discord.HTTPException as exc:
+            log.warning("could not announce training run %s: %s", news.run.id, exc)
+
 
 class RelayClient(discord.Client):
     """discord.py's client: default intents (reactions included), no message content, no
@@ -203,6 +215,8 @@ async def _reply(interaction: discord.Interaction, reply: Reply) -> None:
     if reply.file is not None:
         data = io.BytesIO(reply.file.content.encode("utf-8"))
         files.append(discord.File(data, filename=reply.file.filename))
+    if reply.picture is not None and Path(reply.picture).is_file():
+        files.append(discord.File(reply.picture, filename="loss.png"))
     if interaction.response.is_done():
         await interaction.edit_original_response(content=first, attachments=files)
     else:

@@ -15,7 +15,7 @@ from bot.core.views import (
     ExportFile,
     LineAdded,
     LineRemoved,
-    ModelInfo,
+    ModelView,
     NovelList,
     RoundResult,
     RoundView,
@@ -24,7 +24,10 @@ from bot.core.views import (
     StoryList,
     StoryStarted,
     StoryView,
+    TrainingNews,
+    TrainingStatus,
 )
+from bot.platforms import _words
 
 LIMIT = 2000  # Discord's longest message
 
@@ -42,6 +45,7 @@ class Reply:
 
     text: str
     file: ExportFile | None = None
+    picture: str | None = None  # a PNG to attach (a path; left out when it is missing)
 
 
 def split(text: str, limit: int = LIMIT) -> list[str]:
@@ -219,17 +223,37 @@ def settings(view: SettingsView) -> Reply:
 
 
 def novels(listing: NovelList) -> Reply:
+    head = ""
+    if listing.added is not None:
+        added = listing.added
+        head = (
+            f"📚 Added **{_text(added.title)}**: {added.chars:,} characters, "
+            f"read as {added.encoding}.\n"
+        )
     if not listing.novels:
-        return Reply("📚 No novels yet. A moderator can add one with /novel add.")
-    return Reply("📚 Novels:\n" + "\n".join(_novel(n) for n in listing.novels))
+        return Reply(head + "📚 No novels yet. A moderator can add one with /novel add.")
+    return Reply(head + "📚 Novels:\n" + "\n".join(_novel(n) for n in listing.novels))
 
 
 def _novel(item: Novel) -> str:
-    return f"#{item.id} **{_text(item.title)}** — {item.chars:,} characters, {item.status}"
+    who = _text(item.added_by_name or item.added_by)
+    return (
+        f"#{item.id} **{_text(item.title)}** — {item.chars:,} characters, by {who}, {item.status}"
+    )
 
 
-def model(facts: dict[str, str]) -> Reply:
-    return Reply("🤖 " + "\n".join(f"**{k}**: {_text(v)}" for k, v in facts.items()))
+def model(view: ModelView) -> Reply:
+    """/model, with the active version's loss curves attached."""
+    return Reply("🤖 " + "\n".join(_text(row) for row in _words.model(view)), picture=view.picture)
+
+
+def training_status(status: TrainingStatus) -> Reply:
+    return Reply("🧠 " + "\n".join(_text(row) for row in _words.status(status)))
+
+
+def training(news: TrainingNews) -> str:
+    """A fine-tune ended (posted in the channel)."""
+    return "🧠 " + _text(_words.news(news))
 
 
 def reply(outcome: Result) -> Reply:
@@ -259,6 +283,8 @@ def reply(outcome: Result) -> Reply:
             return settings(outcome)
         case NovelList():
             return novels(outcome)
-        case ModelInfo(facts):
-            return model(facts)
+        case TrainingStatus():
+            return training_status(outcome)
+        case ModelView():
+            return model(outcome)
     raise AssertionError(f"no Discord rendering for {type(outcome).__name__}")

@@ -7,8 +7,7 @@ second tap on the same button takes the vote back, a tap on another moves it) or
 message-per-candidate layout, a 👍 on a candidate's message (Telegram only reports reactions to
 bots that are administrators). How rounds look and stay live: rounds.py.
 
-Moderators are the chat's administrators (looked up, cached for `admin_ttl` seconds), the member
-of a private chat, and the ids in config.toml (checked by the core).
+Moderators: members.py (and the ids in config.toml, checked by the core).
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from telegram import Chat as TgChat
 from telegram import Message, ReactionType, ReactionTypeEmoji, Update, User
-from telegram.constants import ChatAction, ChatType
+from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -43,9 +42,19 @@ from bot.core.errors import RelayError
 from bot.core.records import Chat, Round
 from bot.core.registry import COMMANDS
 from bot.core.relay import Relay
-from bot.core.views import Actor, ChatKey, ContinueResult, ExportFile, RoundResult, VoteResult
+from bot.core.views import (
+    Actor,
+    ChatKey,
+    ContinueResult,
+    ExportFile,
+    ModelView,
+    RoundResult,
+    TrainingNews,
+    VoteResult,
+)
 from bot.platforms.telegram import render
 from bot.platforms.telegram._compat import TolerantUpdatesRequest
+from bot.platforms.telegram.members import Moderators
 from bot.platforms.telegram.rounds import RoundBoard, RoundMessages
 
 log = logging.getLogger(__name__)
@@ -78,9 +87,7 @@ class TelegramPlatform:
     ) -> None:
         self.relay = relay
         self.router = router
-        self.admin_ttl = admin_ttl
         self.poll_timeout = poll_timeout
-        self._admins: dict[int, tuple[float, frozenset[int]]] = {}
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(token)
@@ -94,6 +101,7 @@ class TelegramPlatform:
             .build()
         )
         self.board = RoundBoard(self.app.bot, relay, config.round_layout)
+        self.moderators = Moderators(self.app.bot, admin_ttl)
         command = filters.UpdateType.MESSAGE
         self.app.add_handler(CommandHandler(COMMAND_WORDS, self.on_command, filters=command))
         self.app.add_handler(
@@ -139,6 +147,13 @@ class TelegramPlatform:
         """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
         await self.board.show_end(int(chat.external_id), result)
 
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        """Announcer port: a fine-tune of the chat's writer ended."""
+        for piece in render.split(render.training(news)):
+            await self.app.bot.send_message(
+                int(chat.external_id), piece, parse_mode=render.PARSE_MODE
+            )
+
     # -- handlers -------------------------------------------------------------------------------
 
     async def on_command(self, update: Update, context: Context) -> None:
@@ -154,7 +169,7 @@ class TelegramPlatform:
             actor = Actor(
                 str(user.id),
                 user.full_name,
-                is_moderator=await self._is_moderator(chat, user, message),
+                is_moderator=await self.moderators.includes(chat, user, message),
             )
             attachment = await self._attachment(key, actor, message, text)
             if split_command(text)[0] == "continue":
@@ -249,6 +264,10 @@ class TelegramPlatform:
         elif isinstance(outcome, VoteResult):
             await self._reply(message, render.render(outcome))
             await self._after_vote(message.chat_id, outcome)
+        elif isinstance(outcome, ModelView) and _readable(outcome.picture):
+            await self._reply(message, render.render(outcome))
+            with open(str(outcome.picture), "rb") as picture:
+                await message.reply_photo(picture, caption="📈 training and held-out loss")
         else:
             await self._reply(message, render.render(outcome))
 
@@ -312,27 +331,6 @@ class TelegramPlatform:
             raise RelayError(f"Telegram would not hand over that file ({exc.message}).") from exc
         return Attachment(filename=filename, data=data)
 
-    async def _is_moderator(self, chat: TgChat, user: User, message: Message) -> bool:
-        if chat.type == ChatType.PRIVATE:  # a private chat's story is its member's own
-            return True
-        if message.sender_chat is not None and message.sender_chat.id == chat.id:
-            return True  # an anonymous administrator speaks as the group itself
-        return user.id in await self._administrators(chat.id)
-
-    async def _administrators(self, chat_id: int) -> frozenset[int]:
-        now = time.monotonic()
-        cached = self._admins.get(chat_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            members = await self.app.bot.get_chat_administrators(chat_id)
-        except TelegramError:  # e.g. the bot was removed; nobody is an administrator to us
-            log.warning("could not read the administrators of chat %s", chat_id, exc_info=True)
-            return frozenset()
-        ids = frozenset(member.user.id for member in members)
-        self._admins[chat_id] = (now + self.admin_ttl, ids)
-        return ids
-
 
 def _key(chat: TgChat) -> ChatKey:
     return ChatKey(PLATFORM, str(chat.id), chat.effective_name or str(chat.id))
@@ -340,6 +338,10 @@ def _key(chat: TgChat) -> ChatKey:
 
 def _actor(user: User) -> Actor:
     return Actor(str(user.id), user.full_name)
+
+
+def _readable(path: str | None) -> bool:
+    return path is not None and Path(path).is_file()
 
 
 def _thumbs_up(reactions: Sequence[ReactionType]) -> bool:

@@ -8,11 +8,9 @@ candidate (so a 👍 reaction can name one) followed by the round message with t
 
 from __future__ import annotations
 
-import html
 import re
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import ParseMode
 
 from bot.core.keycaps import keycap
 from bot.core.records import Line, Story
@@ -24,7 +22,7 @@ from bot.core.views import (
     Help,
     LineAdded,
     LineRemoved,
-    ModelInfo,
+    ModelView,
     NovelList,
     RoundResult,
     RoundView,
@@ -33,39 +31,18 @@ from bot.core.views import (
     StoryList,
     StoryStarted,
     StoryView,
+    TrainingNews,
+    TrainingStatus,
     VoteResult,
 )
+from bot.platforms import _words
+from bot.platforms.telegram._html import MAX_MESSAGE, PARSE_MODE, esc, split, visible_length
 
-__all__ = [
-    "MAX_MESSAGE",
-    "PARSE_MODE",
-    "bot_commands",
-    "callback_data",
-    "candidate",
-    "esc",
-    "keyboard",
-    "parse_callback",
-    "render",
-    "result",
-    "round_added",
-    "round_header",
-    "round_message",
-    "round_moved",
-    "split",
-    "vote_answer",
-    "winner_line",
-]
+__all__ = ["MAX_MESSAGE", "PARSE_MODE", "esc", "split"]  # re-exported: render.esc(), ...
 
-PARSE_MODE = ParseMode.HTML
-MAX_MESSAGE = 4096  # Telegram's limit on a message's text after entity parsing
+
 _BUTTONS_PER_ROW = 3
 _CALLBACK = re.compile(r"v:(\d{1,12}):(\d)")
-_TAG = re.compile(r"<[^>]*>")
-
-
-def esc(text: str) -> str:
-    """Member or writer text made safe for ParseMode.HTML."""
-    return html.escape(text, quote=False)
 
 
 def _votes(n: int) -> str:
@@ -283,16 +260,33 @@ def render(outcome: Result) -> str:
             return (
                 f"⚙️ temperature {temperature}, candidates {candidates}, vote_time {vote_seconds} s"
             )
-        case NovelList(novels):
-            rows = [f"#{n.id} {esc(n.title)} — {n.chars:,} characters, {n.status}" for n in novels]
-            return "📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet."
-        case ModelInfo(facts):
-            return "🤖 " + "\n".join(f"{esc(k)}: {esc(v)}" for k, v in facts.items())
+        case NovelList(novels, added):
+            head = ""
+            if added is not None:
+                head = (
+                    f"📚 Added <b>{esc(added.title)}</b>: {added.chars:,} characters, "
+                    f"read as {esc(added.encoding)}.\n"
+                )
+            rows = [
+                f"#{n.id} {esc(n.title)} — {n.chars:,} characters, added by "
+                f"{esc(n.added_by_name or n.added_by)}, {n.status}"
+                for n in novels
+            ]
+            return head + ("📚 Novels:\n" + "\n".join(rows) if rows else "📚 No novels yet.")
+        case TrainingStatus():
+            return "🧠 " + "\n".join(esc(row) for row in _words.status(outcome))
+        case ModelView():
+            return "🤖 " + "\n".join(esc(row) for row in _words.model(outcome))
         case Help(commands):
             return "\n".join(
                 f"<code>{esc(usage)}</code> — {esc(what)}" for usage, what in commands
             )
     raise AssertionError(f"no Telegram rendering for {type(outcome).__name__}")
+
+
+def training(news: TrainingNews) -> str:
+    """A fine-tune ended (announced to the chat)."""
+    return "🧠 " + esc(_words.news(news))
 
 
 def _story_row(item: Story) -> str:
@@ -308,38 +302,3 @@ def bot_commands() -> list[BotCommand]:
         what = command.help.rstrip(".")
         grouped[command.name].append(f"{rest}: {what}" if rest else what)
     return [BotCommand(name, " · ".join(parts)[:256]) for name, parts in grouped.items()]
-
-
-# -- splitting ----------------------------------------------------------------------------------
-
-
-def visible_length(text: str) -> int:
-    """Length as Telegram counts it: after the HTML is parsed, in UTF-16 code units."""
-    plain = html.unescape(_TAG.sub("", text))
-    return len(plain.encode("utf-16-le")) // 2
-
-
-def split(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Cut a rendered text into messages at line ends. Every renderer closes its tags on the
-    line that opens them, so each piece is valid HTML; a single line too long for one message
-    is sent as plain (escaped) text in pieces."""
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for row in text.split("\n"):
-        row_size = visible_length(row)
-        if row_size > limit:
-            plain = html.unescape(_TAG.sub("", row))
-            rows = [esc(plain[i : i + limit // 2]) for i in range(0, len(plain), limit // 2)]
-        else:
-            rows = [row]
-        for part in rows:
-            part_size = visible_length(part)
-            if current and size + 1 + part_size > limit:
-                pieces.append("\n".join(current))
-                current, size = [], 0
-            size += part_size + (1 if current else 0)
-            current.append(part)
-    if current:
-        pieces.append("\n".join(current))
-    return [p for p in pieces if p.strip()] or [""]

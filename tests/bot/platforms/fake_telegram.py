@@ -419,6 +419,19 @@ class FakeBotAPI:
             extra["caption"] = visible_text(call.params["caption"])
         return self._new_message(call, extra)
 
+    def _m_sendPhoto(self, call: Call) -> JSON:
+        if "photo" not in call.files:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        _name, data = call.files["photo"]
+        if not data.startswith(b"\x89PNG") and not data.startswith(b"\xff\xd8"):
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        file_id = f"AgACAgQAAx-{next(self._ids)}"
+        size = {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 800, "height": 450}
+        extra: JSON = {"photo": [size]}
+        if call.params.get("caption"):
+            extra["caption"] = visible_text(call.params["caption"])
+        return self._new_message(call, extra)
+
     def _m_editMessageText(self, call: Call) -> JSON:
         message = self._stored(call.params)
         changed = {**message, **self._text(call.params), "edit_date": int(time.time())}

@@ -192,3 +192,75 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     assert status == "closed" and votes == [("bob", 2), ("you", 1)]
     lines = await story_lines(db)
     assert lines[-1][0] == "ai"
+
+
+TIGER = (
+    "옛날 옛적에 호랑이가 살았다. 호랑이는 곶감이 무서웠다. 똠방각하는 웃었다.\n"
+    "The tiger said that the persimmon was near, and the boy slept.\n"
+) * 30
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float = 120) -> str:
+    seen = ""
+    while marker not in seen:
+        chunk = await asyncio.wait_for(stream.readline(), timeout)
+        assert chunk, seen
+        seen += chunk.decode()
+    return seen
+
+
+@pytest.mark.slow
+async def test_a_cp949_novel_teaches_the_chats_writer(
+    tmp_path: Path, random_writer_dir: Path
+) -> None:
+    """/novel add of a CP949 file, /train now, the result announced in the chat, /model shows
+    the new version, and /continue writes with it — the real bot, worker and trainer."""
+    novel = tmp_path / "호랑이.txt"
+    novel.write_bytes(TIGER.encode("cp949"))
+    config = write_config(tmp_path, random_writer_dir)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write(
+            "[training]\ntime_budget_seconds = 10\nmin_chars = 100\nmin_gain_bits = 0.0\n"
+            "max_forget_bits = 2.0\nenabled = false\n"
+        )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--platform",
+        "console",
+        "--config",
+        str(config),
+        "--db",
+        str(tmp_path / "learn.db"),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(
+            f"/story new Tiger\n/write 호랑이가 산에서 내려왔다.\n/novel add {novel}\n"
+            "/train now\n".encode()
+        )
+        await process.stdin.drain()
+        seen = await read_until(process.stdout, "🧠 The writer learned")
+        assert "read as CP949 (Korean)" in seen and "똠방각하" not in seen
+        assert "Fine-tune queued" in seen
+        process.stdin.write(b"/model\n/continue\n/novel list\n")
+        await process.stdin.drain()
+        seen = await read_until(process.stdout, "added by you, trained")
+        assert "This chat's writer: version 1" in seen and "loss curves:" in seen
+        assert "Round 1 of “Tiger”" in seen
+    finally:
+        process.stdin.close()
+        await asyncio.wait_for(process.wait(), 60)
+    assert process.returncode == 0
+    async with Database(tmp_path / "learn.db") as db:
+        store = SqliteStore(db)
+        chat = await store.ensure_chat("console", "local", "console")
+        (novel_row,) = await store.novels(chat.id)
+        assert novel_row.encoding == "CP949 (Korean)"
+        assert "똠방각하" in await store.novel_text(novel_row.id)
+        head = await store.writer_head(f"chat-{chat.id}")
+        assert head is not None and Path(head.path, "model.safetensors").is_file()

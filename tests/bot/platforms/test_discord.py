@@ -429,3 +429,35 @@ async def test_unreadable_ballot_box_does_not_keep_a_round_open(
     assert closed is not None and closed[1].winner is not None
     assert closed[1].winner.ordinal == 2
     assert "reading the votes of round 1 on console failed" in caplog.text
+
+
+# -- the living writer ---------------------------------------------------------------------------
+
+
+async def test_train_now_is_announced_and_model_attaches_its_picture(guild: Guild) -> None:
+    """/train now (moderators), the result posted in the channel when the run ends, and
+    /model show answered with the loss curves attached."""
+    await guild.fake.answer(ALICE, "story new", title="Tiger")
+    text = "호랑이는 곶감을 무서워했다. 똠방각하는 웃었다.\n" * 20
+    added = await guild.fake.answer(
+        MOD, "novel add", file=Upload("tiger.txt", text.encode("cp949"))
+    )
+    assert "read as CP949 (Korean)" in added.text()
+    refused = await guild.fake.answer(ALICE, "train now")
+    assert refused.messages()[0].ephemeral and "Only moderators" in refused.text()
+    queued = await guild.fake.answer(MOD, "train now")
+    assert "Fine-tune queued" in queued.text()
+
+    assert await guild.world.relay.training.run_next()
+    await guild.fake.wait_until(
+        lambda: "🧠 The writer learned" in guild.fake.channel_messages()[-1].content
+    )
+    shown = await guild.fake.answer(BOB, "model show")
+    assert "This chat's writer: version 1" in shown.text()
+    ((name, data),) = shown.messages()[0].files
+    assert name == "loss.png" and data.startswith(b"\x89PNG")
+    subcommands = {
+        c["name"]: {o["name"] for o in c.get("options", [])} for c in guild.fake.commands[GUILD_ID]
+    }
+    assert subcommands["train"] == {"now", "status"}
+    assert subcommands["model"] == {"show", "rollback"}

@@ -16,14 +16,14 @@ import pytest
 from telegram.ext import AIORateLimiter
 
 from bot.announce import Announcers
-from bot.config import NovelsConfig, RelayConfig, TelegramConfig
+from bot.config import NovelsConfig, RelayConfig, TelegramConfig, TrainingConfig
 from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
 from bot.core.views import ChatKey
 from bot.platforms.telegram import RoundMessages, TelegramPlatform
 from bot.platforms.telegram.rounds import Layout
 from storage import Database, SqliteStore
-from tests.bot.conftest import FakeClock, FakeTimers, FakeWriter
+from tests.bot.conftest import FakeClock, FakeTimers, FakeTrainer, FakeWriter
 from tests.bot.counting import CountingStore
 from tests.bot.platforms.fake_telegram import (
     TOKEN,
@@ -60,6 +60,7 @@ class Setup:
     db_path: Path
     writer: FakeWriter
     clock: FakeClock
+    trainer: FakeTrainer
 
     @contextlib.asynccontextmanager
     async def bot(
@@ -81,6 +82,9 @@ class Setup:
                 RelayConfig(**relay),
                 NovelsConfig(min_chars=10),
                 announcer=announcers,
+                trainer=self.trainer,
+                training=TrainingConfig(min_chars=100),
+                writers_dir=str(self.db_path.parent / "writers"),
             )
             await core.recover()
             config = TelegramConfig(
@@ -165,7 +169,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         administrator({**fake.me, "is_bot": True}),
     ]
     try:
-        yield Setup(fake, tmp_path / "relay.db", FakeWriter(), FakeClock())
+        yield Setup(fake, tmp_path / "relay.db", FakeWriter(), FakeClock(), FakeTrainer())
     finally:
         await fake.close()
 
@@ -568,3 +572,40 @@ async def test_a_tap_costs_one_write_transaction(setup: Setup) -> None:
         assert await setup.tap(BOB, round_message, 2) == "✅ You vote for 2️⃣."
         calls, writes = cost()
         assert calls <= 6 and writes == 1, stores[0].calls
+
+
+# -- the living writer ---------------------------------------------------------------------------
+
+
+async def test_train_now_is_announced_and_model_shows_its_picture(setup: Setup) -> None:
+    """A CP949 novel, /train now (administrators), the result posted to the group when the
+    run ends, and /model answered with the loss curves as a photo; both in the menu."""
+    async with setup.bot(layout="one_message") as bot:
+        await story_with_two_lines(setup)
+        text = "호랑이는 곶감을 무서워했다. 똠방각하는 웃었다.\n" * 20
+        mark = len(setup.fake.calls)
+        setup.fake.document(GROUP, ADA, "호랑이.txt", text.encode("cp949"), caption="/novel add")
+        added = await setup.fake.wait_for("sendMessage", after=mark)
+        assert "read as CP949 (Korean)" in added.result["text"]
+        refusal = await setup.say(ALICE, "/train now")
+        assert "Only moderators can start a fine-tune" in refusal.result["text"]
+        queued = await setup.say(ADA, "/train now")
+        assert "Fine-tune queued (it starts next)" in queued.result["text"]
+
+        mark = len(setup.fake.calls)
+        assert await bot.relay.training.run_next()
+        news = await setup.fake.wait_for("sendMessage", after=mark)
+        assert news.result["text"].startswith("🧠 The writer learned from")
+        assert "Version 1 now writes" in news.result["text"]
+
+        mark = len(setup.fake.calls)
+        setup.fake.command(GROUP, BOB, "/model")
+        photo = await setup.fake.wait_for("sendPhoto", after=mark)
+        assert photo.files["photo"][1].startswith(b"\x89PNG")
+        (shown,) = [
+            c for c in setup.fake.sent("sendMessage", mark) if "version 1" in c.result["text"]
+        ]
+        assert "This chat's writer: version 1" in shown.result["text"]
+        (menu,) = setup.fake.sent("setMyCommands")
+        names = [c["command"] for c in menu.params["commands"]]
+        assert {"train", "model"} <= set(names)
