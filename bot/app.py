@@ -24,6 +24,7 @@ from bot.core.commands import CommandRouter
 from bot.core.ports import Announcer, WriterUnavailable
 from bot.core.relay import Relay
 from bot.engine_client import EngineClient
+from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
 from bot.trainer_client import EngineTrainer
@@ -109,6 +110,7 @@ async def run(options: Options, config: Config) -> int:
             trainer=EngineTrainer(config.training.hang_seconds),
             training=config.training,
             writers_dir=config.training.writers_dir or str(db_path.parent / "writers"),
+            languages=languages(),
         )
         router = CommandRouter(relay)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from bot.i18n import languages
+
 
 class ConfigError(Exception):
     """config.toml is unreadable, has an unknown key or a bad value; the message names the key."""
@@ -34,6 +36,7 @@ class RelayConfig:
     temperature: float = 0.8  # writer temperature (/settings temperature)
     no_votes: Literal["skip", "best_score"] = "skip"  # a round nobody voted in
     quorum: int = 0  # close a round as soon as this many members voted; 0 = off
+    language: str = "en"  # what the bot speaks where nothing else says (/settings language)
     show_lines: int = 10  # lines shown by /story show
     moderators: tuple[str, ...] = ()  # extra moderators, as "telegram:12345" or "discord:678"
 
@@ -58,6 +61,11 @@ class RelayConfig:
         _check(0.0 <= self.temperature <= 2.0, "relay.temperature", "must be between 0 and 2")
         _check(self.quorum >= 0, "relay.quorum", "must be 0 (off) or positive")
         _check(1 <= self.show_lines <= 100, "relay.show_lines", "must be 1..100")
+        _check(
+            self.language in languages(),
+            "relay.language",
+            f"must be one of {list(languages())}, not {self.language!r}",
+        )
         for ident in self.moderators:
             _check(ident.count(":") == 1, "relay.moderators", f"{ident!r} is not 'platform:id'")
 

@@ -30,7 +30,7 @@ from bot.core.records import (
 )
 
 CHAT_COLUMNS = "id, platform, external_id, title"
-SETTINGS_COLUMNS = "temperature, candidates, vote_seconds"
+SETTINGS_COLUMNS = "temperature, candidates, vote_seconds, language"
 STORY_COLUMNS = "id, chat_id, title, status, created_by, created_at, ended_at"
 LINE_COLUMNS = (
     "id, story_id, position, kind, author_id, author_name, text, round_id, removed, created_at"
@@ -73,7 +73,9 @@ def to_chat(row: Sequence[Any]) -> Chat:
 
 
 def to_settings(row: sqlite3.Row) -> ChatSettings:
-    return ChatSettings(temperature=row[0], candidates=row[1], vote_seconds=row[2])
+    return ChatSettings(
+        temperature=row[0], candidates=row[1], vote_seconds=row[2], language=row[3]
+    )
 
 
 def to_story(row: Sequence[Any]) -> Story:

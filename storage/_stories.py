@@ -27,7 +27,7 @@ RETURNING {CHAT_COLUMNS}
 SQL_GET_CHAT = f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?"
 SQL_CHAT_SETTINGS = f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = ?"
 SQL_UPDATE_SETTINGS = (
-    "UPDATE chats SET temperature = ?, candidates = ?, vote_seconds = ? WHERE id = ?"
+    "UPDATE chats SET temperature = ?, candidates = ?, vote_seconds = ?, language = ? WHERE id = ?"
 )
 
 SQL_OPEN_STORY = f"SELECT {STORY_COLUMNS} FROM stories WHERE chat_id = ? AND status = 'open'"
@@ -119,10 +119,16 @@ class StoryQueries:
         return to_settings(row)
 
     async def update_chat_settings(self, chat_id: int, settings: ChatSettings) -> None:
-        """Replace all three overrides (None clears one back to the config default)."""
+        """Replace every override (None clears one back to the config default)."""
         changed = await self._db.execute(
             SQL_UPDATE_SETTINGS,
-            (settings.temperature, settings.candidates, settings.vote_seconds, chat_id),
+            (
+                settings.temperature,
+                settings.candidates,
+                settings.vote_seconds,
+                settings.language,
+                chat_id,
+            ),
         )
         if changed == 0:
             raise NotFound(f"chat {chat_id}")

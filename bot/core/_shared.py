@@ -12,9 +12,10 @@ from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
 from bot.core.errors import NotAllowed, RelayError
 from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Writer
 from bot.core.records import Chat, RoundPlace, Story, WriterVersion
+from bot.core.texts import N_
 from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNews
 
-NO_STORY = "There is no story here yet. Start one with /story new <title>."
+NO_STORY = N_("There is no story here yet. Start one with /story new <title>.")
 
 
 class Unannounced:
@@ -38,7 +39,9 @@ class Shared:
     policy: WriterConfig
     novels: NovelsConfig
     training: TrainingConfig
+    languages: tuple[str, ...] = ("en",)  # the languages the bot speaks (its catalogues)
     ballot_boxes: dict[str, BallotBox] = field(default_factory=dict)
+    _languages: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     # -- chats and permissions ----------------------------------------------------------------
 
@@ -49,9 +52,10 @@ class Shared:
     def is_moderator(self, key: ChatKey, actor: Actor) -> bool:
         return actor.is_moderator or f"{key.platform}:{actor.member_id}" in self.rules.moderators
 
-    def require_moderator(self, key: ChatKey, actor: Actor, what: str) -> None:
+    def require_moderator(self, key: ChatKey, actor: Actor, refusal: str) -> None:
+        """Refuse a member who is not a moderator, with `refusal` (a catalogue message)."""
         if not self.is_moderator(key, actor):
-            raise NotAllowed(f"Only moderators can {what}.")
+            raise NotAllowed(refusal)
 
     # -- where a chat stands (one read) -------------------------------------------------------
 
@@ -75,7 +79,37 @@ class Shared:
             temperature=rules.temperature if own.temperature is None else own.temperature,
             candidates=rules.candidates if own.candidates is None else own.candidates,
             vote_seconds=rules.vote_seconds if own.vote_seconds is None else own.vote_seconds,
+            language=self.spoken(own.language) or rules.language,
         )
+
+    # -- what the bot speaks --------------------------------------------------------------------
+
+    def spoken(self, code: str | None) -> str | None:
+        """A language code ("ko", "ko-KR", "en_US") as one the bot speaks, or None."""
+        short = (code or "").replace("_", "-").split("-")[0].lower()
+        return short if short in self.languages else None
+
+    async def language(self, key: ChatKey) -> str:
+        """The chat's language: its /settings language (the starter's, when the story began),
+        else the platform's idea of the chat (a server's locale), else relay.language."""
+        cached = self._languages.get((key.platform, key.external_id, key.language))
+        if cached is not None:
+            return cached
+        chat = await self.store.find_chat(key.platform, key.external_id)
+        own = await self.store.chat_settings(chat.id) if chat else None
+        chosen = (
+            self.spoken(own.language if own else None)
+            or self.spoken(key.language)
+            or self.rules.language
+        )
+        if chat is not None:
+            self._languages[(key.platform, key.external_id, key.language)] = chosen
+        return chosen
+
+    def forget_language(self, key: ChatKey) -> None:
+        """The chat's language may have changed."""
+        for cached in [k for k in self._languages if k[:2] == (key.platform, key.external_id)]:
+            del self._languages[cached]
 
     # -- whose writer writes ------------------------------------------------------------------
 

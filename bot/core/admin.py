@@ -8,8 +8,10 @@ from bot.core._shared import Shared
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict
 from bot.core.records import ChatSettings
-from bot.core.texts import check_novel, check_novel_file
+from bot.core.texts import N_, check_novel, check_novel_file
 from bot.core.views import Actor, ChatKey, NovelList, SettingsView
+
+NO_NOVELS = N_("Only moderators can add novels.")
 
 
 class ChatAdmin:
@@ -26,10 +28,11 @@ class ChatAdmin:
         chat = await s.ensure_chat(key)
         if not name:
             return await s.effective_settings(chat)
-        s.require_moderator(key, actor, "change settings")
+        s.require_moderator(key, actor, "Only moderators can change settings.")
         own = await s.store.chat_settings(chat.id)
-        own = _apply_setting(own, name, value, s.rules.max_candidates)
+        own = _apply_setting(own, name, value, s.rules.max_candidates, s.languages)
         await s.store.update_chat_settings(chat.id, own)
+        s.forget_language(key)
         return await s.effective_settings(chat)
 
     # -- novels -------------------------------------------------------------------------------
@@ -38,12 +41,12 @@ class ChatAdmin:
         self, key: ChatKey, actor: Actor, filename: str, size: int
     ) -> None:
         """The checks a platform can make before downloading an upload: who, name, size."""
-        self.s.require_moderator(key, actor, "add novels")
+        self.s.require_moderator(key, actor, NO_NOVELS)
         check_novel_file(filename, size, self.s.novels.max_bytes)
 
     async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes) -> NovelList:
         s = self.s
-        s.require_moderator(key, actor, "add novels")
+        s.require_moderator(key, actor, NO_NOVELS)
         checked = check_novel(filename, data, s.novels.max_bytes, s.novels.min_chars)
         chat = await s.ensure_chat(key)
         try:
@@ -67,22 +70,16 @@ class ChatAdmin:
 
     async def remove_novel(self, key: ChatKey, actor: Actor, novel_id: int) -> NovelList:
         s = self.s
-        s.require_moderator(key, actor, "remove novels")
+        s.require_moderator(key, actor, "Only moderators can remove novels.")
         place = await s.place(key)
         if place is None or await s.store.remove_novel(place.chat.id, novel_id) is None:
-            raise RelayError(f"There is no novel #{novel_id} in this chat's list.")
+            raise RelayError("There is no novel #{id} in this chat's list.", id=novel_id)
         return NovelList(await s.store.novels(place.chat.id))
 
 
-_RANGES = {
-    "temperature": "0 to 2",
-    "candidates": "1 to {max}",
-    "vote_time": "10 to 604800 seconds",
-    "vote_seconds": "10 to 604800 seconds",
-}
-
-
-def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int) -> ChatSettings:
+def _apply_setting(
+    own: ChatSettings, name: str, value: str, max_candidates: int, languages: tuple[str, ...]
+) -> ChatSettings:
     name = name.lower().replace("-", "_")
     try:
         if name == "temperature":
@@ -100,9 +97,18 @@ def _apply_setting(own: ChatSettings, name: str, value: str, max_candidates: int
             if not 10 <= seconds <= 7 * 86400:
                 raise ValueError
             return replace(own, vote_seconds=seconds)
+        if name == "language":
+            if value.lower() not in languages:
+                raise ValueError
+            return replace(own, language=value.lower())
     except ValueError:
-        limits = _RANGES[name].format(max=max_candidates)
-        raise RelayError(f"{name} must be {limits}.") from None
+        limits = {
+            "temperature": RelayError("temperature must be 0 to 2."),
+            "candidates": RelayError("candidates must be 1 to {most}.", most=max_candidates),
+            "language": RelayError("language must be one of: {all}.", all=", ".join(languages)),
+        }
+        raise limits.get(name, RelayError("vote_time must be 10 to 604800 seconds.")) from None
     raise RelayError(
-        "Settings: temperature, candidates, vote_time. Example: /settings temperature 0.7"
+        "Settings: temperature, candidates, vote_time, language. "
+        "Example: /settings temperature 0.7"
     )

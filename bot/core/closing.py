@@ -32,7 +32,7 @@ class Closing:
 
     async def close_round(self, key: ChatKey, actor: Actor) -> RoundResult:
         """/round close: the winner joins the story now."""
-        self.s.require_moderator(key, actor, "close a round")
+        self.s.require_moderator(key, actor, "Only moderators can close a round.")
         result = await self.close(await self._open_round(key), "moderator")
         if result is None:
             raise RelayError("That round has already closed.")
@@ -40,7 +40,7 @@ class Closing:
 
     async def cancel_round(self, key: ChatKey, actor: Actor) -> RoundResult:
         """/round cancel: the round is dropped; nothing joins the story."""
-        self.s.require_moderator(key, actor, "cancel a round")
+        self.s.require_moderator(key, actor, "Only moderators can cancel a round.")
         result = await self.cancel(await self._open_round(key), "cancelled")
         if result is None:
             raise RelayError("That round has already closed.")

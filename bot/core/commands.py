@@ -29,7 +29,7 @@ def parse(text: str) -> tuple[Command, dict[str, Any]]:
     name, rest = split_command(text)
     entries = named(name)
     if not entries:
-        raise RelayError(f"Unknown command /{name}. Try /help.")
+        raise RelayError("Unknown command /{name}. Try /help.", name=name)
     command = entries[0]
     if command.sub:
         first, _, after = rest.partition(" ")
@@ -40,7 +40,7 @@ def parse(text: str) -> tuple[Command, dict[str, Any]]:
             default = next((c for c in entries if c.default), None)
             if default is None or rest:
                 uses = ", ".join(c.usage for c in entries)
-                raise RelayError(f"Use {uses}.")
+                raise RelayError("Use {usage}.", usage=uses)
             command = default
     return command, _parse_args(command, rest)
 
@@ -70,12 +70,12 @@ def _parse_args(command: Command, rest: str) -> dict[str, Any]:
             return values
         if not words:
             if arg.required:
-                raise RelayError(f"Use {command.usage}.")
+                raise RelayError("Use {usage}.", usage=command.usage)
             continue
         values[arg.name] = _value(command, arg, words.pop(0))
         rest = rest.strip().partition(" ")[2]
     if words:
-        raise RelayError(f"Use {command.usage}.")
+        raise RelayError("Use {usage}.", usage=command.usage)
     return values
 
 
@@ -90,7 +90,7 @@ def _bind_from_end(
             values[arg.name] = _value(command, arg, word)
             taken += 1
         elif arg.required:
-            raise RelayError(f"Use {command.usage}.")
+            raise RelayError("Use {usage}.", usage=command.usage)
     return taken
 
 
@@ -98,7 +98,11 @@ def _value(command: Command, arg: Arg, word: str) -> Any:
     if arg.kind == "int":
         digits = word.lstrip("#")
         if not digits.isdigit():
-            raise RelayError(f"Give the {arg.name.replace('_', ' ')} as a number: {command.usage}")
+            raise RelayError(
+                "Give the {name} as a number: {usage}",
+                name=arg.name.replace("_", " "),
+                usage=command.usage,
+            )
         return int(digits)
     if arg.kind == "choice":
         return word.lower()

@@ -29,6 +29,7 @@ class ChatSettings:
     temperature: float | None = None
     candidates: int | None = None
     vote_seconds: int | None = None
+    language: str | None = None  # the language the bot speaks in this chat
 
 
 @dataclass(frozen=True)

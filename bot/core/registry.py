@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from bot.core.errors import RelayError
 from bot.core.relay import Relay
+from bot.core.texts import N_
 from bot.core.views import (
     Actor,
     ChatKey,
@@ -226,7 +227,22 @@ async def _help(r: Relay, c: Call) -> Result:
 
 # -- the table, in the order /help shows it -------------------------------------------------------
 
-SETTINGS = ("temperature", "candidates", "vote_time")
+SETTINGS = ("temperature", "candidates", "vote_time", "language")
+
+# The arguments, named first (so the message extractor finds their help texts).
+TITLE = Arg("title", "text", "What the story is called", required=True)
+FORMAT = Arg(
+    "format", "choice", "txt: the text only; md: with who wrote it", choices=("txt", "md")
+)
+TEXT = Arg("text", "text", "Your line, as it should appear in the story", required=True)
+KEYWORD = Arg("keyword", "text", "A word the candidates start from")
+LENGTH = Arg("length", "int", "About how many characters each candidate has")
+CANDIDATE = Arg("n", "int", "The candidate's number", required=True)
+SETTING = Arg("name", "choice", "The setting to change; leave out to see all", choices=SETTINGS)
+VALUE = Arg("value", "word", "Its new value")
+FILE = Arg("file", "file", "A .txt file (UTF-8 or the CP949 of Korean files)", required=True)
+NOVEL = Arg("novel_id", "int", "The novel's number, as /novel list shows it", required=True)
+VERSION = Arg("version", "int", "The version's number, as /model shows it", required=True)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -234,7 +250,7 @@ COMMANDS: tuple[Command, ...] = (
         "new",
         "Start a story in this chat.",
         _story_new,
-        (Arg("title", "text", "What the story is called", required=True),),
+        (TITLE,),
     ),
     Command("story", "show", "The latest lines of the story.", _story_show, default=True),
     Command(
@@ -242,15 +258,7 @@ COMMANDS: tuple[Command, ...] = (
         "export",
         "The whole story as a file (markdown credits every author).",
         _story_export,
-        (
-            Arg(
-                "format",
-                "choice",
-                "txt: the text only; md: with who wrote it",
-                False,
-                ("txt", "md"),
-            ),
-        ),
+        (FORMAT,),
         slow=True,
     ),
     Command("story", "list", "The stories of this chat.", _story_list),
@@ -262,17 +270,14 @@ COMMANDS: tuple[Command, ...] = (
         "",
         "Add your line to the story.",
         _write,
-        (Arg("text", "text", "Your line, as it should appear in the story", required=True),),
+        (TEXT,),
     ),
     Command(
         "continue",
         "",
         "The writer proposes candidates for the next line; vote for one.",
         _continue,
-        (
-            Arg("keyword", "text", "A word the candidates start from"),
-            Arg("length", "int", "About how many characters each candidate has"),
-        ),
+        (KEYWORD, LENGTH),
         slow=True,
     ),
     Command(
@@ -280,7 +285,7 @@ COMMANDS: tuple[Command, ...] = (
         "",
         "Vote for candidate n (again to move your vote).",
         _vote,
-        (Arg("n", "int", "The candidate's number", required=True),),
+        (CANDIDATE,),
         slash=False,
     ),
     Command("unvote", "", "Take your vote back.", _unvote, slash=False),
@@ -308,17 +313,14 @@ COMMANDS: tuple[Command, ...] = (
         "",
         "Show this chat's writer settings, or change one (moderators).",
         _settings,
-        (
-            Arg("name", "choice", "The setting to change; leave out to see all", choices=SETTINGS),
-            Arg("value", "word", "Its new value"),
-        ),
+        (SETTING, VALUE),
     ),
     Command(
         "novel",
         "add",
         "Add a .txt novel for the writer to learn from.",
         _novel_add,
-        (Arg("file", "file", "A .txt file (UTF-8 or the CP949 of Korean files)", required=True),),
+        (FILE,),
         moderator=True,
         slow=True,
     ),
@@ -328,7 +330,7 @@ COMMANDS: tuple[Command, ...] = (
         "remove",
         "Drop a novel from the training list.",
         _novel_remove,
-        (Arg("novel_id", "int", "The novel's number, as /novel list shows it", required=True),),
+        (NOVEL,),
         moderator=True,
     ),
     Command(
@@ -358,7 +360,7 @@ COMMANDS: tuple[Command, ...] = (
         "rollback",
         "Let an earlier version write again (0: the shipped writer).",
         _model_rollback,
-        (Arg("version", "int", "The version's number, as /model shows it", required=True),),
+        (VERSION,),
         moderator=True,
     ),
     Command("help", "", "This list.", _help, slash=False, aliases=("start",)),
@@ -366,11 +368,11 @@ COMMANDS: tuple[Command, ...] = (
 
 # What a command word with subcommands is about (Discord shows it for the group).
 GROUPS: dict[str, str] = {
-    "story": "This chat's story",
-    "round": "The open round of candidates",
-    "novel": "Novels the writer learns from",
-    "train": "Fine-tuning this chat's writer",
-    "model": "This chat's writer",
+    "story": N_("This chat's story"),
+    "round": N_("The open round of candidates"),
+    "novel": N_("Novels the writer learns from"),
+    "train": N_("Fine-tuning this chat's writer"),
+    "model": N_("This chat's writer"),
 }
 
 

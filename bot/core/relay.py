@@ -23,6 +23,7 @@ from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Trainer, 
 from bot.core.rounds import Rounds
 from bot.core.stories import Stories
 from bot.core.training import Training
+from bot.core.views import ChatKey
 from bot.core.votes import Votes
 
 __all__ = ["Relay"]
@@ -45,6 +46,7 @@ class Relay:
         trainer: Trainer | None = None,
         training: TrainingConfig | None = None,
         writers_dir: str = "writers",
+        languages: tuple[str, ...] = ("en",),
     ) -> None:
         self.shared = Shared(
             store=store,
@@ -56,6 +58,7 @@ class Relay:
             policy=policy or WriterConfig(),
             novels=novels,
             training=training or TrainingConfig(),
+            languages=languages,
         )
         closing = Closing(self.shared)
         stories = Stories(self.shared, closing)
@@ -116,6 +119,10 @@ class Relay:
     @novels_config.setter
     def novels_config(self, novels: NovelsConfig) -> None:
         self.shared.novels = novels
+
+    async def language(self, key: ChatKey) -> str:
+        """The language to speak in this chat (for every answer and announcement there)."""
+        return await self.shared.language(key)
 
     def add_ballot_box(self, platform: str, box: BallotBox) -> None:
         """A platform whose votes also live on its side: read before each of its rounds closes."""

@@ -13,9 +13,10 @@ from bot.core._shared import Shared
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict, WriterUnavailable
 from bot.core.records import Chat, NewCandidate, Round, Story
+from bot.core.texts import N_
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundView
 
-WRITER_UNAVAILABLE = (
+WRITER_UNAVAILABLE = N_(
     "The writer is not answering right now (it is being restarted). "
     "Nothing was lost; please try /continue again in a moment."
 )
@@ -46,8 +47,9 @@ class Rounds:
         room = s.rules.max_candidates - shown
         if room <= 0:
             raise RelayError(
-                f"This round already has {shown} candidates, the most allowed. "
-                "Vote for one of them!"
+                "This round already has {count} candidates, the most allowed. "
+                "Vote for one of them!",
+                count=shown,
             )
         n = min(settings.candidates, room)
         seeds = generation.seeds_needed(s.policy, n)
@@ -96,7 +98,9 @@ class Rounds:
             return rules.default_length
         if not rules.min_length <= length <= rules.max_length:
             raise RelayError(
-                f"Length must be between {rules.min_length} and {rules.max_length} characters."
+                "Length must be between {low} and {high} characters.",
+                low=rules.min_length,
+                high=rules.max_length,
             )
         return length
 

@@ -3,11 +3,13 @@ keeps history, and the whole story as a file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.core._shared import Shared
 from bot.core.closing import Closing
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict
-from bot.core.records import Line, Story
+from bot.core.records import Chat, Line, Story
 from bot.core.texts import clean_line, clean_title
 from bot.core.views import Actor, ChatKey, ExportFile, StoryView
 
@@ -27,12 +29,26 @@ class Stories:
             )
         except StoreConflict as exc:
             current = await s.store.open_story(chat.id)
-            name = f" “{current.title}”" if current else ""
             raise RelayError(
-                f"This chat already has a story in progress{name}. "
-                "A moderator can end it with /story end."
+                "This chat already has a story in progress (“{title}”). "
+                "A moderator can end it with /story end.",
+                title=current.title if current else "?",
             ) from exc
+        await self._adopt_language(key, actor, chat)
         return StoryView(story=story, lines=[], total_lines=0)
+
+    async def _adopt_language(self, key: ChatKey, actor: Actor, chat: Chat) -> None:
+        """A chat without a chosen language, on a platform that has no idea of a chat's
+        language (Telegram; Discord servers have a preferred locale), speaks that of the member
+        who starts its story."""
+        s = self.s
+        spoken = s.spoken(actor.language)
+        if not spoken or s.spoken(key.language):
+            return
+        own = await s.store.chat_settings(chat.id)
+        if own.language is None:
+            await s.store.update_chat_settings(chat.id, replace(own, language=spoken))
+            s.forget_language(key)
 
     async def show_story(self, key: ChatKey, last: int | None = None) -> StoryView:
         _place, story = await self.s.open_story(key)
@@ -63,7 +79,7 @@ class Stories:
     async def end_story(self, key: ChatKey, actor: Actor) -> StoryView:
         """Close the story; its open round is cancelled (and members told)."""
         s = self.s
-        s.require_moderator(key, actor, "end the story")
+        s.require_moderator(key, actor, "Only moderators can end the story.")
         place, story = await s.open_story(key)
         if place.round is not None:
             await self.closing.cancel(place.round, "story ended")
@@ -85,7 +101,7 @@ class Stories:
     async def undo(self, key: ChatKey, actor: Actor) -> Line:
         """Remove the last line (it stays in the history)."""
         s = self.s
-        s.require_moderator(key, actor, "undo lines")
+        s.require_moderator(key, actor, "Only moderators can undo lines.")
         _place, story = await s.open_story(key)
         removed = await s.store.remove_last_line(story.id, s.clock.now())
         if removed is None:

@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 from bot.core.errors import RelayError
 
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is named; it is translated where shown."""
+    return message
+
+
 # Characters allowed in a line besides printable ones.
 _ALLOWED_CONTROLS = {"\n", "\t"}
 
@@ -21,7 +27,11 @@ def clean_line(text: str, max_chars: int) -> str:
     if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
         raise RelayError("That line contains control characters; please send plain text.")
     if len(text) > max_chars:
-        raise RelayError(f"That line has {len(text)} characters; the limit is {max_chars}.")
+        raise RelayError(
+            "That line has {count} characters; the limit is {limit}.",
+            count=len(text),
+            limit=max_chars,
+        )
     return text
 
 
@@ -62,7 +72,9 @@ def check_novel_file(filename: str, size: int, max_bytes: int) -> None:
     if not filename.lower().endswith(".txt"):
         raise RelayError("Novels must be .txt files (UTF-8, or the CP949 of Korean files).")
     if size > max_bytes:
-        raise RelayError(f"That file is {_size(size)}; the limit is {_size(max_bytes)}.")
+        raise RelayError(
+            "That file is {size}; the limit is {limit}.", size=_size(size), limit=_size(max_bytes)
+        )
 
 
 def _size(n: int) -> str:
@@ -90,13 +102,15 @@ def check_novel(filename: str, data: bytes, max_bytes: int, min_chars: int) -> N
         raise RelayError("That file has too many control characters to be prose.")
     if not _looks_like_text(text):
         raise RelayError(
-            f"That file is not UTF-8 or CP949 text in Korean or English: read as {encoding}, "
-            "most of it is other characters. Save it as UTF-8 and try again."
+            "That file is not UTF-8 or CP949 text in Korean or English: read as {encoding}, "
+            "most of it is other characters. Save it as UTF-8 and try again.",
+            encoding=encoding,
         )
     if len(text.strip()) < min_chars:
         raise RelayError(
-            f"That text is too short to train on ({len(text.strip())} characters; "
-            f"at least {min_chars} needed)."
+            "That text is too short to train on ({count} characters; at least {least} needed).",
+            count=len(text.strip()),
+            least=min_chars,
         )
     title = filename.rsplit("/", 1)[-1][: -len(".txt")].strip() or "untitled"
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -110,8 +124,10 @@ def _decode(data: bytes) -> tuple[str, str]:
                 return data[len(bom) :].decode(codec), name
             except UnicodeDecodeError as exc:
                 raise RelayError(
-                    f"That file is not UTF-8 text: it starts like {name} but is not "
-                    f"(bad byte at position {exc.start + len(bom)})."
+                    "That file is not UTF-8 text: it starts like {encoding} but is not "
+                    "(bad byte at position {position}).",
+                    encoding=name,
+                    position=exc.start + len(bom),
                 ) from exc
     try:
         return data.decode("utf-8"), "UTF-8"
@@ -120,8 +136,9 @@ def _decode(data: bytes) -> tuple[str, str]:
             return data.decode("cp949"), "CP949 (Korean)"
         except UnicodeDecodeError:
             raise RelayError(
-                f"That file is not UTF-8 text (bad byte at position {utf8.start}), nor the "
-                "CP949/EUC-KR of Korean files. Save it as UTF-8 and try again."
+                "That file is not UTF-8 text (bad byte at position {position}), nor the "
+                "CP949/EUC-KR of Korean files. Save it as UTF-8 and try again.",
+                position=utf8.start,
             ) from utf8
 
 

@@ -41,13 +41,15 @@ class Training:
     async def train_now(self, key: ChatKey, actor: Actor) -> TrainingStatus:
         """/train now: queue a fine-tune of the chat's writer at once (moderators)."""
         s = self.s
-        s.require_moderator(key, actor, "start a fine-tune")
+        s.require_moderator(key, actor, "Only moderators can start a fine-tune.")
         chat = await self._chat(key)
         text = await s.store.training_text(s.scope(chat))
         if text.chars < s.training.min_chars:
             raise RelayError(
-                f"There is too little to learn from yet ({text.chars:,} characters; "
-                f"{s.training.min_chars:,} needed). Add a novel with /novel add, or write more."
+                "There is too little to learn from yet ({count} characters; {least} needed). "
+                "Add a novel with /novel add, or write more.",
+                count=text.chars,
+                least=s.training.min_chars,
             )
         _run, created = await s.store.queue_training(
             s.lineage(chat), chat.id, "moderator", actor.member_id, s.clock.now()
@@ -85,7 +87,7 @@ class Training:
         """/model rollback <version>: an earlier promoted version (0: the shipped base) writes
         again at once (moderators)."""
         s = self.s
-        s.require_moderator(key, actor, "roll the writer back")
+        s.require_moderator(key, actor, "Only moderators can roll the writer back.")
         chat = await self._chat(key)
         lineage = s.lineage(chat)
         if number == 0:
@@ -93,9 +95,11 @@ class Training:
             return await self._model(chat, rolled_back=True)
         version = await s.store.writer_version(lineage, number)
         if version is None:
-            raise RelayError(f"This chat's writer has no version {number}. See /model.")
+            raise RelayError(
+                "This chat's writer has no version {number}. See /model.", number=number
+            )
         if version.status != "promoted":
-            raise RelayError(f"Version {number} was rejected ({version.reason}); it cannot write.")
+            raise RelayError("Version {number} was rejected; it cannot write.", number=number)
         await s.store.set_writer_head(lineage, version.id, s.clock.now())
         return await self._model(chat, rolled_back=True)
 

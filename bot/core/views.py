@@ -25,6 +25,7 @@ class Actor:
     member_id: str
     name: str
     is_moderator: bool = False
+    language: str = ""  # the member's own language, when the platform tells it ("ko-KR")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ChatKey:
     platform: str
     external_id: str
     title: str = ""
+    language: str = ""  # the chat's language as the platform sees it (a server's locale)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class SettingsView:
     temperature: float
     candidates: int
     vote_seconds: int
+    language: str = "en"
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class Votes:
 
 def _refusal(exc: StoreConflict, round_: Round, ordinal: int) -> RelayError:
     if exc.reason == "no_such_candidate":
-        return RelayError(f"There is no candidate {ordinal} in this round.")
+        return RelayError("There is no candidate {n} in this round.", n=ordinal)
     if round_.status == "generating":
         return RelayError("The candidates are still being written; vote in a moment.")
     return RelayError("This round is closed; votes are no longer counted.")

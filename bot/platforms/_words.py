@@ -1,102 +1,211 @@
-"""What the living writer's news says, in plain text, for every platform to mark up its own way
-(the renderers escape it and add their emphasis). One place for these sentences, so the
-console, Telegram and Discord tell the same story."""
+"""Sentences every platform says the same way, in plain text of the reader's language: how a
+round ended, vote counts, the living writer's news. The renderers escape them and add their own
+emphasis. (The catalogues: bot/i18n.py.)"""
 
 from __future__ import annotations
 
-import time
-
-from bot.core.records import TrainingRun, WriterVersion
+from bot.core.records import RoundStatus, TrainingRun, WriterVersion
 from bot.core.views import ModelView, TrainingNews, TrainingStatus
+from bot.i18n import N_, Translator
+
+STATUSES: dict[RoundStatus, str] = {
+    "generating": N_("the writer is writing…"),
+    "voting": N_("voting"),
+    "closed": N_("closed"),
+    "cancelled": N_("cancelled"),
+}
+REASONS = {
+    "deadline": N_("deadline"),
+    "moderator": N_("moderator"),
+    "quorum": N_("quorum"),
+    "cancelled": N_("cancelled"),
+    "story ended": N_("story ended"),
+    "writer unavailable": N_("writer unavailable"),
+    "interrupted": N_("interrupted"),
+}
+
+
+def votes(t: Translator, n: int) -> str:
+    return t.ngettext("{n} vote", "{n} votes", n)
+
+
+def status(t: Translator, value: RoundStatus) -> str:
+    return t.gettext(STATUSES[value])
+
+
+def reason(t: Translator, code: str) -> str:
+    """How a round ended ("deadline", "moderator, no votes", ...) in words."""
+    base, _, rest = code.partition(", ")
+    said = t.gettext(REASONS.get(base, base))
+    return t.gettext("{reason}, no votes", reason=said) if rest == "no votes" else said
+
+
+def time_left(t: Translator, seconds: float) -> str:
+    return t.gettext("{time} left", time=t.duration(max(1.0, seconds)))
+
+
+def fewer(t: Translator, ideas: int) -> str:
+    """When the writer had fewer distinct ideas than were asked for."""
+    return t.ngettext(
+        "The writer had only {n} new idea this time; a higher temperature gives more.",
+        "The writer had only {n} new ideas this time; a higher temperature gives more.",
+        ideas,
+    )
+
+
+# -- the living writer ---------------------------------------------------------------------------
 
 
 def bits(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f}"
 
 
-def when(at: float | None) -> str:
-    return "?" if at is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
-
-
-def version_name(version: WriterVersion | None) -> str:
-    return "the shipped writer" if version is None else f"version {version.number}"
-
-
-def news(item: TrainingNews) -> str:
+def news(t: Translator, item: TrainingNews) -> str:
     """A fine-tune ended: promoted, rejected, or failed."""
     version = item.version
     if version is None:
-        return (
-            f"The fine-tune failed: {item.run.error} This chat's writer is unchanged; "
-            "the next schedule tries again."
+        return t.gettext(
+            "The fine-tune failed: {error} This chat's writer is unchanged; the next schedule "
+            "tries again.",
+            error=item.run.error,
         )
     if version.status == "promoted":
-        return (
-            f"The writer learned from {version.chars:,} characters of this chat's text: "
-            f"held-out {bits(version.chat_bits_before)} → {bits(version.chat_bits_after)} "
-            f"bits/char. Version {version.number} now writes."
+        return t.gettext(
+            "The writer learned from {chars} characters of this chat's text: held-out "
+            "{before} → {after} bits/char. Version {number} now writes.",
+            chars=t.number(version.chars),
+            before=bits(version.chat_bits_before),
+            after=bits(version.chat_bits_after),
+            number=version.number,
         )
-    return (
-        f"Version {version.number} was not taken: {version.reason} "
-        "The writer that wrote before goes on writing."
+    return t.gettext(
+        "Version {number} was not taken: {why} The writer that wrote before goes on writing.",
+        number=version.number,
+        why=why_rejected(t, version),
     )
 
 
-def status(item: TrainingStatus) -> list[str]:
+def why_rejected(t: Translator, version: WriterVersion) -> str:
+    """The gate's verdict from the version's figures (the trainer's own words when they do not
+    tell)."""
+    before, after = version.chat_bits_before, version.chat_bits_after
+    if before is not None and after is not None and after >= before - 0.005:
+        return t.gettext(
+            "it did not get better on this chat's text ({before} → {after} bits/char).",
+            before=bits(before),
+            after=bits(after),
+        )
+    base, now = version.base_bits_before, version.base_bits_after
+    if base is not None and now is not None and now > base:
+        return t.gettext(
+            "it would forget too much of what it knew (the shipped writer's text "
+            "{before} → {after} bits/char).",
+            before=bits(base),
+            after=bits(now),
+        )
+    return version.reason + "."
+
+
+def training_status(t: Translator, item: TrainingStatus) -> list[str]:
     """/train: the pending run, the last one, and what is new."""
     rows: list[str] = []
     pending = item.pending
     if pending is not None and pending.status == "running":
-        rows.append(f"Fine-tuning now: {round(pending.progress * 100)}% done.")
+        rows.append(
+            t.gettext("Fine-tuning now: {percent}% done.", percent=round(pending.progress * 100))
+        )
+    elif pending is not None and item.ahead:
+        rows.append(
+            t.gettext("Fine-tune queued ({n} before it).", n=item.ahead)
+            if item.queued_now
+            else t.gettext("A fine-tune is queued ({n} before it).", n=item.ahead)
+        )
     elif pending is not None:
-        head = "Fine-tune queued" if item.queued_now else "A fine-tune is queued"
-        after = f"{item.ahead} before it" if item.ahead else "it starts next"
-        rows.append(f"{head} ({after}).")
+        rows.append(
+            t.gettext("Fine-tune queued (it starts next).")
+            if item.queued_now
+            else t.gettext("A fine-tune is queued (it starts next).")
+        )
     else:
-        rows.append("No fine-tune is waiting.")
+        rows.append(t.gettext("No fine-tune is waiting."))
     if item.last is not None:
-        rows.append("Last: " + run_line(item.last, item.last_version))
-    rows.append(f"{item.new_chars:,} characters are new since the last fine-tune.")
+        rows.append(t.gettext("Last: {run}", run=run_line(t, item.last, item.last_version)))
+    rows.append(
+        t.gettext(
+            "{chars} characters are new since the last fine-tune.", chars=t.number(item.new_chars)
+        )
+    )
     return rows
 
 
-def run_line(run: TrainingRun, version: WriterVersion | None = None) -> str:
+def run_line(t: Translator, run: TrainingRun, version: WriterVersion | None = None) -> str:
     """One run, as history shows it."""
+    at = t.when(run.finished_at or run.queued_at)
     if run.status == "failed":
-        return f"run {run.id} failed ({when(run.finished_at)}): {run.error}"
+        return t.gettext("run {id} failed ({at}): {error}", id=run.id, at=at, error=run.error)
     if run.status != "succeeded":
-        return f"run {run.id} {run.status} (queued {when(run.queued_at)})"
-    made = f"made version {version.number}, {version.status}" if version else "made a version"
-    return f"run {run.id} {made} ({when(run.finished_at)})"
+        return t.gettext(
+            "run {id} {status} ({at})", id=run.id, status=t.gettext(run.status), at=at
+        )
+    if version is None:
+        return t.gettext("run {id} made a version ({at})", id=run.id, at=at)
+    verdict = t.gettext("promoted") if version.status == "promoted" else t.gettext("rejected")
+    return t.gettext(
+        "run {id} made version {number}, {verdict} ({at})",
+        id=run.id,
+        number=version.number,
+        verdict=verdict,
+        at=at,
+    )
 
 
-def model(view: ModelView) -> list[str]:
+# Words the store keeps as data, for the catalogue.
+_RUN_WORDS = (N_("queued"), N_("running"), N_("succeeded"), N_("failed"))
+
+
+def model(t: Translator, view: ModelView) -> list[str]:
     """/model: which version writes, its lineage and figures, the last runs."""
     active = view.active
     rows = []
     if view.rolled_back:
-        rows.append(f"Rolled back: {version_name(active)} writes again.")
+        name = (
+            t.gettext("the shipped writer")
+            if active is None
+            else t.gettext("version {number}", number=active.number)
+        )
+        rows.append(t.gettext("Rolled back: {name} writes again.", name=name))
     if active is None:
-        rows.append("This chat's writer: the shipped writer (no fine-tune promoted yet).")
+        rows.append(
+            t.gettext("This chat's writer: the shipped writer (no fine-tune promoted yet).")
+        )
     else:
         rows.append(
-            f"This chat's writer: version {active.number}, learned from {active.chars:,} "
-            f"characters ({when(active.created_at)}); held-out {bits(active.chat_bits_before)}"
-            f" → {bits(active.chat_bits_after)} bits/char, base text "
-            f"{bits(active.base_bits_after)} (shipped {bits(active.base_bits_before)})."
+            t.gettext(
+                "This chat's writer: version {number}, learned from {chars} characters ({at}); "
+                "held-out {before} → {after} bits/char, the shipped writer's text {base_after} "
+                "(shipped {base_before}).",
+                number=active.number,
+                chars=t.number(active.chars),
+                at=t.when(active.created_at),
+                before=bits(active.chat_bits_before),
+                after=bits(active.chat_bits_after),
+                base_after=bits(active.base_bits_after),
+                base_before=bits(active.base_bits_before),
+            )
         )
     rows += [f"{name}: {value}" for name, value in view.facts.items() if value]
     if view.versions:
-        rows.append("Versions: " + " · ".join(_version_line(v) for v in view.versions))
+        shown = " · ".join(_version_line(t, v) for v in view.versions)
+        rows.append(t.gettext("Versions: {list}", list=shown))
     made = {v.id: v for v in view.versions}
     if view.runs:
-        runs = (run_line(r, made.get(r.version_id or 0)) for r in view.runs)
-        rows.append("Last runs: " + " · ".join(runs))
+        runs = " · ".join(run_line(t, r, made.get(r.version_id or 0)) for r in view.runs)
+        rows.append(t.gettext("Last runs: {list}", list=runs))
     return rows
 
 
-def _version_line(version: WriterVersion) -> str:
+def _version_line(t: Translator, version: WriterVersion) -> str:
     figures = f"{bits(version.chat_bits_before)}→{bits(version.chat_bits_after)}"
     if version.status == "promoted":
-        return f"v{version.number} promoted ({figures})"
-    return f"v{version.number} rejected ({figures}: {version.reason})"
+        return t.gettext("v{number} promoted ({figures})", number=version.number, figures=figures)
+    return t.gettext("v{number} rejected ({figures})", number=version.number, figures=figures)

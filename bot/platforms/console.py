@@ -20,6 +20,7 @@ from bot.core.errors import RelayError
 from bot.core.keycaps import ordinal_of
 from bot.core.records import Chat
 from bot.core.views import Actor, ChatKey, ExportFile, RoundResult, TrainingNews
+from bot.i18n import Translator, translator
 from bot.platforms import console_render
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,14 @@ class ConsolePlatform:
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
-        self._announce(console_render.result(result))
+        self._announce(console_render.result(await self._translator(), result))
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         """Announcer port: a fine-tune of the writer ended."""
-        self._announce(console_render.training(news))
+        self._announce(console_render.training(await self._translator(), news))
+
+    async def _translator(self) -> Translator:
+        return translator(await self.router.relay.language(CHAT))
 
     def _announce(self, text: str) -> None:
         if self._held is not None:  # after the answer of the command that runs now
@@ -86,9 +90,12 @@ class ConsolePlatform:
 
         threading.Thread(target=pump, name="console-input", daemon=True).start()
         if self.interactive:
+            t = await self._translator()
             self.say(
-                "relaytale console — /help lists the commands, /quit leaves.\n"
-                "Start with: /story new <title>"
+                t.gettext(
+                    "relaytale console — /help lists the commands, /quit leaves.\n"
+                    "Start with: /story new <title>"
+                )
             )
         while True:
             if self.interactive:
@@ -108,18 +115,21 @@ class ConsolePlatform:
 
     async def handle(self, text: str) -> None:
         """One line of input: a console-only command, an emoji vote, or a relay command."""
+        t = await self._translator()
         if text.startswith("/as"):
             name = text[3:].strip()
             if not name:
-                self.say(f"You are {self.member}. Switch with /as <name>.")
+                self.say(t.gettext("You are {name}. Switch with /as <name>.", name=self.member))
                 return
             self.member = name
-            self.say(f"🎭 Now speaking as {name}.")
+            self.say(t.gettext("🎭 Now speaking as {name}.", name=name))
             return
         if (ordinal := ordinal_of(text)) is not None:
             text = f"/vote {ordinal}"
         elif not text.startswith("/"):
-            self.say("Commands start with /. Vote with 1️⃣-9️⃣ or /vote <n>; /help lists all.")
+            self.say(
+                t.gettext("Commands start with /. Vote with 1️⃣-9️⃣ or /vote <n>; /help lists all.")
+            )
             return
         self._held = []
         try:
@@ -135,13 +145,15 @@ class ConsolePlatform:
         try:
             attachment = self._attachment(text)
             if text.startswith("/continue") and self.interactive:
-                self.say("✒️  the writer is writing…")
+                self.say((await self._translator()).gettext("✒️  the writer is writing…"))
             outcome = await self.router.handle(CHAT, actor, text, attachment)
         except RelayError as exc:
-            return f"⚠️  {exc}"
+            t = await self._translator()
+            return "⚠️  " + t.gettext(exc.message, **exc.params)
+        t = await self._translator()  # after the command: /settings language may have changed it
         if isinstance(outcome, ExportFile):
-            return f"📄 The whole story is in {self._save_export(outcome)}"
-        return console_render.render(outcome)
+            return t.gettext("📄 The whole story is in {path}", path=self._save_export(outcome))
+        return console_render.render(t, outcome)
 
     def _attachment(self, text: str) -> Attachment | None:
         """`/novel add path/to/file.txt`: the console's way of attaching a file."""
@@ -154,7 +166,9 @@ class ConsolePlatform:
                 # One byte past the limit is enough to refuse an oversized file.
                 data = fh.read(self.max_upload_bytes + 1)
         except OSError as exc:
-            raise RelayError(f"Cannot read {path}: {exc.strerror}.") from exc
+            raise RelayError(
+                "Cannot read {path}: {error}.", path=path, error=exc.strerror
+            ) from exc
         return Attachment(filename=path.name, data=data)
 
     def _save_export(self, export: ExportFile) -> Path:

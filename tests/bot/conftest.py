@@ -23,6 +23,7 @@ from bot.core.ports import (
 from bot.core.records import VersionFigures
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey
+from bot.i18n import languages
 from storage import Database, SqliteStore
 
 CHAT = ChatKey("console", "test-chat", "Test chat")
@@ -146,6 +147,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             trainer=trainer,
             training=TrainingConfig(min_chars=50, min_new_chars=100),
             writers_dir=str(tmp_path / "writers"),
+            languages=languages(),
         )
         router = CommandRouter(relay)
         yield World(relay, router, store, writer, clock, timers, db_path, announcers, trainer)

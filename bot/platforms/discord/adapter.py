@@ -25,9 +25,10 @@ from bot.core.records import Chat
 from bot.core.registry import Command
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, TrainingNews
+from bot.i18n import SOURCE, supported, translator
 from bot.platforms.discord import render
 from bot.platforms.discord._compat import GuardedParsers, point_at_gateway, point_at_rest
-from bot.platforms.discord.commands import slash_commands
+from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord.render import Reply
 from bot.platforms.discord.rounds import PLATFORM, RoundBoard, answering
 
@@ -94,8 +95,11 @@ class DiscordPlatform:
         """One slash command: its core call through the router, then the reply. Refusals are
         ephemeral; slow commands are deferred (Discord waits 3 seconds for an answer)."""
         channel_id = interaction.channel_id
+        member = translator(supported(interaction.locale.value) or SOURCE)
         if channel_id is None or interaction.guild_id is None:
-            await interaction.response.send_message(render.GUILD_ONLY, ephemeral=True)
+            await interaction.response.send_message(
+                member.gettext(render.GUILD_ONLY), ephemeral=True
+            )
             return
         if command.slow:
             await interaction.response.defer(thinking=True)
@@ -104,17 +108,19 @@ class DiscordPlatform:
         try:
             attachment = await self._download(key, actor, options)
             outcome = await self.router.run(command, key, actor, options, attachment)
+            t = translator(await self.relay.language(key))
             if isinstance(outcome, ContinueResult):
-                await self.board.show_round(channel_id, outcome)
+                await self.board.show_round(channel_id, outcome, t)
         except RelayError as exc:
-            await _refuse(interaction, str(exc))
+            member = translator(supported(actor.language) or await self.relay.language(key))
+            await _refuse(interaction, member.gettext(exc.message, **exc.params))
             return
         except discord.Forbidden:
-            await _refuse(interaction, render.NO_PERMISSION)
+            await _refuse(interaction, member.gettext(render.NO_PERMISSION))
             return
         finally:
             answering.reset(token)
-        await _reply(interaction, render.reply(outcome))
+        await _reply(interaction, render.reply(t, outcome))
 
     async def _download(
         self, key: ChatKey, actor: Actor, options: dict[str, Any]
@@ -140,8 +146,9 @@ class DiscordPlatform:
         if self.client.is_closed() or not chat.external_id.isdigit():
             return
         channel = self.client.get_partial_messageable(int(chat.external_id))
+        t = translator(await self.relay.language(self.board.key(int(chat.external_id))))
         try:
-            for piece in render.split(render.training(news)):
+            for piece in render.split(render.training(t, news)):
                 await channel.send(piece)
         except discord.HTTPException as exc:
             log.warning("could not announce training run %s: %s", news.run.id, exc)
@@ -165,6 +172,7 @@ class RelayClient(discord.Client):
         self._connection.parsers = GuardedParsers(self._connection.parsers)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogueTranslator())
         await self.platform.sync_commands()
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
@@ -183,8 +191,9 @@ class _Tree(app_commands.CommandTree[RelayClient]):
         name = data.get("name", "?")
         quiet = isinstance(error, app_commands.CommandNotFound)
         log.warning("slash command /%s failed: %s", name, error, exc_info=not quiet)
+        member = translator(supported(interaction.locale.value) or SOURCE)
         with contextlib.suppress(discord.HTTPException):
-            await _refuse(interaction, render.FAILED)
+            await _refuse(interaction, member.gettext(render.FAILED))
 
 
 def _caller(interaction: discord.Interaction, channel_id: int) -> tuple[ChatKey, Actor]:
@@ -195,8 +204,10 @@ def _caller(interaction: discord.Interaction, channel_id: int) -> tuple[ChatKey,
         str(user.id),
         user.display_name,
         is_moderator=permissions.manage_messages or permissions.administrator,
+        language=interaction.locale.value,
     )
-    return ChatKey(PLATFORM, str(channel_id), title), actor
+    server = interaction.guild_locale.value if interaction.guild_locale else ""
+    return ChatKey(PLATFORM, str(channel_id), title, language=server), actor
 
 
 async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:

@@ -2,7 +2,8 @@
 
 A command word with subcommands becomes a group; each entry's arguments become typed options
 with their descriptions; every callback hands its options to `DiscordPlatform.invoke`, so no
-command has Discord code of its own.
+command has Discord code of its own. Names stay English; descriptions are sent in every
+language of the catalogues (`CatalogueTranslator`), so a Korean client shows Korean ones.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import Command as AppCommand
 
 from bot.core.registry import GROUPS, Arg, Command, command_words, named
+from bot.i18n import SOURCE, supported, translator
 
 if TYPE_CHECKING:
     from bot.platforms.discord.adapter import DiscordPlatform
 
-SlashCommand = app_commands.Command[Any, Any, None] | app_commands.Group
+SlashCommand = AppCommand[Any, Any, None] | app_commands.Group
 Invoke = Callable[[discord.Interaction, Command, dict[str, Any]], Awaitable[None]]
 
 
@@ -40,7 +43,7 @@ def slash_commands(platform: DiscordPlatform) -> list[SlashCommand]:
     return built
 
 
-def _command(entry: Command, invoke: Invoke) -> app_commands.Command[Any, Any, None]:
+def _command(entry: Command, invoke: Invoke) -> AppCommand[Any, Any, None]:
     async def callback(interaction: discord.Interaction, **options: Any) -> None:
         await invoke(interaction, entry, {k: v for k, v in options.items() if v is not None})
 
@@ -53,9 +56,9 @@ def _command(entry: Command, invoke: Invoke) -> app_commands.Command[Any, Any, N
     ]
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
-        arg.name: arg.help for arg in entry.args
+        arg.name: app_commands.locale_str(arg.help) for arg in entry.args
     }
-    command: app_commands.Command[Any, Any, None] = app_commands.Command(
+    command: AppCommand[Any, Any, None] = AppCommand(
         name=entry.sub or entry.name, description=entry.help, callback=callback
     )
     if entry.moderator and not entry.sub:  # a hint for the client; the core checks anyway
@@ -78,3 +81,26 @@ def _parameter(arg: Arg) -> inspect.Parameter:
         annotation=kind if arg.required else kind | None,
         default=inspect.Parameter.empty if arg.required else None,
     )
+
+
+class CatalogueTranslator(app_commands.Translator):
+    """discord.py's translator over our message catalogues: descriptions only (command and
+    option names stay English, as members type them)."""
+
+    _DESCRIPTIONS = (
+        app_commands.TranslationContextLocation.command_description,
+        app_commands.TranslationContextLocation.group_description,
+        app_commands.TranslationContextLocation.parameter_description,
+    )
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        language = supported(locale.value)
+        if context.location not in self._DESCRIPTIONS or language in (None, SOURCE):
+            return None
+        translated = translator(language).gettext(string.message)
+        return translated if translated != string.message else None

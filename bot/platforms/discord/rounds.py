@@ -23,7 +23,9 @@ from bot.core.keycaps import keycap, ordinal_of
 from bot.core.records import Ballot, Chat, Round
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, RoundView, VoteResult
-from bot.platforms.discord import render
+from bot.i18n import Translator, translator
+from bot.platforms.discord import render_round as render
+from bot.platforms.discord.render import split
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +61,21 @@ class RoundBoard:
 
     # -- a round is posted ----------------------------------------------------------------------
 
-    async def show_round(self, channel_id: int, result: ContinueResult) -> None:
+    async def show_round(self, channel_id: int, result: ContinueResult, t: Translator) -> None:
         """The round message: posted with its reactions, or edited to show more candidates."""
         view = result.view
         ref = parse_ref(view.round.message_ref)
         if ref is None:
             channel = self.client.get_partial_messageable(channel_id)
             message: discord.Message | discord.PartialMessage = await channel.send(
-                render.round_message(view)
+                render.round_message(t, view)
             )
             await self.relay.set_round_message(view.id, message_ref(channel_id, message.id))
             seeds = [candidate.ordinal for candidate in view.candidates]
         else:
             message = self._message(*ref)
             async with self._lock(view.round.message_ref):
-                await message.edit(content=render.round_message(view))
+                await message.edit(content=render.round_message(t, view))
             seeds = result.added
         try:
             for ordinal in seeds:
@@ -96,7 +98,7 @@ class RoundBoard:
         ref = message_ref(event.channel_id, event.message_id)
         added = event.event_type == "REACTION_ADD"
         name = event.member.display_name if event.member else str(event.user_id)
-        key = ChatKey(PLATFORM, str(event.channel_id))
+        key = self.key(event.channel_id, event.guild_id)
         actor = Actor(str(event.user_id), name)
         result: VoteResult | None
         async with self._lock(f"vote:{ref}"):  # one member's add and remove, in order
@@ -117,7 +119,7 @@ class RoundBoard:
         if added and previous is not None and previous != ordinal:
             await self._remove_stale(event, previous)
         if result.closed is None:  # a close (the quorum) was announced with its final counts
-            self._refresh_soon(ref, result.view)
+            self._refresh_soon(ref, result.view, translator(await self.relay.language(key)))
 
     async def _remove_stale(self, event: discord.RawReactionActionEvent, previous: int) -> None:
         """A moved vote's old reaction goes, where we may remove other members' reactions."""
@@ -136,14 +138,14 @@ class RoundBoard:
         except discord.HTTPException as exc:
             log.info("could not remove a moved vote's old reaction: %s", exc)
 
-    def _refresh_soon(self, ref: str, view: RoundView) -> None:
+    def _refresh_soon(self, ref: str, view: RoundView, t: Translator) -> None:
         """Live counts: votes that arrive while an edit waits are shown by that same edit."""
         known = self._latest.get(ref)
         if known is None or known.revision < view.revision:
             self._latest[ref] = view
-            self._spawn(self._refresh(ref))
+            self._spawn(self._refresh(ref, t))
 
-    async def _refresh(self, ref: str) -> None:
+    async def _refresh(self, ref: str, t: Translator) -> None:
         async with self._lock(ref):
             latest = self._latest.get(ref)
             parsed = parse_ref(ref)
@@ -153,7 +155,7 @@ class RoundBoard:
                 return
             self._shown[ref] = latest.revision
             try:
-                await self._message(*parsed).edit(content=render.round_message(latest))
+                await self._message(*parsed).edit(content=render.round_message(t, latest))
             except discord.HTTPException as exc:
                 log.warning("could not update the counts of round %s: %s", latest.id, exc)
 
@@ -191,15 +193,27 @@ class RoundBoard:
         if ref is None or self.client.is_closed():
             log.info("round %s ended without a Discord message to update", result.view.id)
             return
+        t = translator(await self.relay.language(self.key(ref[0])))
         try:
             async with self._lock(message):
-                await self._message(*ref).edit(content=render.round_message(result.view, result))
+                shown = render.round_message(t, result.view, result)
+                await self._message(*ref).edit(content=shown)
             if answering.get() != ref[0]:
                 channel = self.client.get_partial_messageable(ref[0])
-                for piece in render.split(render.announcement(result).text):
+                for piece in split(render.announcement(t, result)):
                     await channel.send(piece)
         except discord.HTTPException as exc:
             log.warning("could not show the end of round %s: %s", result.view.id, exc)
+
+    def key(self, channel_id: int, guild_id: int | None = None) -> ChatKey:
+        """A channel as the core knows it, with its server's preferred language when the
+        client has the server cached."""
+        guild = self.client.get_guild(guild_id) if guild_id else None
+        if guild is None:
+            channel = self.client.get_channel(channel_id)
+            guild = getattr(channel, "guild", None)
+        locale = str(guild.preferred_locale) if guild is not None else ""
+        return ChatKey(PLATFORM, str(channel_id), language=locale)
 
     def _message(self, channel_id: int, message_id: int) -> discord.PartialMessage:
         return self.client.get_partial_messageable(channel_id).get_partial_message(message_id)

@@ -37,7 +37,7 @@ from telegram.ext import (
 )
 
 from bot.config import TelegramConfig
-from bot.core.commands import Attachment, CommandRouter, Result, split_command
+from bot.core.commands import CommandRouter, Result, split_command
 from bot.core.errors import RelayError
 from bot.core.records import Chat, Round
 from bot.core.registry import COMMANDS
@@ -52,10 +52,12 @@ from bot.core.views import (
     TrainingNews,
     VoteResult,
 )
-from bot.platforms.telegram import render
+from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
+from bot.platforms.telegram import render, render_round
 from bot.platforms.telegram._compat import TolerantUpdatesRequest
 from bot.platforms.telegram.members import Moderators
 from bot.platforms.telegram.rounds import RoundBoard, RoundMessages
+from bot.platforms.telegram.uploads import novel_upload
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MESSAGE_REACTIO
 COMMAND_WORDS = sorted({word for c in COMMANDS for word in (c.name, *c.aliases)})
 THUMBS_UP = "👍"
 _NOVEL_ADD = re.compile(r"^/novel(@\w+)?\s+add\b", re.IGNORECASE)
-_STALE = "This round is over; vote under the current round message."
+_STALE = N_("This round is over; vote under the current round message.")
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -125,8 +127,11 @@ class TelegramPlatform:
 
     async def start(self) -> None:
         await self.app.initialize()  # getMe: a wrong token fails here
-        try:
-            await self.app.bot.set_my_commands(render.bot_commands())
+        try:  # the menu in each language; clients in others show the default (English)
+            await self.app.bot.set_my_commands(render.bot_commands(translator(SOURCE)))
+            for code in languages()[1:]:
+                menu = render.bot_commands(translator(code))
+                await self.app.bot.set_my_commands(menu, language_code=code)
         except TelegramError:  # only the client's command menu is missing; commands still work
             log.warning("could not register the command menu", exc_info=True)
         await self.app.start()
@@ -145,11 +150,13 @@ class TelegramPlatform:
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""
-        await self.board.show_end(int(chat.external_id), result)
+        t = await self._speaking(ChatKey(chat.platform, chat.external_id))
+        await self.board.show_end(int(chat.external_id), result, t)
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         """Announcer port: a fine-tune of the chat's writer ended."""
-        for piece in render.split(render.training(news)):
+        t = await self._speaking(ChatKey(chat.platform, chat.external_id))
+        for piece in render.split(render.training(t, news)):
             await self.app.bot.send_message(
                 int(chat.external_id), piece, parse_mode=render.PARSE_MODE
             )
@@ -165,38 +172,40 @@ class TelegramPlatform:
             return
         text = message.text or message.caption or ""
         key = _key(chat)
-        async with self._refusals(update):
+        async with self._refusals(update, key):
             actor = Actor(
                 str(user.id),
                 user.full_name,
                 is_moderator=await self.moderators.includes(chat, user, message),
+                language=user.language_code or "",
             )
-            attachment = await self._attachment(key, actor, message, text)
+            attachment = await novel_upload(self.relay, key, actor, message, text)
             if split_command(text)[0] == "continue":
                 with contextlib.suppress(TelegramError):  # only a hint that the writer is busy
                     await chat.send_action(ChatAction.TYPING)
             outcome = await self.router.handle(key, actor, text, attachment)
-            await self._deliver(message, outcome)
+            await self._deliver(message, outcome, await self._speaking(key))
 
     async def on_tap(self, update: Update, context: Context) -> None:
         """A vote button: checked against the chat's open round and its message."""
         query = update.callback_query
-        if query is None:
+        if query is None or query.message is None:
             return
-        async with self._refusals(update):
-            parsed = render.parse_callback(query.data)
-            if parsed is None or query.message is None:
+        key = _key(query.message.chat)
+        async with self._refusals(update, key):
+            parsed = render_round.parse_callback(query.data)
+            if parsed is None:
                 raise RelayError("That button does nothing any more.")
             round_id, ordinal = parsed
             chat = query.message.chat
-            key = _key(chat)
             shown = (chat.id, query.message.message_id)
             if not await self._shows(key, round_id, shown):
                 await self.board.settled(chat.id)  # a tap as the round message appears
                 if not await self._shows(key, round_id, shown):
                     raise RelayError(_STALE)
-            vote = await self.relay.toggle_vote(key, _actor(query.from_user), ordinal, round_id)
-            await query.answer(render.vote_answer(vote))
+            actor = _actor(query.from_user)
+            vote = await self.relay.toggle_vote(key, actor, ordinal, round_id)
+            await query.answer(render_round.vote_answer(await self._speaking(key, actor), vote))
             await self._after_vote(chat.id, vote)
 
     async def on_reaction(self, update: Update, context: Context) -> None:
@@ -209,7 +218,7 @@ class TelegramPlatform:
         if not (added or removed):
             return
         key = _key(reaction.chat)
-        async with self._refusals(update):
+        async with self._refusals(update, key):
             open_round, ordinal = await self._candidate_at(key, reaction.message_id)
             if ordinal is None:
                 await self.board.settled(reaction.chat.id)  # a 👍 as the candidate appears
@@ -229,26 +238,38 @@ class TelegramPlatform:
         """Log first; then the update is dropped and the bot goes on with the next one."""
         log.error("telegram update %r failed", update, exc_info=context.error)
         if isinstance(update, Update) and update.callback_query is not None:
+            query = update.callback_query
+            t = translator(supported(query.from_user.language_code) or SOURCE)
             with contextlib.suppress(TelegramError):  # it may be answered already
-                await update.callback_query.answer("Something went wrong; please try again.")
+                await query.answer(t.gettext("Something went wrong; please try again."))
 
     # -- the one place a refusal becomes a reply ------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _refusals(self, update: Update) -> AsyncIterator[None]:
+    async def _refusals(self, update: Update, key: ChatKey) -> AsyncIterator[None]:
+        """A refusal to a tap answers the member in their language; to a command, the chat
+        in its own."""
         try:
             yield
         except RelayError as exc:
             if update.callback_query is not None:
-                await update.callback_query.answer(str(exc)[:200])
+                t = await self._speaking(key, _actor(update.callback_query.from_user))
+                await update.callback_query.answer(t.gettext(exc.message, **exc.params)[:200])
             elif update.effective_message is not None and update.message_reaction is None:
-                await self._reply(update.effective_message, "⚠️ " + render.esc(str(exc)))
+                t = await self._speaking(key)
+                text = render.refusal(t, exc.message, exc.params)
+                await self._reply(update.effective_message, text)
             else:  # a reaction cannot be answered; a message for each would be noise
                 log.info("reaction ignored: %s", exc)
 
+    async def _speaking(self, key: ChatKey, member: Actor | None = None) -> Translator:
+        """The chat's language, or a member's own when the platform tells it."""
+        own = supported(member.language) if member else None
+        return translator(own or await self.relay.language(key))
+
     # -- delivering results ---------------------------------------------------------------------
 
-    async def _deliver(self, message: Message, outcome: Result) -> None:
+    async def _deliver(self, message: Message, outcome: Result, t: Translator) -> None:
         if isinstance(outcome, ExportFile):
             await message.reply_document(
                 outcome.content.encode("utf-8"),
@@ -258,18 +279,19 @@ class TelegramPlatform:
                 allow_sending_without_reply=True,
             )
         elif isinstance(outcome, ContinueResult):
-            await self.board.post(message, outcome)
+            await self.board.post(message, outcome, t)
         elif isinstance(outcome, RoundResult):
             pass  # its end was announced to the chat (round_closed): that is the answer
         elif isinstance(outcome, VoteResult):
-            await self._reply(message, render.render(outcome))
+            await self._reply(message, render.render(t, outcome))
             await self._after_vote(message.chat_id, outcome)
         elif isinstance(outcome, ModelView) and _readable(outcome.picture):
-            await self._reply(message, render.render(outcome))
+            await self._reply(message, render.render(t, outcome))
             with open(str(outcome.picture), "rb") as picture:
-                await message.reply_photo(picture, caption="📈 training and held-out loss")
+                caption = t.gettext("📈 training and held-out loss")
+                await message.reply_photo(picture, caption=caption)
         else:
-            await self._reply(message, render.render(outcome))
+            await self._reply(message, render.render(t, outcome))
 
     async def _after_vote(self, chat_id: int, vote: VoteResult) -> None:
         if vote.closed is None:  # a close (the quorum) was announced with its final counts
@@ -305,39 +327,13 @@ class TelegramPlatform:
             and (posted.chat_id, posted.message_id) == message
         )
 
-    async def _attachment(
-        self, key: ChatKey, actor: Actor, message: Message, text: str
-    ) -> Attachment | None:
-        """The .txt file of `/novel add` (sent with it, or replied to), checked before it is
-        downloaded."""
-        name, args = split_command(text)
-        if name != "novel" or args.split()[:1] != ["add"]:
-            return None
-        document = message.document or (
-            message.reply_to_message.document if message.reply_to_message else None
-        )
-        if document is None:
-            raise RelayError(
-                "Send the .txt file with /novel add as its caption, "
-                "or reply to the file with /novel add."
-            )
-        filename = document.file_name or "upload"
-        await self.relay.check_novel_upload(key, actor, filename, document.file_size or 0)
-        try:
-            file = await document.get_file()
-            data = bytes(await file.download_as_bytearray())
-        except TelegramError as exc:
-            log.warning("download of %s failed: %s", filename, exc)
-            raise RelayError(f"Telegram would not hand over that file ({exc.message}).") from exc
-        return Attachment(filename=filename, data=data)
-
 
 def _key(chat: TgChat) -> ChatKey:
     return ChatKey(PLATFORM, str(chat.id), chat.effective_name or str(chat.id))
 
 
 def _actor(user: User) -> Actor:
-    return Actor(str(user.id), user.full_name)
+    return Actor(str(user.id), user.full_name, language=user.language_code or "")
 
 
 def _readable(path: str | None) -> bool:

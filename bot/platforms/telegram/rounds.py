@@ -26,7 +26,9 @@ from telegram.error import BadRequest
 
 from bot.core.relay import Relay
 from bot.core.views import ContinueResult, RoundResult, RoundView
-from bot.platforms.telegram import render
+from bot.i18n import Translator
+from bot.platforms.telegram import render_round as render
+from bot.platforms.telegram._html import PARSE_MODE, split
 
 log = logging.getLogger(__name__)
 
@@ -84,29 +86,33 @@ class RoundBoard:
 
     # -- a round is posted ----------------------------------------------------------------------
 
-    async def post(self, message: Message, outcome: ContinueResult) -> None:
+    async def post(self, message: Message, outcome: ContinueResult, t: Translator) -> None:
         """The answer to /continue: the round posted, or its new candidates shown."""
         async with self._lock(message.chat_id):
             before = RoundMessages.parse(outcome.view.round.message_ref)
             if self.layout == "one_message":
-                await self._post_one(message, outcome, before)
+                await self._post_one(message, outcome, before, t)
             else:
-                await self._post_per_candidate(message, outcome, before)
+                await self._post_per_candidate(message, outcome, before, t)
             self._shown[outcome.view.id] = outcome.view.revision
 
     async def _post_one(
-        self, message: Message, outcome: ContinueResult, before: RoundMessages | None
+        self,
+        message: Message,
+        outcome: ContinueResult,
+        before: RoundMessages | None,
+        t: Translator,
     ) -> None:
         view = outcome.view
-        text, keyboard = render.round_message(view), render.keyboard(view)
+        text, keyboard = render.round_message(t, view), render.keyboard(view)
         if before is not None and await self._edit(before, text, keyboard):
             await message.reply_text(
-                render.round_added(outcome), parse_mode=render.PARSE_MODE, do_quote=True
+                render.round_added(t, outcome), parse_mode=PARSE_MODE, do_quote=True
             )
             return
         sent = await message.reply_text(
-            text + render.esc(render.fewer(outcome)),
-            parse_mode=render.PARSE_MODE,
+            text + render.fewer(t, outcome),
+            parse_mode=PARSE_MODE,
             reply_markup=keyboard,
             do_quote=False,
         )
@@ -114,7 +120,11 @@ class RoundBoard:
         await self.relay.set_round_message(view.id, posted.ref)
 
     async def _post_per_candidate(
-        self, message: Message, outcome: ContinueResult, before: RoundMessages | None
+        self,
+        message: Message,
+        outcome: ContinueResult,
+        before: RoundMessages | None,
+        t: Translator,
     ) -> None:
         """Each new candidate as its own message, then the round message with the keyboard;
         the old round message (if any) loses its keyboard."""
@@ -122,19 +132,19 @@ class RoundBoard:
         ids = list(before.candidates) if before else []
         for item in view.candidates[len(ids) :]:
             sent = await message.reply_text(
-                render.candidate(item), parse_mode=render.PARSE_MODE, do_quote=False
+                render.candidate(t, item), parse_mode=PARSE_MODE, do_quote=False
             )
             ids.append(sent.message_id)
         sent = await message.reply_text(
-            render.round_header(view) + render.esc(render.fewer(outcome)),
-            parse_mode=render.PARSE_MODE,
+            render.round_header(t, view) + render.fewer(t, outcome),
+            parse_mode=PARSE_MODE,
             reply_markup=render.keyboard(view),
             do_quote=False,
         )
         posted = RoundMessages(message.chat_id, sent.message_id, tuple(ids))
         await self.relay.set_round_message(view.id, posted.ref)
         if before is not None:
-            await self._edit(before, render.round_moved(view))
+            await self._edit(before, render.round_moved(t, view))
 
     # -- live counts ------------------------------------------------------------------------------
 
@@ -168,7 +178,7 @@ class RoundBoard:
 
     # -- a round ends -----------------------------------------------------------------------------
 
-    async def show_end(self, chat_id: int, outcome: RoundResult) -> None:
+    async def show_end(self, chat_id: int, outcome: RoundResult, t: Translator) -> None:
         """The round message becomes the result (its keyboard goes), and a new message tells
         the chat: the winner as the story's new line, or how the round ended."""
         view = outcome.view
@@ -177,19 +187,19 @@ class RoundBoard:
         async with self._lock(chat_id):
             posted = RoundMessages.parse(view.round.message_ref)
             if self.layout == "one_message":
-                text = render.round_message(view, outcome)
+                text = render.round_message(t, view, outcome)
             else:
-                text = render.result(outcome)
+                text = render.result(t, outcome)
             if posted is None or not await self._edit(posted, text):
                 await self._send(chat_id, text)
             elif outcome.winner is None:
-                await self._send(chat_id, render.result(outcome))
+                await self._send(chat_id, render.result(t, outcome))
             if outcome.winner is not None:
-                await self._send(chat_id, render.winner_line(outcome))
+                await self._send(chat_id, render.winner_line(t, outcome))
 
     async def _send(self, chat_id: int, text: str) -> None:
-        for piece in render.split(text):
-            await self.bot.send_message(chat_id, piece, parse_mode=render.PARSE_MODE)
+        for piece in split(text):
+            await self.bot.send_message(chat_id, piece, parse_mode=PARSE_MODE)
 
     async def _edit(
         self, posted: RoundMessages, text: str, keyboard: InlineKeyboardMarkup | None = None
@@ -197,10 +207,10 @@ class RoundBoard:
         """Replace the round message's text (and keyboard; without one it is removed)."""
         try:
             await self.bot.edit_message_text(
-                render.split(text)[0],
+                split(text)[0],
                 posted.chat_id,
                 posted.message_id,
-                parse_mode=render.PARSE_MODE,
+                parse_mode=PARSE_MODE,
                 reply_markup=keyboard,
             )
         except BadRequest as exc:  # deleted, or too old to edit: the caller posts it anew

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
         ("/vote 2", "/vote <n>", {"n": 2}),
         ("/round", "/round show", {}),
         ("/round close", "/round close", {}),
-        ("/settings temperature 0.5", "/settings [temperature|candidates|vote_time] [value]",
+        ("/settings temperature 0.5", "/settings [temperature|candidates|vote_time|language] [value]",
          {"name": "temperature", "value": "0.5"}),
         ("/novel", "/novel list", {}),
         ("/novel remove #3", "/novel remove <novel_id>", {"novel_id": 3}),

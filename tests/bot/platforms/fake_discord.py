@@ -40,6 +40,7 @@ class Member:
     name: str
     permissions: int = MEMBER_PERMISSIONS
     bot: bool = False
+    locale: str = "en-US"  # the member's client language
 
     def user(self) -> dict[str, Any]:
         return {
@@ -151,10 +152,12 @@ class FakeDiscord:
         members: list[Member],
         bot_permissions: int = MEMBER_PERMISSIONS,
         heartbeat_ms: int = 1000,
+        guild_locale: str = "en-US",
     ) -> None:
         self.bot = Member(BOT_ID, "relaytale", bot_permissions, bot=True)
         self.members = {m.id: m for m in members}
         self.heartbeat_ms = heartbeat_ms
+        self.guild_locale = guild_locale  # the server's preferred locale
         self.calls: list[Call] = []
         self.errors: list[str] = []  # handlers that raised: tests assert there are none
         self.messages: dict[int, Message] = {}
@@ -285,8 +288,8 @@ class FakeDiscord:
                 "member": member.member(with_permissions=True),
                 "data": data,
                 "app_permissions": str(self.bot.permissions),
-                "locale": "en-US",
-                "guild_locale": "en-US",
+                "locale": member.locale,
+                "guild_locale": self.guild_locale,
                 "entitlements": [],
                 "authorizing_integration_owners": {"0": str(GUILD_ID)},
                 "context": 0,
@@ -767,7 +770,7 @@ class FakeDiscord:
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
             "premium_tier": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locale,
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,

@@ -81,8 +81,13 @@ class Call:
     result: Any = None
 
 
-def user(user_id: int, first_name: str, username: str | None = None) -> JSON:
-    found: JSON = {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
+def user(user_id: int, first_name: str, username: str | None = None, language: str = "en") -> JSON:
+    found: JSON = {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+        "language_code": language,
+    }
     if username:
         found["username"] = username
     return found

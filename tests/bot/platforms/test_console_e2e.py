@@ -264,3 +264,36 @@ async def test_a_cp949_novel_teaches_the_chats_writer(
         assert "똠방각하" in await store.novel_text(novel_row.id)
         head = await store.writer_head(f"chat-{chat.id}")
         assert head is not None and Path(head.path, "model.safetensors").is_file()
+
+
+KOREAN = """\
+/settings language ko
+/help
+/story new 용의 잠
+/write 용이 산 밑에서 깨어났다.
+/continue 용
+/vote 7
+/vote 1
+/as 민수
+2️⃣
+/round close
+"""
+
+
+@pytest.mark.slow
+async def test_a_whole_round_in_korean(tmp_path: Path, random_writer_dir: Path) -> None:
+    """/settings language ko: help, a round, a refusal and the result all in Korean."""
+    out = run_console(write_config(tmp_path, random_writer_dir), tmp_path / "ko.db", KOREAN)
+    for said in (
+        "language ko",
+        "이 채팅에서 이야기를 시작해요.",  # /help
+        "📖 새 이야기: “용의 잠”",
+        "✍️  you님이 1번째 줄을 더했어요.",
+        "“용의 잠”의 1번째 투표 — 투표 중",
+        "이번 투표에는 7번 후보가 없어요.",  # a refusal
+        "✅ 1️⃣에 투표했어요.",
+        "🏆 1번째 투표가 끝났어요 (운영자).",
+    ):
+        assert said in out, said
+    for english in ("New story", "Line 1 added", "Round 1 of", "Voted for", "There is no"):
+        assert english not in out, english

@@ -113,9 +113,13 @@ async def make_guild(world: World, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     )
 
     async def make(
-        bot_permissions: int = BOT_CAN_MANAGE, dev_guild_ids: tuple[int, ...] = (GUILD_ID,)
+        bot_permissions: int = BOT_CAN_MANAGE,
+        dev_guild_ids: tuple[int, ...] = (GUILD_ID,),
+        guild_locale: str = "en-US",
     ) -> Guild:
-        fake = FakeDiscord([ALICE, BOB, CAROL, MOD], bot_permissions=bot_permissions)
+        fake = FakeDiscord(
+            [ALICE, BOB, CAROL, MOD], bot_permissions=bot_permissions, guild_locale=guild_locale
+        )
         await fake.start()
         platform = DiscordPlatform(
             world.relay,
@@ -461,3 +465,37 @@ async def test_train_now_is_announced_and_model_attaches_its_picture(guild: Guil
     }
     assert subcommands["train"] == {"now", "status"}
     assert subcommands["model"] == {"show", "rollback"}
+
+
+# -- Korean --------------------------------------------------------------------------------------
+
+
+async def test_a_korean_server_gets_korean_results_and_descriptions(
+    make_guild: GuildFactory,
+) -> None:
+    """The synced commands carry Korean descriptions; a server whose preferred locale is Korean
+    gets Korean results; a refusal only one member sees is in that member's own language."""
+    guild = await make_guild(guild_locale="ko")
+    synced = {c["name"]: c for c in guild.fake.commands[GUILD_ID]}
+    assert synced["write"]["description_localizations"]["ko"] == "이야기에 내 줄을 더해요."
+    assert synced["story"]["description_localizations"]["ko"] == "이 채팅의 이야기"
+    (new,) = [o for o in synced["story"]["options"] if o["name"] == "new"]
+    assert new["description_localizations"]["ko"] == "이 채팅에서 이야기를 시작해요."
+    assert "ko" in new["options"][0]["description_localizations"]
+    assert synced["write"]["name"] == "write" and not synced["write"].get("name_localizations")
+
+    started = await guild.fake.answer(ALICE, "story new", title="용")
+    assert "📖 새 이야기: **용**" in started.text()
+    await guild.fake.answer(ALICE, "write", text="용이 깨어났다.")
+    opened = await guild.fake.answer(ALICE, "continue")
+    assert "1번째 투표가 열렸어요" in opened.text()
+    (message,) = [m for m in guild.fake.channel_messages() if "1번째 투표" in m.content]
+    assert "투표 중" in message.content and "0표" in message.content
+    refused = await guild.fake.answer(ALICE, "round close")
+    assert (
+        refused.messages()[0].ephemeral and "Only moderators can close a round." in refused.text()
+    )
+    korean = Member(5, "민수", locale="ko")
+    guild.fake.members[korean.id] = korean
+    refused = await guild.fake.answer(korean, "round close")
+    assert "투표는 운영자만 마감할 수 있어요." in refused.text()

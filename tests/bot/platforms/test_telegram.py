@@ -20,6 +20,7 @@ from bot.config import NovelsConfig, RelayConfig, TelegramConfig, TrainingConfig
 from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
 from bot.core.views import ChatKey
+from bot.i18n import languages
 from bot.platforms.telegram import RoundMessages, TelegramPlatform
 from bot.platforms.telegram.rounds import Layout
 from storage import Database, SqliteStore
@@ -85,6 +86,7 @@ class Setup:
                 trainer=self.trainer,
                 training=TrainingConfig(min_chars=100),
                 writers_dir=str(self.db_path.parent / "writers"),
+                languages=languages(),
             )
             await core.recover()
             config = TelegramConfig(
@@ -494,7 +496,7 @@ async def test_start_registers_the_command_menu(setup: Setup) -> None:
     """set_my_commands lists every command word once; /start answers in a private chat."""
     async with setup.bot():
         assert setup.fake.sent("deleteWebhook")  # polling starts from a clean state
-        (menu,) = setup.fake.sent("setMyCommands")
+        (menu,) = [c for c in setup.fake.sent("setMyCommands") if "language_code" not in c.params]
         names = [c["command"] for c in menu.params["commands"]]
         assert names[:3] == ["story", "write", "continue"] and len(names) == len(set(names))
         reply = await setup.say(BOB, "/start", chat=private(BOB))
@@ -606,6 +608,34 @@ async def test_train_now_is_announced_and_model_shows_its_picture(setup: Setup) 
             c for c in setup.fake.sent("sendMessage", mark) if "version 1" in c.result["text"]
         ]
         assert "This chat's writer: version 1" in shown.result["text"]
-        (menu,) = setup.fake.sent("setMyCommands")
-        names = [c["command"] for c in menu.params["commands"]]
+        menus = setup.fake.sent("setMyCommands")
+        names = [c["command"] for c in menus[0].params["commands"]]
         assert {"train", "model"} <= set(names)
+
+
+# -- Korean --------------------------------------------------------------------------------------
+
+MINSU = user(21, "민수", language="ko")
+
+
+async def test_a_korean_group_gets_korean_replies_and_a_korean_menu(setup: Setup) -> None:
+    """The command menu is registered in Korean too; a group whose story a Korean member
+    started speaks Korean; a tap is answered in the tapping member's own language."""
+    async with setup.bot(layout="one_message"):
+        menus = setup.fake.sent("setMyCommands")
+        (korean,) = [c for c in menus if c.params.get("language_code") == "ko"]
+        assert any("language_code" not in c.params for c in menus)
+        descriptions = {c["command"]: c["description"] for c in korean.params["commands"]}
+        assert descriptions["write"] == "<text>: 이야기에 내 줄을 더해요"
+
+        started = await setup.say(MINSU, "/story new 용의 잠")
+        assert "📖 새 이야기: 용의 잠" in started.result["text"]
+        added = await setup.say(MINSU, "/write 용이 깨어났다.")
+        assert added.result["text"] == "✍️ 민수님이 1번째 줄을 더했어요."
+        round_message, _ = await setup.continue_story(MINSU)
+        assert "1번째 투표" in round_message.result["text"]
+        assert "약 2분 뒤에 투표가 마감돼요." in round_message.result["text"]
+        assert await setup.tap(MINSU, round_message, 1) == "✅ 1️⃣에 투표했어요."
+        assert await setup.tap(ALICE, round_message, 2) == "✅ You vote for 2️⃣."
+        refusal = await setup.say(ALICE, "/round close")
+        assert "투표는 운영자만 마감할 수 있어요." in refusal.result["text"]
