@@ -12,6 +12,7 @@ from bot.core.errors import RelayError
 from bot.core.registry import COMMANDS, command_words, markdown_table, named
 
 ROOT = Path(__file__).resolve().parents[3]
+SETTINGS_USAGE = "/settings [temperature|candidates|vote_time|language] [value]"
 
 
 @pytest.mark.parametrize(
@@ -27,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
         ("/vote 2", "/vote <n>", {"n": 2}),
         ("/round", "/round show", {}),
         ("/round close", "/round close", {}),
-        ("/settings temperature 0.5", "/settings [temperature|candidates|vote_time|language] [value]",
-         {"name": "temperature", "value": "0.5"}),
+        ("/settings temperature 0.5", SETTINGS_USAGE, {"name": "temperature", "value": "0.5"}),
         ("/novel", "/novel list", {}),
         ("/novel remove #3", "/novel remove <novel_id>", {"novel_id": 3}),
         ("/start", "/help", {}),

@@ -30,17 +30,7 @@ def write_config(tmp_path: Path, model_dir: Path, vote_seconds: int = 120) -> Pa
 
 def run_console(config: Path, db: Path, script: str, timeout: float = 120) -> str:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "--platform",
-            "console",
-            "--config",
-            str(config),
-            "--db",
-            str(db),
-        ],
+        console_command(config, db),
         input=script,
         capture_output=True,
         text=True,
@@ -51,6 +41,24 @@ def run_console(config: Path, db: Path, script: str, timeout: float = 120) -> st
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+async def console_process(config: Path, db: Path) -> asyncio.subprocess.Process:
+    """The console bot as a process we type into and read from while it runs."""
+    return await asyncio.create_subprocess_exec(
+        *console_command(config, db),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+def console_command(config: Path, db: Path) -> list[str]:
+    return [
+        sys.executable,
+        *("-m", "bot", "--platform", "console"),
+        *("--config", str(config), "--db", str(db)),
+    ]
 
 
 async def story_lines(db_path: Path) -> list[tuple[str, str, str]]:
@@ -156,20 +164,7 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     votes, and closes it at its deadline."""
     db = tmp_path / "kill.db"
     config = write_config(tmp_path, random_writer_dir, vote_seconds=30)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--platform",
-        "console",
-        "--config",
-        str(config),
-        "--db",
-        str(db),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    process = await console_process(config, db)
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"/story new Kill\n/write One.\n/continue\n/vote 1\n/as bob\n/vote 2\n")
     await process.stdin.drain()
@@ -223,20 +218,7 @@ async def test_a_cp949_novel_teaches_the_chats_writer(
             "[training]\ntime_budget_seconds = 10\nmin_chars = 100\nmin_gain_bits = 0.0\n"
             "max_forget_bits = 2.0\nenabled = false\n"
         )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--platform",
-        "console",
-        "--config",
-        str(config),
-        "--db",
-        str(tmp_path / "learn.db"),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    process = await console_process(config, tmp_path / "learn.db")
     assert process.stdin is not None and process.stdout is not None
     try:
         process.stdin.write(
