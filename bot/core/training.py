@@ -158,8 +158,11 @@ class Training:
     async def work(self, poll_seconds: float = 30.0) -> None:
         """Run queued fine-tunes one at a time, for ever (cancel to stop)."""
         while True:
-            while await self.run_next():
-                pass
+            try:
+                while await self.run_next():
+                    pass
+            except Exception:  # a bug or a store failure must not stop learning for good
+                log.exception("the training worker failed; it goes on at the next wake-up")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # look at the queue now and then anyway
                 await asyncio.wait_for(self._wake.wait(), poll_seconds)
@@ -172,6 +175,16 @@ class Training:
         run = await s.store.claim_training(s.clock.now())
         if run is None:
             return False
+        try:
+            await self._carry_out(run, self.trainer)
+        except Exception as exc:  # never leave a run 'running': its lineage would wait for ever
+            await s.store.fail_training(run.id, f"the bot failed: {exc}", s.clock.now())
+            raise
+        return True
+
+    async def _carry_out(self, run: TrainingRun, trainer: Trainer) -> None:
+        """One claimed run: its text, its parent, the trainer, the record, the news."""
+        s = self.s
         chat = await s.store.get_chat(run.chat_id) if run.chat_id is not None else None
         scope = None if run.lineage == "shared" else run.chat_id
         text = await s.store.training_text(scope)
@@ -187,21 +200,19 @@ class Training:
             min_gain_bits=s.training.min_gain_bits,
             max_forget_bits=s.training.max_forget_bits,
         )
-        beats = _Heartbeats(self, run.id)
         try:
-            made = await self.trainer.finetune(job, beats.progress)
+            made = await trainer.finetune(job, _Heartbeats(self, run.id).progress)
         except TrainerFailed as exc:
             failed = await s.store.fail_training(run.id, str(exc), s.clock.now())
             log.warning("training run %s failed: %s", run.id, exc)
             if failed is not None:
-                await self._announce(failed, chat, TrainingNews(failed, None))
-            return True
+                await self._announce(chat, TrainingNews(failed, None))
+            return
         done, version = await s.store.finish_training(run.id, made, scope, text, s.clock.now())
         log.info("training run %s made version %s (%s)", run.id, version.number, version.status)
-        await self._announce(done, chat, TrainingNews(done, version))
-        return True
+        await self._announce(chat, TrainingNews(done, version))
 
-    async def _announce(self, run: TrainingRun, chat: Chat | None, news: TrainingNews) -> None:
+    async def _announce(self, chat: Chat | None, news: TrainingNews) -> None:
         """The chat that asked is told; a shared scheduled run tells every chat with a story."""
         if chat is not None:
             await self.s.announcer.training_finished(chat, news)

@@ -3,6 +3,7 @@ schedule, promotion and rejection, failures, lineages, rollback, /model."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -186,3 +187,32 @@ async def test_a_shared_writer_learns_from_every_chat(world: World) -> None:
     assert len(world.trainer.jobs[0].texts) == 4  # both chats' novels and stories
     await world.relay.continue_story(OTHER, ALICE)
     assert world.writer.requests[-1].writer == world.trainer.jobs[0].out
+
+
+async def test_a_bug_in_a_run_fails_it_and_the_worker_goes_on(world: World) -> None:
+    """An unexpected error while carrying out a run fails that run (it never stays running and
+    blocks its chat), and the worker loop takes the next one."""
+    await chat_with_text(world)
+    await chat_with_text(world, OTHER)
+
+    async def broken(job: object, progress: object) -> object:
+        raise RuntimeError("disk full")
+
+    real = world.trainer.finetune
+    world.trainer.finetune = broken  # type: ignore[assignment,method-assign]
+    await world.relay.train_now(CHAT, MOD)
+    await world.relay.train_now(OTHER, MOD)
+    with pytest.raises(RuntimeError):
+        await world.relay.training.run_next()
+    chat = await world.store.find_chat(CHAT.platform, CHAT.external_id)
+    assert chat is not None
+    (failed,) = await world.store.training_runs(f"chat-{chat.id}")
+    assert failed.status == "failed" and "disk full" in failed.error
+    world.trainer.finetune = real  # type: ignore[method-assign]
+    worker = asyncio.create_task(world.relay.training.work(poll_seconds=0.05))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if (await world.relay.model(OTHER)).active is not None:
+            break
+    worker.cancel()
+    assert (await world.relay.model(OTHER)).active is not None
