@@ -4,9 +4,10 @@ A fine-tune is judged on a held-out slice of its own text and on texts it should
 Measured only at the end, a run that went past its best would be kept at its worst; so the
 trainer evaluates at points spread over the run (and once before the first step), and with
 `keep_best` ends with the state of the point that had the lowest validation loss among those
-whose other losses stayed within their limits (if none did: the lowest validation loss). The
-starting point is a candidate too: a run that only made things worse ends where it started, and
-a gate can see that it gained nothing.
+whose other losses stayed within their limits and that gained at least `min_gain` (if none did:
+the lowest validation loss, whatever it cost). The starting point is a candidate too: a run that
+only made things worse ends where it started, and a gate can see that it gained nothing; a run
+that could only gain by forgetting ends there, and a gate can say so.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Selector:
         self.points = options.eval_points
         self.keep_best = options.keep_best
         self.limits = dict(options.limits)
+        self.min_gain = options.min_gain
         self.patience = options.patience
         self.texts = {name: docs for name, docs in texts.items() if docs}
         self.mode = mode
@@ -112,15 +114,24 @@ class Selector:
             if self.keep_best:
                 self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             return False
-        self.since_best += 1
+        # Only points within the limits count against the patience: early in a fine-tune the
+        # other texts often rise past a limit and come back as the learning rate decays.
+        if not self._outside(point):
+            self.since_best += 1
         return self.patience > 0 and self.since_best >= self.patience
 
-    def _rank(self, point: Point) -> tuple[bool, float]:
-        """Points within every limit first, then the lower validation loss; when no point is
-        within the limits the best of the rest is kept, and a gate will say why it fails."""
+    def _outside(self, point: Point) -> bool:
         losses = point.nats_per_char
-        outside = any(losses.get(name, 0.0) > limit for name, limit in self.limits.items())
-        return outside, losses[VAL]
+        return any(losses.get(name, 0.0) > limit for name, limit in self.limits.items())
+
+    def _rank(self, point: Point) -> tuple[bool, float]:
+        """Points within every limit that gained at least `min_gain` over the start come first,
+        then the lower validation loss. When no point qualifies, the lowest validation loss is
+        kept whatever it cost, so a gate can say what learning this text would forget."""
+        val = point.nats_per_char[VAL]
+        start = self.history[0].nats_per_char[VAL]
+        qualifies = not self._outside(point) and val <= start - self.min_gain
+        return not qualifies, val
 
     def restore(self, model: CharRNN) -> Point | None:
         """Put the kept state back (with keep_best); the point the model now stands at."""

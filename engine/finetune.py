@@ -45,7 +45,7 @@ from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
 from engine.model import pick_device
 from engine.train import TrainOptions, train
-from engine.train_options import Recipe
+from engine.train_options import ANCHOR_CHARS, Recipe
 
 __all__ = ["Recipe", "finetune", "gate", "main_finetune", "split_held_out"]
 
@@ -208,6 +208,7 @@ def finetune(
         time_budget=recipe.time_budget,
         seed=recipe.seed,
         lr=recipe.lr,
+        warmup=recipe.warmup,
         min_char_count=recipe.min_char_count,
         device=str(device),
         threads=recipe.threads,
@@ -216,10 +217,11 @@ def finetune(
         progress=False,
         checkpoint_every_epoch=False,
         replay_ratio=recipe.replay_ratio if inputs.replay_docs else 0.0,
-        anchor=recipe.anchor,
+        anchor=recipe.anchor * ANCHOR_CHARS / sum(len(t) for t in inputs.train_texts),
         eval_points=recipe.eval_points,
         keep_best=True,
         limits={f"base_{k}": (b + recipe.max_forget_bits) * LN2 for k, b in before.base.items()},
+        min_gain=recipe.min_gain_bits * LN2,
         patience=recipe.patience,
     )
 

@@ -209,9 +209,7 @@ class _Loop:
             for index, (x, y) in enumerate(batches):
                 elapsed = time.monotonic() - start_clock
                 for group in self.optimizer.param_groups:
-                    group["lr"] = opt.lr * max(
-                        0.0, 1.0 - self._fraction(epoch, index / count, elapsed)
-                    )
+                    group["lr"] = self._lr(self._fraction(epoch, index / count, elapsed))
                 began = time.perf_counter()
                 loss = self._step(x.to(job.device), y.to(job.device), generator)
                 run_train_seconds += time.perf_counter() - began
@@ -291,6 +289,11 @@ class _Loop:
         if self.opt.time_budget is not None:
             return elapsed / self.opt.time_budget
         return (epoch + within) / max(1, self.opt.epochs or 1)
+
+    def _lr(self, fraction: float) -> float:
+        """Linear warm-up over the first `warmup` of the run, then linear decay to 0."""
+        warm = min(1.0, fraction / self.opt.warmup) if self.opt.warmup > 0 else 1.0
+        return self.opt.lr * warm * max(0.0, 1.0 - fraction)
 
     def _report(
         self, epoch: int, within: float, elapsed: float, speed: float, metrics: dict[str, Any]

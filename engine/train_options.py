@@ -17,6 +17,7 @@ from typing import Any, Literal
 from engine.config import ModelConfig
 
 __all__ = [
+    "ANCHOR_CHARS",
     "BATCH_SIZE",
     "DEFAULT_EPOCHS",
     "MODEL_FIELDS",
@@ -43,6 +44,9 @@ SUMMARY = "val_nats_per_char val_bits_per_char epochs steps chars_seen seconds c
 # Settings of a new model that TrainOptions.model may carry (the vocabulary size comes from data).
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
 
+# The amount of chat text at which a fine-tune's anchor has its nominal strength.
+ANCHOR_CHARS = 10_000
+
 # Called with a dict per step ("phase": "train") and per evaluated chunk ("phase": "eval").
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -60,6 +64,8 @@ class TrainOptions:
     batch_size: int | None = None  # BATCH_SIZE[mode] when None
     seq_len: int = 128
     lr: float = 4e-3
+    # The learning rate rises linearly over this fraction of the run, then decays linearly to 0.
+    warmup: float = 0.0
     clip: float = 1.0  # max gradient norm
     min_char_count: int = 1
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of a new model
@@ -91,6 +97,9 @@ class TrainOptions:
     # those whose losses on the named extra texts stay at or under these limits (nats/char).
     keep_best: bool = False
     limits: dict[str, float] = field(default_factory=dict)
+    # ... and whose validation loss is at least this much (nats/char) below the first point's;
+    # if no point is, the lowest validation loss is kept whatever its other losses.
+    min_gain: float = 0.0
     # With eval_points: stop after this many points without a better kept state (0: never).
     patience: int = 0
 
@@ -103,8 +112,12 @@ class Recipe:
     epochs: int | None = 3  # passes over the chat's training text (with its replay)
     time_budget: float | None = None  # or: seconds of training and evaluation
     lr: float = 2e-3  # peak learning rate, decaying linearly to 0
+    warmup: float = 0.0  # fraction of the run over which the learning rate rises to lr
     replay_ratio: float = 1.0  # replay characters per training character
-    anchor: float = 1e-3  # L2 pull toward the parent's weights
+    # L2 pull toward the parent's weights, at ANCHOR_CHARS training characters; in inverse
+    # proportion to the chat's training text otherwise (its loss is a mean per character, so the
+    # more text there is, the further the evidence lets the writer move from its parent).
+    anchor: float = 0.02
     eval_points: int = 8  # evaluations spread over the run (plus one at the start)
     patience: int = 3  # evaluation points without a better state before stopping
     held_out_fraction: float = 0.1  # the tail of each text file kept out of training
