@@ -20,7 +20,7 @@ from engine.config import ModelConfig
 from engine.data import Document
 from engine.errors import CheckpointError, DataError, EngineError
 from engine.model import CharRNN
-from engine.train_options import MODEL_FIELDS, STREAM_WINDOW, TrainOptions
+from engine.train_options import MODEL_FIELDS, STREAM_ATTENTION, STREAM_SETTINGS, TrainOptions
 from engine.vocab import Vocab
 
 __all__ = ["Start", "init_from"]
@@ -79,7 +79,10 @@ def init_from(
         unknown = set(opt.model) - set(MODEL_FIELDS)
         if unknown:
             raise EngineError(f"unknown model settings {sorted(unknown)}")
-        settings: dict[str, Any] = {"window": STREAM_WINDOW} if opt.mode == "stream" else {}
+        settings: dict[str, Any] = {}
+        if opt.mode == "stream":  # the span that suits the attention, unless given
+            attention = opt.model.get("attention", STREAM_ATTENTION)
+            settings = {"attention": attention, **STREAM_SETTINGS.get(attention, {})}
         settings.update(opt.model)
         model = CharRNN(ModelConfig(vocab_size=len(vocab), **settings)).to(device)
     model.train()

@@ -60,8 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--window",
         type=int,
         default=None,
-        help="stream-mode attention span of a new model (default: engine.train)",
+        help="stream-mode attention span of a new model (default: engine.train_options)",
     )
+    train.add_argument(
+        "--attention",
+        choices=["vector", "query"],
+        default=None,
+        help="textgenrnn's attention or one with a query (stream mode; default: train_options)",
+    )
+    train.add_argument("--attention-dim", type=int, default=None, help="query attention width")
     train.add_argument("--max-length", type=int, default=40)
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     train.add_argument("--json", action="store_true")

@@ -9,6 +9,10 @@ from typing import Any, Literal
 from engine.errors import CheckpointError
 
 RnnType = Literal["lstm", "gru"]
+# "vector": textgenrnn's attention, a learned vector scores each step (window mode, imports and
+# every checkpoint written before there was a choice). "query": stream mode only, the current
+# step's query reads the last `window` steps (engine/attention.py).
+Attention = Literal["vector", "query"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class ModelConfig:
     max_length: int = 40
     # Stream mode: the attention covers the last `window` steps ending at each position.
     window: int = 40
+    # A config.json without these keys predates the choice: it means textgenrnn's attention.
+    attention: Attention = "vector"
+    attention_dim: int = 64  # query attention: width of queries, keys and values
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -35,7 +42,14 @@ class ModelConfig:
             raise CheckpointError(
                 f"config.json: rnn_type must be 'lstm' or 'gru', not {self.rnn_type!r}"
             )
-        for name in ("dim_embeddings", "rnn_size", "rnn_layers", "max_length", "window"):
+        if self.attention not in ("vector", "query"):
+            raise CheckpointError(
+                f"config.json: attention must be 'vector' or 'query', not {self.attention!r}"
+            )
+        if self.attention == "query" and self.rnn_bidirectional:
+            raise CheckpointError("config.json: query attention needs a unidirectional RNN")
+        names = ("dim_embeddings", "rnn_size", "rnn_layers", "max_length", "window")
+        for name in (*names, "attention_dim"):
             if getattr(self, name) < 1:
                 raise CheckpointError(f"config.json: {name} must be positive")
         if not 0.0 <= self.dropout < 1.0:

@@ -10,6 +10,11 @@ average -> linear -> logits over characters.
   every position and generation costs one RNN step per character. `forward` is nanoGPT's
   contract plus the carried state: `forward(idx, targets, state) -> (logits, loss, state)`, what
   training, evaluation and priming all call.
+
+`config.attention` picks the attention: "vector" is textgenrnn's (a learned vector scores each
+step); "query" (stream models only) lets the current step's query choose among the last `window`
+steps, with a bias per offset (engine/attention.py). A query model in window mode reads each
+window as a stream from a zero state.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.attention import QueryAttention
 from engine.config import ModelConfig
 
 # textgenrnn's attention adds Keras' epsilon to the softmax denominator; window mode keeps it.
@@ -35,8 +41,11 @@ class StreamState:
     """Everything stream-mode generation carries from one step to the next, for B rows."""
 
     rnn: list[RnnState]  # one per layer
-    features: Tensor  # (B, W, D) the last W feature vectors, oldest first
-    scores: Tensor  # (B, W) their attention scores; -inf where the window is not yet filled
+    # The last W steps, oldest first. Vector attention: their feature vectors (B, W, D) and
+    # attention scores (B, W). Query attention: their keys and values (B, W, 2A) and a mask
+    # (B, W) of 0. Either way the scores are -inf where the window is not yet filled.
+    features: Tensor
+    scores: Tensor
 
     @staticmethod
     def cat(states: list[StreamState]) -> StreamState:
@@ -89,6 +98,10 @@ class CharRNN(nn.Module):
             width = config.rnn_size * config.directions
         self.dropout = nn.Dropout(config.dropout)
         self.attention = nn.Linear(config.feature_size, 1, bias=False)
+        # Only query models have it, so a vector model's tensors are what they always were.
+        self.query: QueryAttention | None = None
+        if config.attention == "query":
+            self.query = QueryAttention(config.feature_size, config.attention_dim, config.window)
         self.output = nn.Linear(config.feature_size, config.vocab_size)
 
     # -- shared trunk ---------------------------------------------------------------------------
@@ -111,6 +124,9 @@ class CharRNN(nn.Module):
 
     def forward_window(self, idx: Tensor) -> Tensor:
         """(B, T) windows -> (B, V) logits for the token after each window."""
+        if self.query is not None:  # a query model reads the window as a stream
+            pooled, _ = self._read(idx, None)  # (B, T, D)
+            return self.output(pooled[:, -1])
         feats, _ = self.features(idx)  # (B, T, D)
         scores = self.attention(feats).squeeze(-1)  # (B, T)
         weights = torch.exp(scores - scores.max(dim=-1, keepdim=True).values)
@@ -147,8 +163,15 @@ class CharRNN(nn.Module):
     def _read(self, idx: Tensor, state: StreamState | None) -> tuple[Tensor, StreamState]:
         """(B, T) ids -> (B, T, D) attention-pooled features and the state after them.
 
-        Position t attends over the keys (t - window, t]: the carried window, then this chunk."""
+        Position t attends over the steps (t - window, t]: the carried window, then this chunk."""
         feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
+        if self.query is not None:
+            if state is None:
+                memory, mask = self.query.empty(feats)  # (B, W, 2A), (B, W)
+            else:
+                memory, mask = state.features, state.scores
+            pooled, memory, mask = self.query(feats, memory, mask)  # (B, T, D)
+            return pooled, StreamState(rnn_state, memory, mask)
         scores = self.attention(feats).squeeze(-1)  # (B, T)
         if state is None:
             state = self._empty_window(feats)
@@ -186,6 +209,9 @@ class CharRNN(nn.Module):
         """Feed one token per row: (B,) ids -> (B, V) logits. One RNN step, O(window) attention;
         `forward` on a (B, 1) chunk computes the same, with more bookkeeping per step."""
         feats, rnn_state = self.features(idx.unsqueeze(1), state.rnn)  # (B, 1, D)
+        if self.query is not None:
+            pooled, memory, mask = self.query.step(feats[:, 0], state.features, state.scores)
+            return self.output(pooled), StreamState(rnn_state, memory, mask)
         score = self.attention(feats).squeeze(-1)  # (B, 1)
         features = torch.cat([state.features[:, 1:], feats], dim=1)  # (B, W, D)
         scores = torch.cat([state.scores[:, 1:], score], dim=1)  # (B, W)

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.config import ModelConfig
+from engine.config import Attention, ModelConfig
 
 __all__ = [
     "ANCHOR_CHARS",
     "BATCH_SIZE",
     "DEFAULT_EPOCHS",
     "MODEL_FIELDS",
-    "STREAM_WINDOW",
+    "STREAM_ATTENTION",
+    "STREAM_SETTINGS",
     "SUMMARY",
     "Mode",
     "ProgressCallback",
@@ -31,11 +32,17 @@ __all__ = [
 
 Mode = Literal["stream", "window"]
 DEFAULT_EPOCHS = 10
-# The attention span of a new model trained in stream mode. The attention score depends only on
-# each step's own features, so with a carried state it cannot prefer the newest step: a wider
-# span averages the current features with stale ones. Measured on textgenrnn's titles (6 epochs,
-# same seed): span 1 -> 2.02 nats/char, 4 -> 2.60, 40 -> 3.24 (stalled). Window mode is unaffected.
-STREAM_WINDOW = 1
+# The attention of a new model trained in stream mode, and each kind's span. textgenrnn's
+# ("vector") scores a step by its own features only, so over a carried state it cannot prefer the
+# newest step and a wider span averages the current features with stale ones: on textgenrnn's
+# titles (6 epochs) span 1 -> 2.02 nats/char, 4 -> 2.60, 40 -> 3.24. A "query" attention can
+# prefer recent steps (engine/attention.py); README "The writer" has the measurement that chose.
+# Window mode is unaffected.
+STREAM_ATTENTION: Attention = "vector"
+STREAM_SETTINGS: dict[str, dict[str, Any]] = {
+    "vector": {"window": 1},
+    "query": {"window": 32, "attention_dim": 64},
+}
 # Rows per step: stream tracks of seq_len targets each (32 x 128 was the fastest and best in
 # 200 s on the titles), or windows of one target each (textgenrnn's 128).
 BATCH_SIZE = {"stream": 32, "window": 128}
