@@ -6,7 +6,13 @@
 * with --titles-200s: held-out nats/char after 200 s of training from scratch on the titles
   (one title per line, 10 % of the titles held out), the figure textgenrnn reaches 1.99 on.
 
-    .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s]
+Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
+`--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py).
+Several values (`--attention vector query`) run each in turn under the same budget, one after
+the other (never at once: they would share the cores), for an equal-wall-time comparison.
+
+    .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
+        [--attention vector query] [--window N] [--attention-dim N]
 """
 
 from __future__ import annotations
@@ -57,11 +63,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         samples=False,
         progress=False,
         device=spec.get("device"),
+        model=spec.get("model", {}),
     )
     with tempfile.TemporaryDirectory() as tmp:
         metrics = train(texts, Path(tmp) / "model", options)
+        config = json.loads((Path(tmp) / "model" / "config.json").read_text(encoding="utf-8"))
     return {
         "mode": spec["mode"],
+        "attention": {k: config.get(k) for k in ("attention", "window", "attention_dim")},
         "batch_size": metrics["options"]["batch_size"],
         "seq_len": metrics["options"]["seq_len"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
@@ -100,22 +109,35 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=200.0, help="seconds of the quality run")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--attention", nargs="+", choices=["vector", "query"], default=["vector"])
+    parser.add_argument("--window", type=int, default=None, help="attention span (all runs)")
+    parser.add_argument("--attention-dim", type=int, default=None, help="query attention width")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
-    base = {"data": str(args.data), "device": args.device}
     report: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_before": os.getloadavg()}
     started = time.monotonic()
-    if not args.skip_speed:
-        # The trainer's default batches: 32 tracks x 128 characters (stream); 128 windows of
-        # 40 characters with one target each (window, as textgenrnn).
-        report["stream"] = run_child({**base, "mode": "stream", "seconds": args.seconds})
-        report["window"] = run_child({**base, "mode": "window", "seconds": args.seconds})
-    if args.titles_200s:
-        report["titles_200s"] = run_child({**base, "mode": "stream", "seconds": args.budget})
-        report["titles_200s"]["textgenrnn_reference_nats_per_char"] = 1.99
+    for attention in args.attention:
+        model: dict[str, Any] = {"attention": attention}
+        if args.window is not None:
+            model["window"] = args.window
+        if args.attention_dim is not None and attention == "query":
+            model["attention_dim"] = args.attention_dim
+        base = {"data": str(args.data), "device": args.device, "model": model}
+        # Keyed by the attention when several are compared; the plain layout otherwise.
+        into = report if len(args.attention) == 1 else report.setdefault(attention, {})
+        if not args.skip_speed:
+            # The trainer's default batches: 32 tracks x 128 characters (stream); 128 windows of
+            # 40 characters with one target each (window, as textgenrnn).
+            into["stream"] = run_child({**base, "mode": "stream", "seconds": args.seconds})
+            if attention == "vector":
+                window = {**base, "mode": "window", "seconds": args.seconds, "model": {}}
+                into["window"] = run_child(window)
+        if args.titles_200s:
+            into["titles_200s"] = run_child({**base, "mode": "stream", "seconds": args.budget})
+            into["titles_200s"]["textgenrnn_reference_nats_per_char"] = 1.99
     report["load_after"] = os.getloadavg()
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(report, indent=2))
