@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from engine import checkpoint as ckpt
 from engine._heartbeat import Heartbeat
 from engine._plot import draw_loss_curve
@@ -175,9 +177,27 @@ def finetune(
     """Fine-tune `parent` on the text files; write the new version to `out`; return the summary
     that `finetune --json` prints. Raises EngineError (DataError, CheckpointError) on bad input.
     """
-    started = time.monotonic()
     recipe = recipe or Recipe()
-    beat = heartbeat or Heartbeat(enabled=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)  # evaluations too: the machine is shared
+    try:
+        beat = heartbeat or Heartbeat(enabled=False)
+        return _finetune(parent, texts, out, base, replay, base_eval, recipe, beat)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(
+    parent: str | Path,
+    texts: Sequence[str | Path],
+    out: str | Path,
+    base: str | Path | None,
+    replay: str | Path | None,
+    base_eval: str | Path | None,
+    recipe: Recipe,
+    beat: Heartbeat,
+) -> dict[str, Any]:
+    started = time.monotonic()
     parent, out = Path(parent), Path(out)
     base = Path(base) if base is not None else parent
     if out.resolve() in (parent.resolve(), base.resolve()):
