@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported lazily so that `--help` answers without loading torch.
     try:
         if args.command == "train":
-            from engine.train import main_train
+            from engine._cli_train import main_train
 
             return main_train(args)
         if args.command == "eval":

@@ -20,9 +20,7 @@ state within limits on other texts, with early stopping.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -44,7 +42,6 @@ from engine.data import (
     carry_state,
     encode,
     fingerprint,
-    read_text_file,
     split_validation,
     track_batch_count,
     track_batches,
@@ -58,14 +55,12 @@ from engine.progress import Progress
 from engine.train_options import (
     BATCH_SIZE,
     DEFAULT_EPOCHS,
-    MODEL_FIELDS,
-    SUMMARY,
     ProgressCallback,
     TrainOptions,
 )
 from engine.vocab import Vocab
 
-__all__ = ["ProgressCallback", "TrainOptions", "main_train", "train"]
+__all__ = ["ProgressCallback", "TrainOptions", "train"]
 
 
 def train(
@@ -392,18 +387,3 @@ def _log(metrics: dict[str, Any], pending: list[float]) -> None:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63)
-
-
-def main_train(args: argparse.Namespace) -> int:
-    """`python -m engine train --text FILE... --out DIR [...]`."""
-    model = {name: getattr(args, name) for name in MODEL_FIELDS if getattr(args, name) is not None}
-    names = {f.name for f in dataclasses.fields(TrainOptions)}
-    options = TrainOptions(model=model, **{k: v for k, v in vars(args).items() if k in names})
-    texts = [read_text_file(path) for path in args.text]
-    metrics = train(texts, args.out, options, sources=[str(p) for p in args.text])
-    summary = {"out": str(args.out), **{key: metrics.get(key) for key in SUMMARY.split()}}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"saved {args.out}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
-    return 0
