@@ -25,7 +25,7 @@ def _load(args: argparse.Namespace) -> tuple[CharRNN, Vocab]:
     # One character per step is tiny work: a second thread only adds synchronisation, and on a
     # shared, busy CPU threads that wait for each other make each step many times slower.
     torch.set_num_threads(1)
-    checkpoint = load(args.model, device)
+    checkpoint = load(args.model, device, getattr(args, "quantize", "none"))
     return checkpoint.model, checkpoint.vocab
 
 

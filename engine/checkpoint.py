@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from engine.config import ModelConfig
 from engine.errors import CheckpointError
 from engine.model import CharRNN
+from engine.quantize import Quantize, quantize_model
 from engine.vocab import Vocab
 
 WEIGHTS, CONFIG, VOCAB, METRICS = "model.safetensors", "config.json", "vocab.json", "metrics.json"
@@ -46,8 +47,16 @@ class ResumeState:
     info: dict[str, Any]
 
 
-def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | None = None) -> Path:
-    """Write the checkpoint to `folder` atomically (temp folder + rename); returns the folder."""
+def save(
+    checkpoint: Checkpoint,
+    folder: str | Path,
+    *,
+    resume: ResumeState | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write the checkpoint to `folder` atomically (temp folder + rename); returns the folder.
+    `dtype` (e.g. torch.float16, for a shipped writer half the size) stores the floating-point
+    weights in that type; they load back into float32."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     model = checkpoint.model
@@ -56,6 +65,8 @@ def save(checkpoint: Checkpoint, folder: str | Path, *, resume: ResumeState | No
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        if dtype is not None:
+            tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2), encoding="utf-8")
         (tmp / VOCAB).write_text(checkpoint.vocab.to_json(), encoding="utf-8")
@@ -85,8 +96,13 @@ def publish(tmp: Path, folder: Path) -> None:
         os.replace(tmp, folder)
 
 
-def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
-    """Read and check a checkpoint folder; raise CheckpointError naming the first bad file."""
+def load(
+    folder: str | Path, device: torch.device | str = "cpu", quantize: Quantize = "none"
+) -> Checkpoint:
+    """Read and check a checkpoint folder; raise CheckpointError naming the first bad file.
+
+    Weights stored in float16 or bfloat16 load into a float32 model. `quantize="int8"` gives an
+    int8 copy for generation on the CPU (engine/quantize.py); it cannot be trained."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a checkpoint folder")
@@ -114,9 +130,10 @@ def load(folder: str | Path, device: torch.device | str = "cpu") -> Checkpoint:
             )
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{folder / WEIGHTS}: {name} holds NaN or infinite values")
-    model.load_state_dict(tensors)
+    model.load_state_dict(tensors)  # copies into float32, whatever the stored dtype
     model.to(device)
     model.eval()
+    model = quantize_model(model, quantize, device)
     return Checkpoint(model=model, vocab=vocab, metrics=metrics)
 
 

@@ -13,6 +13,9 @@ from engine.errors import EngineError
 from engine.sampling import CONTEXT_CHARS, Prompt, SampleSettings
 from engine.train_options import Recipe
 
+# engine/quantize.py's choices, spelled here so that `--help` does not load torch.
+QUANTIZE_CHOICES = ("none", "int8")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--mode", choices=["stream", "window"], default="stream")
     generate.add_argument("--seed", type=int, default=prompt.seed)
     generate.add_argument("--device", default=None)
+    generate.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     generate.add_argument("--json", action="store_true")
 
     tune = sub.add_parser(
@@ -149,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=["stream", "window"], default="stream")
     evaluate.add_argument("--line-docs", action="store_true")
     evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
     evaluate.add_argument("--json", action="store_true")
 
     nxt = sub.add_parser("next", help="the most likely next characters after a prefix")
@@ -173,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the bot's worker: JSON lines on stdin/stdout")
     serve.add_argument("--model", required=True, metavar="DIR")
     serve.add_argument("--device", default=None)
+    serve.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        default="none",
+        help="int8: generate with int8 LSTM and linear weights (CPU only; faster, see README)",
+    )
     serve.add_argument(
         "--batch-wait-ms",
         type=float,

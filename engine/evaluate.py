@@ -154,7 +154,7 @@ def main_eval(args: argparse.Namespace) -> int:
     from engine.checkpoint import load
 
     device = torch.device(args.device) if args.device else pick_device()
-    checkpoint = load(args.model, device)
+    checkpoint = load(args.model, device, args.quantize)
     text = read_text_file(args.text_file)
     result = evaluate(checkpoint.model, checkpoint.vocab, [text], args.mode, args.line_docs)
     result["mode"] = args.mode

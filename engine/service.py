@@ -19,6 +19,8 @@ it is sent: every field of a generate request is required and typed (a missing, 
 unknown field fails that request, naming it), and no sampling policy lives here. Candidate i of
 a request uses seed + i for i < n * overgenerate. With "distinct", fewer than n may come back.
 
+With `--quantize int8` every writer is loaded as an int8 copy for the CPU (engine/quantize.py).
+
 Writers are loaded on first use and kept in an LRU of at most --max-loaded (the base counts as
 one and is never evicted). A folder is taken to be immutable: a new version is a new folder, so
 switching a chat to it is just naming it, and nothing fails during the switch. Requests that
@@ -46,6 +48,7 @@ from engine import checkpoint
 from engine.checkpoint import Checkpoint
 from engine.errors import EngineError
 from engine.model import pick_device
+from engine.quantize import Quantize
 from engine.sample import generate
 from engine.sampling import Prompt, SampleSettings
 
@@ -116,13 +119,20 @@ def parse_generate(request: dict[str, Any]) -> tuple[str, Prompt]:
 class Worker:
     """The loaded writers (an LRU around the pinned base) and what they can answer."""
 
-    def __init__(self, model_dir: str, device: torch.device, max_loaded: int = 8) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        device: torch.device,
+        max_loaded: int = 8,
+        quantize: Quantize = "none",
+    ) -> None:
         if max_loaded < 1:
             raise EngineError("--max-loaded must be at least 1 (the base writer)")
         self.device = device
+        self.quantize = quantize  # applied to every writer loaded (engine/quantize.py)
         self.max_loaded = max_loaded
         self.base_dir = Path(model_dir).resolve()
-        self.base = checkpoint.load(self.base_dir, device)
+        self.base = checkpoint.load(self.base_dir, device, quantize)
         self.loaded: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recent first
 
     def writer(self, name: str) -> Checkpoint:
@@ -134,7 +144,7 @@ class Worker:
             self.loaded.move_to_end(folder)
             return self.loaded[folder]
         try:
-            found = checkpoint.load(folder, self.device)
+            found = checkpoint.load(folder, self.device, self.quantize)
         except EngineError as exc:
             raise RequestError(f"the writer {name!r} could not be loaded: {exc}") from exc
         self.loaded[folder] = found
@@ -160,7 +170,7 @@ class Worker:
             "writer": name,
             "size": f"{config.rnn_layers} x {config.rnn_type.upper()} {config.rnn_size}, "
             f"{params / 1e6:.2f} M parameters, {len(loaded.vocab)} characters",
-            "device": str(self.device),
+            "device": str(self.device) + (" (int8)" if self.quantize == "int8" else ""),
         }
         if "val_bits_per_char" in metrics:
             facts["held-out loss"] = f"{float(metrics['val_bits_per_char']):.2f} bits/char"
@@ -277,6 +287,6 @@ def main_serve(args: argparse.Namespace) -> int:
     device = torch.device(args.device) if args.device else pick_device()
     # One thread: a generation step is small work, and the bot process needs the other core.
     torch.set_num_threads(1)
-    worker = Worker(args.model, device, args.max_loaded)
+    worker = Worker(args.model, device, args.max_loaded, args.quantize)
     serve(worker, sys.stdin, protocol_out, args.batch_wait_ms / 1000)
     return 0
