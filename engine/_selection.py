@@ -61,6 +61,7 @@ class Selector:
         self.limits = dict(options.limits)
         self.min_gain = options.min_gain
         self.patience = options.patience
+        self.select_on = dict(options.select_on) or {VAL: 1.0}
         self.texts = {name: docs for name, docs in texts.items() if docs}
         self.mode = mode
         self.next = 0  # point k is due at fraction k / points
@@ -126,12 +127,17 @@ class Selector:
 
     def _rank(self, point: Point) -> tuple[bool, float]:
         """Points within every limit that gained at least `min_gain` over the start come first,
-        then the lower validation loss. When no point qualifies, the lowest validation loss is
-        kept whatever it cost, so a gate can say what learning this text would forget."""
-        val = point.nats_per_char[VAL]
-        start = self.history[0].nats_per_char[VAL]
+        then the lower validation loss (or `select_on`'s weighted sum). When no point qualifies,
+        the lowest one is kept whatever it cost, so a gate can say what learning this text
+        would forget."""
+        val = self._score(point)
+        start = self._score(self.history[0])
         qualifies = not self._outside(point) and val <= start - self.min_gain
         return not qualifies, val
+
+    def _score(self, point: Point) -> float:
+        losses = point.nats_per_char
+        return sum(weight * losses[name] for name, weight in self.select_on.items())
 
     def restore(self, model: CharRNN) -> Point | None:
         """Put the kept state back (with keep_best); the point the model now stands at."""

@@ -109,6 +109,10 @@ class TrainOptions:
     min_gain: float = 0.0
     # With eval_points: stop after this many points without a better kept state (0: never).
     patience: int = 0
+    # With eval_points: rank points by this weighted sum of losses (text name -> weight; "val"
+    # names the validation set) instead of the validation loss alone, e.g. a new bilingual
+    # model selected on both languages' held-out text at once.
+    select_on: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,23 @@ def test_a_run_that_gains_only_by_forgetting_keeps_that_state_for_the_gate(
     run(selector, model, 3)
     kept = selector.restore(model)
     assert kept is not None and kept.step == 2
+
+
+def test_select_on_ranks_points_by_a_weighted_sum_of_texts(
+    monkeypatch: pytest.MonkeyPatch, model: CharRNN
+) -> None:
+    """A bilingual model is kept where both languages together are best: a point where one
+    language still falls but the other rises more is not kept."""
+    scripted(
+        monkeypatch,
+        [
+            {"val": 4.0, "base": 2.5},
+            {"val": 3.4, "base": 2.0},  # sum 5.4: the best
+            {"val": 3.7, "base": 1.9},  # base still falls, val rises more: sum 5.6
+        ],
+    )
+    options = TrainOptions(eval_points=3, keep_best=True, select_on={"val": 1.0, "base": 1.0})
+    selector = Selector(options, TEXTS, "stream")
+    run(selector, model, 3)
+    kept = selector.restore(model)
+    assert kept is not None and kept.step == 1
