@@ -9,10 +9,14 @@ its own prompt, settings and seed, never on the rest of the batch.
 Per step, vectorised over rows: mask specials -> repetition penalty -> temperature -> top-k /
 top-p (rows that use them only: sorting is slow on the CPU) -> pick (argmax at temperature 0)
 -> sentence-end and length checks. Finished rows are dropped every few steps.
+
+On CUDA, stream mode runs the same step with fixed shapes, captured in a CUDA graph
+(engine/_cuda_decode.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -29,6 +33,8 @@ from engine.vocab import Vocab
 
 __all__ = ["decode"]
 
+# On CUDA, stream mode replays a captured step (engine/_cuda_decode.py) unless this is "0".
+CUDA_GRAPHS = "RELAYTALE_CUDA_GRAPHS"
 # Check for finished rows (a host sync) every this many steps.
 CHECK_EVERY = 8
 # The repetition penalty covers this many recent characters (context and keyword included).
@@ -86,6 +92,10 @@ def decode(
     if mode == "stream" and model.config.rnn_bidirectional:
         raise EngineError("a bidirectional model can only generate in window mode")
     device = next(model.parameters()).device
+    if device.type == "cuda" and mode == "stream" and os.environ.get(CUDA_GRAPHS, "1") != "0":
+        from engine._cuda_decode import decode_static  # imports this module
+
+        return decode_static(model, vocab, jobs, capture=True)
     total = len(jobs)
     caps = [max(0, j.settings.max_chars - len(j.keyword)) for j in jobs]
     width = max(caps)
@@ -97,28 +107,14 @@ def decode(
     kept = torch.zeros(total, dtype=torch.long, device=device)
     capped = torch.zeros(total, dtype=torch.bool, device=device)
 
-    flags = {
-        k: torch.tensor(getattr(classes, k), device=device)
-        for k in ("terminator", "closer", "space", "newline")
-    }
-    specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)
-    specials[vocab.special_indices()] = True
-    ranks = torch.arange(len(vocab), device=device)
+    flags, specials, ranks = _tables(vocab, classes, device)
     use_penalty = any(j.settings.repetition_penalty != 1.0 for j in jobs)
 
     def flush(r: _Rows, mask: Tensor) -> None:
         kept[r.rows[mask]] = r.kept[mask]
         capped[r.rows[mask]] = r.capped[mask]
 
-    # A Latin keyword is a whole word: "door" must not go on as "doored". (Korean keywords take
-    # particles, so they may go on: 그날 -> 그날에는.)
-    letters = torch.tensor(
-        [len(c) == 1 and c.isascii() and c.isalpha() for c in vocab.tokens], device=device
-    )
-    whole_word = torch.tensor(
-        [j.keyword[-1:].isascii() and j.keyword[-1:].isalnum() for j in jobs], device=device
-    )
-    rows.logits = rows.logits.masked_fill(whole_word.unsqueeze(1) & letters, float("-inf"))
+    rows.logits = _whole_word(vocab, jobs, rows.logits)
 
     for t in range(width):
         if t % CHECK_EVERY == 0 and t > 0:
@@ -128,7 +124,9 @@ def decode(
             if 4 * n_done >= len(rows.finished):
                 flush(rows, rows.finished)
                 rows = rows.keep(~rows.finished)
-        tok, lp = _pick(rows, rows.logits, t, specials, ranks, use_penalty)
+        tok, lp = _pick(
+            rows, rows.logits, rows.uniforms[:, t : t + 1], specials, ranks, use_penalty
+        )
         tokens[rows.rows, t] = tok
         logps[rows.rows, t] = lp
         _update_stop(rows, tok, t, flags)
@@ -142,6 +140,33 @@ def decode(
             rows.logits = _advance(model, rows, tok)
     flush(rows, torch.ones_like(rows.finished))
     return _finish(vocab, jobs, tokens.cpu(), logps.cpu(), kept.tolist(), capped.tolist())
+
+
+def _tables(
+    vocab: Vocab, classes: CharClasses, device: torch.device
+) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """Per-token facts the loop reads: character classes for the stops, which tokens are
+    specials (never sampled), and the ranks 0..V-1 for top-k."""
+    flags = {
+        k: torch.tensor(getattr(classes, k), device=device)
+        for k in ("terminator", "closer", "space", "newline")
+    }
+    specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)
+    specials[vocab.special_indices()] = True
+    return flags, specials, torch.arange(len(vocab), device=device)
+
+
+def _whole_word(vocab: Vocab, jobs: list[Job], logits: Tensor) -> Tensor:
+    """A Latin keyword is a whole word: "door" must not go on as "doored". (Korean keywords take
+    particles, so they may go on: 그날 -> 그날에는.) (R, V) first logits -> masked."""
+    device = logits.device
+    letters = torch.tensor(
+        [len(c) == 1 and c.isascii() and c.isalpha() for c in vocab.tokens], device=device
+    )
+    whole_word = torch.tensor(
+        [j.keyword[-1:].isascii() and j.keyword[-1:].isalnum() for j in jobs], device=device
+    )
+    return logits.masked_fill(whole_word.unsqueeze(1) & letters, float("-inf"))
 
 
 def _prime(
@@ -232,9 +257,10 @@ def _ends_pending(vocab: Vocab, keyword: str, term: list[bool], close: list[bool
 
 
 def _pick(
-    r: _Rows, logits: Tensor, t: int, specials: Tensor, ranks: Tensor, use_penalty: bool
+    r: _Rows, logits: Tensor, uniform: Tensor, specials: Tensor, ranks: Tensor, use_penalty: bool
 ) -> tuple[Tensor, Tensor]:
-    """(R, V) logits -> (R,) sampled tokens and their log-probabilities at temperature 1."""
+    """(R, V) logits and (R, 1) uniforms -> (R,) sampled tokens and their log-probabilities at
+    temperature 1."""
     x = logits.masked_fill(specials, float("-inf"))
     if use_penalty:
         pen = r.penalty.unsqueeze(1)  # (R, 1)
@@ -257,14 +283,14 @@ def _pick(
     cdf = probs.cumsum(dim=-1)  # (R, V)
     total = cdf[:, -1:]
     # Strictly below the total, so the pick always lands on a token of non-zero probability.
-    target = torch.minimum(r.uniforms[:, t : t + 1] * total, torch.nextafter(total, total * 0))
+    target = torch.minimum(uniform * total, torch.nextafter(total, total * 0))
     pick = torch.searchsorted(cdf, target, right=True).squeeze(1)
     tok = torch.where(greedy, x.argmax(dim=-1), pick)  # (R,)
     logp = logits.gather(1, tok.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=-1)
     return tok, logp
 
 
-def _update_stop(r: _Rows, tok: Tensor, t: int, flags: dict[str, Tensor]) -> None:
+def _update_stop(r: _Rows, tok: Tensor, t: int | Tensor, flags: dict[str, Tensor]) -> None:
     """Finish rows at the length cap, or (when they stop at sentence ends, not before min_chars)
     at a newline or at whitespace after terminator + closers; neither is kept in the text."""
     length = r.written + t  # text length before this token

@@ -209,11 +209,18 @@ class CharRNN(nn.Module):
         """Feed one token per row: (B,) ids -> (B, V) logits. One RNN step, O(window) attention;
         `forward` on a (B, 1) chunk computes the same, with more bookkeeping per step."""
         feats, rnn_state = self.features(idx.unsqueeze(1), state.rnn)  # (B, 1, D)
+        return self.attend_step(feats[:, 0], rnn_state, state)
+
+    def attend_step(
+        self, feat: Tensor, rnn_state: list[RnnState], state: StreamState
+    ) -> tuple[Tensor, StreamState]:
+        """The attention and output half of `step`: (B, D) features of the new step -> (B, V)
+        logits and the state after it (engine/_cuda_decode.py computes the features itself)."""
         if self.query is not None:
-            pooled, memory, mask = self.query.step(feats[:, 0], state.features, state.scores)
+            pooled, memory, mask = self.query.step(feat, state.features, state.scores)
             return self.output(pooled), StreamState(rnn_state, memory, mask)
-        score = self.attention(feats).squeeze(-1)  # (B, 1)
-        features = torch.cat([state.features[:, 1:], feats], dim=1)  # (B, W, D)
+        score = self.attention(feat)  # (B, 1)
+        features = torch.cat([state.features[:, 1:], feat.unsqueeze(1)], dim=1)  # (B, W, D)
         scores = torch.cat([state.scores[:, 1:], score], dim=1)  # (B, W)
         weights = torch.softmax(scores, dim=-1)
         pooled = torch.einsum("bw,bwd->bd", weights, features)

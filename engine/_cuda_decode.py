@@ -1,0 +1,147 @@
+"""The decode loop on CUDA: one generation step captured in a CUDA graph and replayed.
+
+On a GPU a step of this small model is some hundred tiny kernels, and launching them from Python
+costs ~1.5 ms a step whatever the batch (an H200 wrote 1 prompt x 3 x 300 chars at ~2,000
+chars/s, slower than 2 CPU cores). Captured once per call, a step is one graph replay. For that
+every tensor the step reads or writes stays at one address, the batch is padded to a bucket (a
+power of two), the step counter is a device tensor, and nothing in a step asks the host:
+
+* the RNN step runs `torch.lstm_cell` / `torch.gru_cell` on the layers' own weights (the maths of
+  `CharRNN.step`, in kernels a graph can hold), then the model's own `attend_step`;
+* every row's uniforms were drawn up front from its own seeded generator, as `_decode` does, so
+  per-candidate seeding is exact and sampling needs no host round trip;
+* finished rows are not dropped (that would change shapes): they run on and are ignored; the host
+  looks every CHECK_EVERY steps whether all rows are done.
+
+`decode_static(..., capture=False)` runs the very same step eagerly: the CPU tests compare it
+with `_decode.decode` text for text, so only the capture itself needs a GPU to be checked.
+`_decode.decode` uses it for stream mode on CUDA unless RELAYTALE_CUDA_GRAPHS=0. Weights stay
+float32 (bf16 would change the texts the tests pin).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from engine._decode import _finish, _init_rows, _pick, _prime, _tables, _update_stop, _whole_word
+from engine.model import CharRNN, RnnState, StreamState
+from engine.sampling import Job
+from engine.sentences import char_classes
+from engine.vocab import Vocab
+
+__all__ = ["bucket", "cell_step", "decode_static"]
+
+# Look whether every row is done (a host sync) every this many steps.
+CHECK_EVERY = 32
+# What `_update_stop` replaces rather than updates in place.
+STOP_FIELDS = ("pending", "finished", "kept", "capped")
+
+
+def bucket(rows: int) -> int:
+    """The padded batch size: the next power of two (a captured graph has fixed shapes)."""
+    return 1 << max(0, rows - 1).bit_length()
+
+
+def cell_step(model: CharRNN, idx: Tensor, state: StreamState) -> tuple[Tensor, StreamState]:
+    """`model.step` with RNN cells: (B,) ids -> (B, V) logits and the next state."""
+    x = model.embedding(idx)  # (B, E)
+    parts, rnn_state = [x], []
+    for rnn, layer in zip(model.rnns, state.rnn, strict=True):
+        weights = [getattr(rnn, f"{name}_l0") for name in ("weight_ih", "weight_hh")]
+        biases = [getattr(rnn, f"{name}_l0") for name in ("bias_ih", "bias_hh")]
+        new: RnnState
+        if isinstance(layer, tuple):  # LSTM: (h, c), each (1, B, H)
+            h, c = torch.lstm_cell(x, (layer[0][0], layer[1][0]), *weights, *biases)
+            new = (h.unsqueeze(0), c.unsqueeze(0))
+        else:  # GRU: h (1, B, H)
+            h = torch.gru_cell(x, layer[0], *weights, *biases)
+            new = h.unsqueeze(0)
+        x = h  # (B, H)
+        parts.append(h)
+        rnn_state.append(new)
+    return model.attend_step(torch.cat(parts, dim=-1), rnn_state, state)  # features (B, D)
+
+
+def _copy_state(into: StreamState, src: StreamState) -> None:
+    for old, new in zip(into.rnn, src.rnn, strict=True):
+        for a, b in zip(
+            *((old, new) if isinstance(old, tuple) else ((old,), (new,))), strict=True
+        ):
+            a.copy_(b)
+    into.features.copy_(src.features)
+    into.scores.copy_(src.scores)
+
+
+def decode_static(
+    model: CharRNN, vocab: Vocab, jobs: list[Job], capture: bool
+) -> tuple[list[str], list[float]]:
+    """`_decode.decode` in stream mode with fixed shapes; `capture` replays a CUDA graph."""
+    device = next(model.parameters()).device
+    real = len(jobs)
+    padded = jobs + [jobs[-1]] * (bucket(real) - real)  # extra rows repeat the last job
+    total = len(padded)
+    caps = [max(0, j.settings.max_chars - len(j.keyword)) for j in padded]
+    width = max(caps)
+    classes = char_classes(vocab.tokens)
+    state, _, logits = _prime(model, vocab, padded, "stream", device)
+    rows = _init_rows(vocab, classes, padded, caps, width, logits, state, None, device)
+    live = rows.state  # the state buffers the graph reads and writes
+    assert live is not None
+    rows.logits = _whole_word(vocab, padded, rows.logits)
+    flags, specials, ranks = _tables(vocab, classes, device)
+    use_penalty = any(j.settings.repetition_penalty != 1.0 for j in padded)
+    tokens = torch.zeros(total, max(width, 1), dtype=torch.long, device=device)  # (R, S)
+    logps = torch.zeros(total, max(width, 1), device=device)
+    t = torch.zeros(1, dtype=torch.long, device=device)  # the step, on the device
+    ring = rows.recent.size(1)
+
+    def step() -> None:
+        column = t.expand(total).unsqueeze(1)  # (R, 1): this step's column
+        tok, lp = _pick(
+            rows, rows.logits, rows.uniforms.gather(1, column), specials, ranks, use_penalty
+        )
+        tokens.scatter_(1, column, tok.unsqueeze(1))
+        logps.scatter_(1, column, lp.unsqueeze(1))
+        after = copy.copy(rows)  # _update_stop rebinds its fields; copied back below
+        _update_stop(after, tok, t, flags)
+        if use_penalty:
+            slot = (t % ring).expand(total).unsqueeze(1)  # (R, 1)
+            old = rows.recent.gather(1, slot)
+            rows.counts.scatter_add_(1, old, torch.full_like(old, -1))
+            rows.counts.scatter_add_(1, tok.unsqueeze(1), torch.ones_like(old))
+            rows.recent.scatter_(1, slot, tok.unsqueeze(1))
+        logits, new_state = cell_step(model, tok, live)
+        for name in STOP_FIELDS:
+            getattr(rows, name).copy_(getattr(after, name))
+        rows.logits.copy_(logits)
+        _copy_state(live, new_state)
+        t.add_(1)
+
+    run = step
+    for host_t in range(width):
+        if host_t % CHECK_EVERY == 0 and host_t > 0 and bool(rows.finished.all()):
+            break
+        if capture and host_t == 1:
+            run = _captured(step)  # step 0 ran eagerly: it was the warm-up
+        run()
+    return _finish(
+        vocab,
+        jobs,
+        tokens[:real].cpu(),
+        logps[:real].cpu(),
+        rows.kept[:real].tolist(),
+        rows.capped[:real].tolist(),
+    )
+
+
+def _captured(step: Callable[[], None]) -> Callable[[], None]:
+    """`step` recorded in a CUDA graph (after it ran once eagerly); returns the replay."""
+    graph = torch.cuda.CUDAGraph()
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph):
+        step()  # recorded, not run
+    return graph.replay

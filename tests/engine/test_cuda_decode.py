@@ -1,0 +1,83 @@
+"""The CUDA decode path, everything of it a CPU can check: the cell step is the model's step, and
+the fixed-shape loop (what a CUDA graph replays) writes the texts of the ordinary loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import checkpoint as ckpt
+from engine._cuda_decode import bucket, cell_step, decode_static
+from engine._decode import decode
+from engine.config import ModelConfig
+from engine.model import CharRNN
+from engine.sample import context_ids
+from engine.sampling import Job, SampleSettings
+from engine.vocab import normalize
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_buckets_are_powers_of_two() -> None:
+    assert [bucket(n) for n in (1, 2, 3, 5, 8, 9, 1000)] == [1, 2, 4, 8, 8, 16, 1024]
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+@pytest.mark.parametrize("attention", ["vector", "query"])
+def test_the_cell_step_is_the_models_step(rnn_type: str, attention: str) -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=12,
+        dim_embeddings=8,
+        rnn_size=16,
+        rnn_type=rnn_type,  # type: ignore[arg-type]
+        window=4,
+        attention=attention,  # type: ignore[arg-type]
+    )
+    net = CharRNN(config).eval()
+    if net.query is not None:
+        torch.nn.init.normal_(net.query.out.weight)
+    idx = torch.randint(1, 12, (3, 9))
+    with torch.no_grad():
+        _, state = net.prime(idx[:, :5])
+        cell_state = state
+        for t in range(5, 9):
+            logits, state = net.step(idx[:, t], state)
+            cell_logits, cell_state = cell_step(net, idx[:, t], cell_state)
+            assert torch.allclose(cell_logits, logits, atol=1e-5)
+
+
+def jobs_for(vocab: object, specs: list[tuple[str, str, float, int, SampleSettings]]) -> list[Job]:
+    jobs = []
+    for prompt, (context, keyword, temperature, seed, settings) in enumerate(specs):
+        keyword = normalize(keyword)
+        ids = context_ids(vocab, context, tail=None) + vocab.encode(keyword)  # type: ignore[attr-defined]
+        jobs.append(Job(prompt, ids, keyword, temperature, seed, settings))
+    return jobs
+
+
+def test_the_fixed_shape_loop_writes_the_texts_of_the_ordinary_loop(
+    tiny_checkpoint: Path,
+) -> None:
+    """Five rows (padded to a bucket of eight) with every kind of setting: stops, keywords,
+    top-k, top-p, the repetition penalty, greedy rows; same texts and scores."""
+    loaded = ckpt.load(tiny_checkpoint)
+    plain = SampleSettings(max_chars=60)
+    stops = SampleSettings(max_chars=80, min_chars=10, stop_at_sentence_end=True)
+    filtered = SampleSettings(max_chars=50, top_k=5, top_p=0.9, repetition_penalty=1.3)
+    specs = [
+        ("The cat sat", "", 0.8, 1, plain),
+        ("고양이가", " 매트", 1.0, 2, stops),
+        ("The dog", " on", 0.7, 3, filtered),
+        ("", "", 0.0, 4, stops),
+        ("개가 통나무", "", 1.2, 5, filtered),
+    ]
+    jobs = jobs_for(loaded.vocab, specs)
+    with torch.inference_mode():
+        expected = decode(loaded.model, loaded.vocab, jobs, "stream")
+        got = decode_static(loaded.model, loaded.vocab, jobs, capture=False)
+    assert got[0] == expected[0]
+    assert got[1] == pytest.approx(expected[1], abs=1e-5)
+    assert len({len(text) for text in got[0]}) > 1  # the stops did stop some rows
