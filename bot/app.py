@@ -94,6 +94,7 @@ async def run(options: Options, config: Config) -> int:
         config.writer.timeout_seconds,
         config.writer.batch_wait_ms,
         config.writer.max_loaded,
+        config.writer.quantize,
     )
     scheduler = Scheduler()
     announcers = Announcers()

@@ -77,6 +77,9 @@ class WriterConfig:
 
     model_dir: str = "weights/default"  # the shipped base writer
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # "int8": the worker generates with int8 LSTM and linear weights — faster on a CPU, for a
+    # small rise in loss (README "Performance"); CPU only. "none": the weights as trained.
+    quantize: Literal["none", "int8"] = "none"
     timeout_seconds: float = 60.0  # a generation request that takes longer fails with "try again"
     batch_wait_ms: int = 5  # how long the worker waits for more requests to batch together
     max_loaded: int = 8  # writers (chats' fine-tuned versions) the worker keeps in memory
@@ -91,6 +94,11 @@ class WriterConfig:
 
     def __post_init__(self) -> None:
         _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
+        _check(
+            self.quantize == "none" or self.device != "cuda",
+            "writer.quantize",
+            'int8 runs on the CPU only: use device = "cpu" (or quantize = "none")',
+        )
         _check(0 <= self.batch_wait_ms <= 1000, "writer.batch_wait_ms", "must be 0..1000")
         _check(1 <= self.max_loaded <= 1000, "writer.max_loaded", "must be 1..1000")
         _check(50 <= self.context_chars <= 5000, "writer.context_chars", "must be 50..5000")

@@ -34,12 +34,14 @@ class EngineClient:
         timeout: float = 60.0,
         batch_wait_ms: int = 5,
         max_loaded: int = 8,
+        quantize: str = "none",
     ) -> None:
         self.model_dir = model_dir  # the shipped base writer
         self.device = device
         self.timeout = timeout
         self.batch_wait_ms = batch_wait_ms
         self.max_loaded = max_loaded
+        self.quantize = quantize
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -66,6 +68,8 @@ class EngineClient:
                 str(self.batch_wait_ms),
                 "--max-loaded",
                 str(self.max_loaded),
+                "--quantize",
+                self.quantize,
             ]
             if self.device != "auto":
                 command += ["--device", self.device]

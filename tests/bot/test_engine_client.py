@@ -109,3 +109,14 @@ async def test_requests_across_a_writer_swap_never_fail(
     assert [c.text for c in alone] == [c.text for c in results[15]]
     facts = await client.info(str(new_version))
     assert facts["model"] == "run-1"
+
+
+async def test_an_int8_worker_writes_too(random_writer_dir: Path) -> None:
+    """writer.quantize = "int8" starts the worker with int8 weights; it answers as usual."""
+    writer = EngineClient(str(random_writer_dir), device="cpu", timeout=30.0, quantize="int8")
+    await writer.start()
+    try:
+        candidates = await writer.generate(request(3, keyword="용"))
+        assert candidates and all(c.text.startswith("용") for c in candidates)
+    finally:
+        await writer.close()
