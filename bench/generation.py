@@ -9,10 +9,14 @@ only) when a GPU is present:
   length; chars/s = P x 3 x 300 over the wall time of one `generate` call, priming included.
 * batched-30: 10 prompts x 3 candidates x 300 chars (30 rows), stops off, with the bot's policy
   (top-p 0.95, repetition penalty 1.1: the per-row sort of top-p is part of the cost).
+* stream-1024x9 (CUDA only): 1,024 prompts x 9 candidates x 300 chars.
 * continue: one `/continue` as the bot sends it (config.toml [writer]): a 600-character story
   tail, 3 candidates of length 150 (max 225, no stop before 90, stop at a sentence end),
   over-generation 2, top-p 0.95, repetition penalty 1.1, distinct; the p50 and p90 latency over
   `--continue-repeats` calls, each on another story tail and seed.
+
+On CUDA, stream mode replays a captured step (engine/_cuda_decode.py); each CUDA figure is also
+measured without it (RELAYTALE_CUDA_GRAPHS=0, "cuda_graphs": false) for comparison.
 
 Contexts are excerpts of weights/default/eval.txt (Korean and English prose), else random
 letters. The figure is the median of `--repeats` calls after one warm-up call.
@@ -44,8 +48,10 @@ SPEED = {
     "window-1": ("window", 1, 3, 300),
     "window-16": ("window", 16, 3, 300),
     "batched-30": ("stream", 10, 3, 300),
+    "stream-1024x9": ("stream", 1024, 9, 300),  # CUDA only: the many-chats figure
 }
 CONFIGS = [*SPEED, "continue"]
+CPU_CONFIGS = [c for c in CONFIGS if c != "stream-1024x9"]
 # The bot's generation policy (config.toml [writer]) for a /continue of length 150.
 CONTEXT_CHARS, LENGTH = 600, 150
 
@@ -183,18 +189,21 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_child(
-    args: argparse.Namespace, config: str, device: str, quantize: str
+    args: argparse.Namespace, config: str, device: str, quantize: str, graphs: bool = True
 ) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--config", config, "--device", device]
     cmd += ["--quantize", quantize, "--threads", str(args.threads)]
     cmd += ["--repeats", str(args.repeats), "--continue-repeats", str(args.continue_repeats)]
     if args.model:
         cmd += ["--model", args.model]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = {**os.environ, "RELAYTALE_CUDA_GRAPHS": "1" if graphs else "0"}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         error = done.stderr.strip().splitlines()[-1:]
         return {"config": config, "device": device, "quantize": quantize, "error": error}
     result: dict[str, Any] = json.loads(done.stdout)
+    if device == "cuda":
+        result["cuda_graphs"] = graphs
     return result
 
 
@@ -218,14 +227,16 @@ def main() -> int:
 
     import torch
 
-    plan = [("cpu", q) for q in args.quantize]
+    plan = [("cpu", q, True) for q in args.quantize]
     if torch.cuda.is_available():
-        plan.append(("cuda", "none"))
+        plan += [("cuda", "none", True), ("cuda", "none", False)]
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
-    for device, quantize in plan:
+    for device, quantize, graphs in plan:
         for config in args.configs:
-            run = _run_child(args, config, device, quantize)
+            if device == "cpu" and config not in CPU_CONFIGS:
+                continue
+            run = _run_child(args, config, device, quantize, graphs)
             runs.append(run)
             figure = run.get("chars_per_s", run.get("p50_seconds", run.get("error")))
             rss = run.get("peak_rss_mb")

@@ -4,8 +4,9 @@ A developer's tool, not used at run time. It reads ../shared/corpora and the bas
 own record of what it trained on (metrics.json: `data_files`, `held_out`), and writes beside it:
 
 * replay.txt: excerpts of the base's OWN training text, Korean and English in the base's mix
-  (Korean counted 3 times, as training repeated it), so that a fine-tune can rehearse what the
-  base knew. Whole lines, taken at evenly spaced places in every training work.
+  (Korean counted as many times as training repeated it: metrics.json `korean_repeats`), so
+  that a fine-tune can rehearse what the base knew. Whole lines, taken at evenly spaced places
+  in every training work but NOT_REPLAYED.
 * eval.txt: excerpts of the works the base never saw (its held-out works), Korean and English
   about equally, to measure what a fine-tune forgets. Nothing in it is in replay.txt.
 
@@ -27,8 +28,16 @@ from engine.data import read_text_file
 # Characters of replay text in all, and the excerpt size aimed at per language.
 REPLAY_CHARS = 160_000
 REPLAY_EXCERPT = {"ko": 1_000, "en": 2_500}
-# Training repeated the Korean works this many times (tools/train_default_weights.py).
+# Training repeated the Korean works this many times, when metrics.json does not say.
 KOREAN_REPEATS = 3
+# Trained on, but not copied into the repository: works that SOURCES.md says may still be under
+# (URAA-restored) US copyright, being first published in 1930 or later by authors who died
+# between 1946 and 1962. They are public domain in Korea; replay.txt is redistributed text.
+NOT_REPLAYED = [
+    "ko/wikisource__chae_mansik__taepyeongcheonha.txt",
+    "ko/wikisource__chae_mansik__miseuteo_bang.txt",
+    "ko/wikisource__kim_dongin__balgaraki_damatda.txt",
+]
 # Characters of evaluation text per language, and excerpts per held-out work.
 EVAL_CHARS = {"ko": 20_000, "en": 20_000}
 EVAL_EXCERPTS_PER_WORK = {"ko": 1, "en": 4}
@@ -57,12 +66,14 @@ def spaced(text: str, count: int, size: int) -> list[str]:
     return [e for e in (excerpt(text, s, size) for s in starts) if e]
 
 
-def replay(corpora: Path, files: list[str]) -> tuple[list[str], dict[str, int]]:
+def replay(
+    corpora: Path, files: list[str], korean_repeats: int
+) -> tuple[list[str], dict[str, int]]:
     """Excerpts of the training works, each language's share as in the base's training mix."""
-    texts = {name: read_text_file(corpora / name) for name in files}
+    texts = {name: read_text_file(corpora / name) for name in files if name not in NOT_REPLAYED}
     weight = {
         lang: sum(len(t) for n, t in texts.items() if n.startswith(f"{lang}/"))
-        * (KOREAN_REPEATS if lang == "ko" else 1)
+        * (korean_repeats if lang == "ko" else 1)
         for lang in ("ko", "en")
     }
     total = sum(weight.values())
@@ -110,7 +121,8 @@ def main() -> None:
     unseen = {f"{lang}/{name}" for lang, names in held_out.items() for name in names}
     assert not unseen & set(trained), "a held-out work is among the training files"
 
-    replay_parts, replay_chars = replay(corpora, trained)
+    repeats = int(metrics.get("korean_repeats", KOREAN_REPEATS))
+    replay_parts, replay_chars = replay(corpora, trained, repeats)
     eval_parts, eval_chars = evaluation(corpora, held_out)
     assert not set(replay_parts) & set(eval_parts)
     for name, parts in (("replay.txt", replay_parts), ("eval.txt", eval_parts)):
