@@ -285,8 +285,13 @@ def main_serve(args: argparse.Namespace) -> int:
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr
     device = torch.device(args.device) if args.device else pick_device()
+    quantize = args.quantize
+    if quantize != "none" and device.type != "cpu" and not args.device:
+        # int8 is for the CPU; a GPU found by itself generates fast without it.
+        print(f"--quantize {quantize} ignored: generating on {device}", file=sys.stderr)
+        quantize = "none"
     # One thread: a generation step is small work, and the bot process needs the other core.
     torch.set_num_threads(1)
-    worker = Worker(args.model, device, args.max_loaded, args.quantize)
+    worker = Worker(args.model, device, args.max_loaded, quantize)
     serve(worker, sys.stdin, protocol_out, args.batch_wait_ms / 1000)
     return 0
