@@ -2,9 +2,10 @@
 
 On a GPU a step of this small model is some hundred tiny kernels, and launching them from Python
 costs ~1.5 ms a step whatever the batch (an H200 wrote 1 prompt x 3 x 300 chars at ~2,000
-chars/s, slower than 2 CPU cores). Captured once per call, a step is one graph replay. For that
-every tensor the step reads or writes stays at one address, the batch is padded to a bucket (a
-power of two), the step counter is a device tensor, and nothing in a step asks the host:
+chars/s, slower than 2 CPU cores). Captured once per call (a capture costs about one eager step;
+a call runs up to hundreds), a step is one graph replay. For that every tensor the step reads or
+writes stays at one address, the batch is padded to a bucket (a multiple of 8 rows), the step
+counter is a device tensor, and nothing in a step asks the host:
 
 * the RNN step runs `torch.lstm_cell` / `torch.gru_cell` on the layers' own weights (the maths of
   `CharRNN.step`, in kernels a graph can hold), then the model's own `attend_step`;
@@ -42,8 +43,8 @@ STOP_FIELDS = ("pending", "finished", "kept", "capped")
 
 
 def bucket(rows: int) -> int:
-    """The padded batch size: the next power of two (a captured graph has fixed shapes)."""
-    return 1 << max(0, rows - 1).bit_length()
+    """The padded batch size: a multiple of 8 (shapes the GPU's matrix units like)."""
+    return -(-rows // 8) * 8
 
 
 def cell_step(model: CharRNN, idx: Tensor, state: StreamState) -> tuple[Tensor, StreamState]:

@@ -103,10 +103,27 @@ def main() -> None:
     parser.add_argument("--eval-points", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6, help="points without a better state")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    parser.add_argument(
+        "--measure",
+        metavar="DIR",
+        help="train nothing: print DIR's held-out figures per language, float and int8",
+    )
     args = parser.parse_args()
 
     training, sources, texts = corpus(Path(args.corpora), args.korean_repeats)
     held_out, validation = texts["held_out"], texts["validation"]
+    if args.measure:
+        torch.set_num_threads(args.threads)
+        figures = {
+            how: {
+                lang: evaluate(loaded.model, loaded.vocab, works)["bits_per_char"]
+                for lang, works in held_out.items()
+            }
+            for how in ("none", "int8")
+            for loaded in [checkpoint.load(args.measure, quantize=how)]
+        }
+        print(json.dumps({"model": args.measure, "held_out_bits_per_char": figures}, indent=2))
+        return
     model: dict[str, Any] = {
         "rnn_size": args.rnn_size,
         "rnn_layers": args.rnn_layers,

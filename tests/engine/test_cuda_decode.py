@@ -20,8 +20,8 @@ from engine.vocab import normalize
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_buckets_are_powers_of_two() -> None:
-    assert [bucket(n) for n in (1, 2, 3, 5, 8, 9, 1000)] == [1, 2, 4, 8, 8, 16, 1024]
+def test_buckets_are_multiples_of_eight() -> None:
+    assert [bucket(n) for n in (1, 3, 8, 9, 1000, 9216)] == [8, 8, 8, 16, 1000, 9216]
 
 
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
@@ -61,7 +61,7 @@ def jobs_for(vocab: object, specs: list[tuple[str, str, float, int, SampleSettin
 def test_the_fixed_shape_loop_writes_the_texts_of_the_ordinary_loop(
     tiny_checkpoint: Path,
 ) -> None:
-    """Five rows (padded to a bucket of eight) with every kind of setting: stops, keywords,
+    """Five rows (padded to eight) with every kind of setting: stops, keywords,
     top-k, top-p, the repetition penalty, greedy rows; same texts and scores."""
     loaded = ckpt.load(tiny_checkpoint)
     plain = SampleSettings(max_chars=60)
