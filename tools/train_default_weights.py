@@ -104,6 +104,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=6, help="points without a better state")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     parser.add_argument(
+        "--finish",
+        metavar="DIR",
+        help="train nothing: finish a run stopped before its budget (its last saved state, "
+        "stored as --dtype, with the held-out figures in its metrics.json)",
+    )
+    parser.add_argument(
         "--measure",
         metavar="DIR",
         help="train nothing: print DIR's held-out figures per language, float and int8",
@@ -123,6 +129,11 @@ def main() -> None:
             for loaded in [checkpoint.load(args.measure, quantize=how)]
         }
         print(json.dumps({"model": args.measure, "held_out_bits_per_char": figures}, indent=2))
+        return
+    if args.finish:
+        torch.set_num_threads(args.threads)
+        stopped = json.loads((Path(args.finish) / "metrics.json").read_text(encoding="utf-8"))
+        finish(args.finish, args, held_out, stopped["seconds"])
         return
     model: dict[str, Any] = {
         "rnn_size": args.rnn_size,
@@ -154,10 +165,15 @@ def main() -> None:
         extra_evals={"en": validation["en"]},
         sources=sources,
     )
-    seconds = time.time() - started
+    finish(args.out, args, held_out, time.time() - started)
 
+
+def finish(
+    out: str, args: argparse.Namespace, held_out: dict[str, list[str]], seconds: float
+) -> None:
+    """Store the run's weights as shipped, measure them on the held-out works, print it all."""
     dtype = torch.float16 if args.dtype == "float16" else None
-    loaded = checkpoint.load(checkpoint.save(checkpoint.load(args.out), args.out, dtype=dtype))
+    loaded = checkpoint.load(checkpoint.save(checkpoint.load(out), out, dtype=dtype))
     per_language = {  # measured on the weights as shipped (float16)
         lang: evaluate(loaded.model, loaded.vocab, works) for lang, works in held_out.items()
     }
@@ -172,13 +188,11 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, "
         f"{args.threads} CPU threads, torch {torch.__version__}"
     )
-    checkpoint.save(
-        checkpoint.Checkpoint(loaded.model, loaded.vocab, metrics), args.out, dtype=dtype
-    )
+    checkpoint.save(checkpoint.Checkpoint(loaded.model, loaded.vocab, metrics), out, dtype=dtype)
     print(
         json.dumps(
             {
-                "out": args.out,
+                "out": out,
                 "seconds": round(seconds),
                 "held_out": per_language,
                 "selected": metrics.get("selected"),
