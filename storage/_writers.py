@@ -63,7 +63,7 @@ RETURNING {TRAINING_RUN_COLUMNS}
 """
 SQL_AHEAD = """
 SELECT COUNT(*) FROM training_runs
-WHERE status = 'running' OR (status = 'queued' AND id < ?)
+WHERE id <> ? AND (status = 'running' OR (status = 'queued' AND id < ?))
 """
 SQL_NEXT_QUEUED = (
     "SELECT id, lineage FROM training_runs WHERE status = 'queued' ORDER BY id LIMIT 1"
@@ -203,8 +203,9 @@ class WriterQueries:
         return None if row is None else to_training_run(row)
 
     async def training_ahead(self, run_id: int) -> int:
-        """How many runs go before this queued one (the running one included)."""
-        return int(await self._db.single_value(SQL_AHEAD, (run_id,)))
+        """How many runs go before this one (a running one included, unless it is this one:
+        the trainer may claim the run between reading it and asking this)."""
+        return int(await self._db.single_value(SQL_AHEAD, (run_id, run_id)))
 
     async def claim_training(self, at: float) -> TrainingRun | None:
         """The oldest queued run, now running from its lineage's current version; None when

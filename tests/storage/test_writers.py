@@ -96,6 +96,7 @@ async def test_a_lineage_has_one_run_pending_and_the_queue_keeps_order(store: St
     claimed = await store.claim_training(T0 + 3)
     assert claimed is not None and claimed.id == first.id and claimed.status == "running"
     assert await store.training_ahead(second.id) == 1  # the running one
+    assert await store.training_ahead(first.id) == 0  # running itself: nothing before it
     await store.heartbeat_training(first.id, 0.5, T0 + 4)
     beat = await store.get_training_run(first.id)
     assert beat is not None and (beat.heartbeat_at, beat.progress) == (T0 + 4, 0.5)
