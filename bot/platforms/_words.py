@@ -174,7 +174,9 @@ def model(t: Translator, view: ModelView) -> list[str]:
             else t.gettext("version {number}", number=active.number)
         )
         rows.append(t.gettext("Rolled back: {name} writes again.", name=name))
-    if active is None:
+    if active is None and any(v.status == "promoted" for v in view.versions):
+        rows.append(t.gettext("This chat's writer: the shipped writer."))  # rolled back to it
+    elif active is None:
         rows.append(
             t.gettext("This chat's writer: the shipped writer (no fine-tune promoted yet).")
         )
