@@ -7,12 +7,13 @@
   (one title per line, 10 % of the titles held out), the figure textgenrnn reaches 1.99 on.
 
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
-`--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py).
+`--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
+at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout`.
 Several values (`--attention vector query`) run each in turn under the same budget, one after
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
-        [--attention vector query] [--window N] [--attention-dim N]
+        [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P]
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "mode": spec["mode"],
         "attention": {k: config.get(k) for k in ("attention", "window", "attention_dim")},
+        "size": {k: config.get(k) for k in ("rnn_size", "rnn_layers", "dropout")},
         "batch_size": metrics["options"]["batch_size"],
         "seq_len": metrics["options"]["seq_len"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
@@ -112,6 +114,8 @@ def main() -> int:
     parser.add_argument("--attention", nargs="+", choices=["vector", "query"], default=["vector"])
     parser.add_argument("--window", type=int, default=None, help="attention span (all runs)")
     parser.add_argument("--attention-dim", type=int, default=None, help="query attention width")
+    parser.add_argument("--rnn-size", type=int, default=None, help="LSTM width (all runs)")
+    parser.add_argument("--dropout", type=float, default=None, help="dropout (all runs)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -125,6 +129,9 @@ def main() -> int:
             model["window"] = args.window
         if args.attention_dim is not None and attention == "query":
             model["attention_dim"] = args.attention_dim
+        for name in ("rnn_size", "dropout"):
+            if getattr(args, name) is not None:
+                model[name] = getattr(args, name)
         base = {"data": str(args.data), "device": args.device, "model": model}
         # Keyed by the attention when several are compared; the plain layout otherwise.
         into = report if len(args.attention) == 1 else report.setdefault(attention, {})
