@@ -11,12 +11,13 @@ top-p (rows that use them only: sorting is slow on the CPU) -> pick (argmax at t
 -> sentence-end and length checks. Finished rows are dropped every few steps.
 
 On CUDA, stream mode runs the same step with fixed shapes, captured in a CUDA graph
-(engine/_cuda_decode.py).
+(engine/_cuda_decode.py); if a capture fails, the process falls back to this loop for good.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -35,6 +36,8 @@ __all__ = ["decode"]
 
 # On CUDA, stream mode replays a captured step (engine/_cuda_decode.py) unless this is "0".
 CUDA_GRAPHS = "RELAYTALE_CUDA_GRAPHS"
+# Why a capture failed in this process; after one failure every call runs the eager loop.
+_GRAPHS_FAILED: list[str] = []
 # Check for finished rows (a host sync) every this many steps.
 CHECK_EVERY = 8
 # The repetition penalty covers this many recent characters (context and keyword included).
@@ -84,6 +87,12 @@ def _filter_rows(top_k: Tensor, top_p: Tensor, vocab_size: int) -> Tensor:
     return ((top_k < vocab_size) | (top_p < 1.0)).nonzero().squeeze(1)
 
 
+def _graphs_wanted(device: torch.device, mode: Mode) -> bool:
+    """Stream mode on CUDA replays a captured step, unless turned off or a capture failed."""
+    off = os.environ.get(CUDA_GRAPHS, "1") == "0" or bool(_GRAPHS_FAILED)
+    return device.type == "cuda" and mode == "stream" and not off
+
+
 def decode(
     model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode
 ) -> tuple[list[str], list[float]]:
@@ -92,10 +101,14 @@ def decode(
     if mode == "stream" and model.config.rnn_bidirectional:
         raise EngineError("a bidirectional model can only generate in window mode")
     device = next(model.parameters()).device
-    if device.type == "cuda" and mode == "stream" and os.environ.get(CUDA_GRAPHS, "1") != "0":
+    if _graphs_wanted(device, mode):
         from engine._cuda_decode import decode_static  # imports this module
 
-        return decode_static(model, vocab, jobs, capture=True)
+        try:
+            return decode_static(model, vocab, jobs, capture=True)
+        except RuntimeError as error:  # a capture this GPU or driver refuses: run eagerly
+            _GRAPHS_FAILED.append(str(error))
+            print(f"engine: CUDA graphs off after a failed capture ({error})", file=sys.stderr)
     total = len(jobs)
     caps = [max(0, j.settings.max_chars - len(j.keyword)) for j in jobs]
     width = max(caps)

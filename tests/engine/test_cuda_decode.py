@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine import _cuda_decode, _decode
 from engine import checkpoint as ckpt
 from engine._cuda_decode import bucket, cell_step, decode_static
 from engine._decode import decode
@@ -81,3 +82,32 @@ def test_the_fixed_shape_loop_writes_the_texts_of_the_ordinary_loop(
     assert got[0] == expected[0]
     assert got[1] == pytest.approx(expected[1], abs=1e-5)
     assert len({len(text) for text in got[0]}) > 1  # the stops did stop some rows
+
+
+def test_a_failed_capture_falls_back_to_the_ordinary_loop(
+    tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GPU that refuses the capture still writes, the same texts, and is not asked again."""
+    loaded = ckpt.load(tiny_checkpoint)
+    jobs = jobs_for(loaded.vocab, [("The cat sat", "", 0.8, 1, SampleSettings(max_chars=40))])
+    with torch.inference_mode():
+        expected = decode(loaded.model, loaded.vocab, jobs, "stream")
+    captures: list[int] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        captures.append(1)
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    wanted = _decode._graphs_wanted
+    cuda = torch.device("cuda")
+    monkeypatch.delenv(_decode.CUDA_GRAPHS, raising=False)
+    monkeypatch.setattr(_decode, "_GRAPHS_FAILED", [])
+    monkeypatch.setattr(_cuda_decode, "decode_static", refuse)
+    assert wanted(cuda, "stream") and not wanted(cuda, "window")
+    # The tiny model is on the CPU: let decode take the CUDA branch as a GPU would.
+    monkeypatch.setattr(_decode, "_graphs_wanted", lambda device, mode: wanted(cuda, mode))
+    with torch.inference_mode():
+        assert decode(loaded.model, loaded.vocab, jobs, "stream") == expected
+        assert decode(loaded.model, loaded.vocab, jobs, "stream") == expected
+    assert captures == [1] and "CUDA graphs off" in capsys.readouterr().err
+    assert not wanted(cuda, "stream")
