@@ -29,8 +29,15 @@ from torch import Tensor
 from engine.errors import EngineError
 from engine.model import CharRNN, StreamState
 from engine.sampling import Job, Mode
-from engine.sentences import CharClasses, char_classes, trim_capped
-from engine.vocab import Vocab
+from engine.sentences import (
+    WORD_MODULUS,
+    CharClasses,
+    char_classes,
+    ends_in_abbreviation,
+    trim_capped,
+    word_code,
+)
+from engine.vocab import Vocab, normalize
 
 __all__ = ["decode"]
 
@@ -65,6 +72,7 @@ class _Rows:
     written: Tensor  # (R,) characters already in the text (the keyword)
     steps: Tensor  # (R,) cap on sampled characters
     pending: Tensor  # (R,) bool: the text ends with terminator + closers
+    word: Tensor  # (R,) `word_code` of the word at the end of the text (0: none)
     finished: Tensor  # (R,) bool
     kept: Tensor  # (R,) sampled characters that stay in the text
     capped: Tensor  # (R,) bool: stopped by the length cap
@@ -162,8 +170,9 @@ def _tables(
     specials (never sampled), and the ranks 0..V-1 for top-k."""
     flags = {
         k: torch.tensor(getattr(classes, k), device=device)
-        for k in ("terminator", "closer", "space", "newline")
+        for k in ("terminator", "closer", "space", "newline", "letter", "dot")
     }
+    flags["abbreviations"] = torch.tensor(classes.abbreviations or [-1], device=device)
     specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)
     specials[vocab.special_indices()] = True
     return flags, specials, torch.arange(len(vocab), device=device)
@@ -256,6 +265,7 @@ def _init_rows(
         written=col([len(j.keyword) for j in jobs], torch.long),
         steps=col(caps, torch.long),
         pending=col(pending, torch.bool),
+        word=col([word_code(j.ids, classes.letter) for j in jobs], torch.long),
         finished=col([c == 0 for c in caps], torch.bool),
         kept=torch.zeros(total, dtype=torch.long, device=device),
         capped=col([c == 0 for c in caps], torch.bool),
@@ -263,9 +273,10 @@ def _init_rows(
 
 
 def _ends_pending(vocab: Vocab, keyword: str, term: list[bool], close: list[bool]) -> bool:
-    pending = False
-    for i in vocab.encode(keyword):
-        pending = term[i] or (pending and close[i])
+    pending, text = False, normalize(keyword)  # one id per character of `text`
+    for at, i in enumerate(vocab.encode(text)):
+        title = text[at] == "." and ends_in_abbreviation(text, at)
+        pending = (term[i] and not title) or (pending and close[i])
     return pending
 
 
@@ -309,7 +320,10 @@ def _update_stop(r: _Rows, tok: Tensor, t: int | Tensor, flags: dict[str, Tensor
     length = r.written + t  # text length before this token
     allowed = r.stop & (length >= r.min_len)
     at_end = allowed & (flags["newline"][tok] | (r.pending & flags["space"][tok]))
-    r.pending = flags["terminator"][tok] | (r.pending & flags["closer"][tok])
+    title = flags["dot"][tok] & (r.word.unsqueeze(1) == flags["abbreviations"]).any(dim=1)
+    r.pending = (flags["terminator"][tok] & ~title) | (r.pending & flags["closer"][tok])
+    grown = (r.word * 31 + tok + 1) % WORD_MODULUS
+    r.word = torch.where(flags["letter"][tok], grown, torch.zeros_like(r.word))
     at_cap = ~at_end & (r.steps <= t + 1)
     new = ~r.finished & (at_end | at_cap)
     r.kept = torch.where(new, torch.where(at_end, t, t + 1), r.kept)

@@ -4,6 +4,7 @@ A sentence ends at a terminator (. ! ? … and their full-width forms; Korean en
 까? are covered by these) followed by any closing quotes or brackets, *confirmed* by the next
 character being whitespace (or the text ending there). Waiting for that one character keeps
 "3.14", "Mr.Smith" or "..." inside a word from stopping a sentence. A newline always ends one.
+A period after an English title ("Mr. Darcy", "Dr. Jekyll": ABBREVIATIONS) ends nothing.
 
 The sampler applies these rules per step on token ids (see `char_classes`); the helpers on strings
 here trim a text that hit its length cap and score over-generated candidates.
@@ -17,6 +18,32 @@ from dataclasses import dataclass
 TERMINATORS = frozenset(".!?…。！？")
 CLOSERS = frozenset("\"'”’)]」』》〉")
 NEWLINES = frozenset("\n\r\u2028\u2029")
+# Words whose period ends no sentence (a name follows). Whole words only: "Mr." after "Hum" is not.
+ABBREVIATIONS = frozenset(
+    [
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "St",
+        "Mt",
+        "Jr",
+        "Sr",
+        "Messrs",
+        "Mme",
+        "Mlle",
+        "Prof",
+        "Capt",
+        "Col",
+        "Gen",
+        "Lt",
+        "Sgt",
+        "Rev",
+        "Hon",
+    ]
+)
+# The sampler follows the word being written as a number (see `word_code`), modulo this prime.
+WORD_MODULUS = 2_147_483_647
 
 
 @dataclass(frozen=True)
@@ -27,6 +54,30 @@ class CharClasses:
     closer: list[bool]
     space: list[bool]  # whitespace other than a newline: confirms a sentence end
     newline: list[bool]
+    letter: list[bool]  # ASCII letters: the words ABBREVIATIONS are made of
+    dot: list[bool]  # "."
+    abbreviations: list[int]  # `word_code` of each abbreviation the vocabulary can spell
+
+
+def is_letter(char: str) -> bool:
+    return len(char) == 1 and char.isascii() and char.isalpha()
+
+
+def word_code(ids: Sequence[int], letter: Sequence[bool]) -> int:
+    """The number the sampler keeps for the word at the end of `ids` (its trailing letters;
+    0 when it does not end in one), updated per character as (code * 31 + id + 1) mod a prime."""
+    code = 0
+    for i in ids:
+        code = (code * 31 + i + 1) % WORD_MODULUS if letter[i] else 0
+    return code
+
+
+def ends_in_abbreviation(text: str, at: int) -> bool:
+    """Whether the period at text[at] follows a whole word of ABBREVIATIONS."""
+    start = at
+    while start > 0 and is_letter(text[start - 1]):
+        start -= 1
+    return text[start:at] in ABBREVIATIONS
 
 
 def char_classes(tokens: Sequence[str]) -> CharClasses:
@@ -42,7 +93,19 @@ def char_classes(tokens: Sequence[str]) -> CharClasses:
                 out.append(single and token in test)
         return out
 
-    return CharClasses(flags(TERMINATORS), flags(CLOSERS), flags(None), flags(NEWLINES))
+    letter = [is_letter(token) for token in tokens]
+    index = {token: i for i, token in enumerate(tokens) if len(token) == 1}
+    spelled = [w for w in sorted(ABBREVIATIONS) if all(c in index for c in w)]
+    codes = [word_code([index[c] for c in w], letter) for w in spelled]
+    return CharClasses(
+        flags(TERMINATORS),
+        flags(CLOSERS),
+        flags(None),
+        flags(NEWLINES),
+        letter,
+        flags(frozenset(".")),
+        codes,
+    )
 
 
 def sentence_ends(text: str) -> list[int]:
@@ -56,7 +119,7 @@ def sentence_ends(text: str) -> list[int]:
             ends.append(i)
             i += 1
             continue
-        if char not in TERMINATORS:
+        if char not in TERMINATORS or (char == "." and ends_in_abbreviation(text, i)):
             i += 1
             continue
         j = i + 1
