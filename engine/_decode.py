@@ -30,10 +30,10 @@ from engine.errors import EngineError
 from engine.model import CharRNN, StreamState
 from engine.sampling import Job, Mode
 from engine.sentences import (
-    WORD_MODULUS,
     CharClasses,
     char_classes,
-    ends_in_abbreviation,
+    grow_word,
+    sentence_ends,
     trim_capped,
     word_code,
 )
@@ -240,7 +240,7 @@ def _init_rows(
         recent[r, size - len(tail) :] = torch.tensor(tail, dtype=torch.long)
     counts = torch.zeros(total, vsize, dtype=torch.long)
     counts.scatter_add_(1, recent, torch.ones_like(recent))
-    pending = [_ends_pending(vocab, j.keyword, classes.terminator, classes.closer) for j in jobs]
+    pending = [_ends_pending(j.keyword) for j in jobs]
 
     def col(values: Sequence[float | int | bool], dtype: torch.dtype) -> Tensor:
         return torch.tensor(list(values), dtype=dtype, device=device)
@@ -272,12 +272,10 @@ def _init_rows(
     )
 
 
-def _ends_pending(vocab: Vocab, keyword: str, term: list[bool], close: list[bool]) -> bool:
-    pending, text = False, normalize(keyword)  # one id per character of `text`
-    for at, i in enumerate(vocab.encode(text)):
-        title = text[at] == "." and ends_in_abbreviation(text, at)
-        pending = (term[i] and not title) or (pending and close[i])
-    return pending
+def _ends_pending(keyword: str) -> bool:
+    """Whether the keyword ends a sentence that only the next whitespace would confirm."""
+    text = normalize(keyword)
+    return len(text) in sentence_ends(text)
 
 
 def _pick(
@@ -322,8 +320,7 @@ def _update_stop(r: _Rows, tok: Tensor, t: int | Tensor, flags: dict[str, Tensor
     at_end = allowed & (flags["newline"][tok] | (r.pending & flags["space"][tok]))
     title = flags["dot"][tok] & (r.word.unsqueeze(1) == flags["abbreviations"]).any(dim=1)
     r.pending = (flags["terminator"][tok] & ~title) | (r.pending & flags["closer"][tok])
-    grown = (r.word * 31 + tok + 1) % WORD_MODULUS
-    r.word = torch.where(flags["letter"][tok], grown, torch.zeros_like(r.word))
+    r.word = torch.where(flags["letter"][tok], grow_word(r.word, tok), torch.zeros_like(r.word))
     at_cap = ~at_end & (r.steps <= t + 1)
     new = ~r.finished & (at_end | at_cap)
     r.kept = torch.where(new, torch.where(at_end, t, t + 1), r.kept)

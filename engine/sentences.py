@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 TERMINATORS = frozenset(".!?…。！？")
 CLOSERS = frozenset("\"'”’)]」』》〉")
@@ -44,6 +48,7 @@ ABBREVIATIONS = frozenset(
 )
 # The sampler follows the word being written as a number (see `word_code`), modulo this prime.
 WORD_MODULUS = 2_147_483_647
+Code = TypeVar("Code", int, "Tensor")  # the word code's step works on both
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,17 @@ def is_letter(char: str) -> bool:
     return len(char) == 1 and char.isascii() and char.isalpha()
 
 
+def grow_word(code: Code, token: Code) -> Code:
+    """The word code after one more letter: ints here, (R,) tensors in the sampler's step."""
+    return (code * 31 + token + 1) % WORD_MODULUS
+
+
 def word_code(ids: Sequence[int], letter: Sequence[bool]) -> int:
     """The number the sampler keeps for the word at the end of `ids` (its trailing letters;
-    0 when it does not end in one), updated per character as (code * 31 + id + 1) mod a prime."""
+    0 when it does not end in one)."""
     code = 0
     for i in ids:
-        code = (code * 31 + i + 1) % WORD_MODULUS if letter[i] else 0
+        code = grow_word(code, i) if letter[i] else 0
     return code
 
 

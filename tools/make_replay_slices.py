@@ -28,8 +28,6 @@ from engine.data import read_text_file
 # Characters of replay text in all, and the excerpt size aimed at per language.
 REPLAY_CHARS = 160_000
 REPLAY_EXCERPT = {"ko": 1_000, "en": 2_500}
-# Training repeated the Korean works this many times, when metrics.json does not say.
-KOREAN_REPEATS = 3
 # Trained on, but not copied into the repository: works that SOURCES.md says may still be under
 # (URAA-restored) US copyright, being first published in 1930 or later by authors who died
 # between 1946 and 1962. They are public domain in Korea; replay.txt is redistributed text.
@@ -121,7 +119,7 @@ def main() -> None:
     unseen = {f"{lang}/{name}" for lang, names in held_out.items() for name in names}
     assert not unseen & set(trained), "a held-out work is among the training files"
 
-    repeats = int(metrics.get("korean_repeats", KOREAN_REPEATS))
+    repeats = int(metrics["korean_repeats"])  # written by tools/train_default_weights.py
     replay_parts, replay_chars = replay(corpora, trained, repeats)
     eval_parts, eval_chars = evaluation(corpora, held_out)
     assert not set(replay_parts) & set(eval_parts)

@@ -58,7 +58,7 @@ SKIPPED = ["shakespeare__tinyshakespeare.txt", "nietzsche__keras_nietzsche.txt"]
 # Kept out of training for bench/finetune.py, which fine-tunes the writer on a Korean style it
 # never saw (심훈 「상록수」): a writer trained on it would make that figure meaningless.
 FINETUNE_BENCH = ["wikisource__sim_hun__sangroksu.txt"]
-# Korean is a quarter of the text (1.3 M of 6.4 M characters) once. Measured with the default
+# Korean is a fifth of the text (1.3 M of 6.4 M characters) once. Measured with the default
 # size (8 min each): Korean reached 4.38 bits/char with Korean repeated twice, so English, the
 # harder target, gets the larger share.
 KOREAN_REPEATS = 1
