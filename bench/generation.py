@@ -16,13 +16,16 @@ only) when a GPU is present:
   `--continue-repeats` calls, each on another story tail and seed.
 
 On CUDA, stream mode replays a captured step (engine/_cuda_decode.py); each CUDA figure is also
-measured without it (RELAYTALE_CUDA_GRAPHS=0, "cuda_graphs": false) for comparison.
+measured without it (RELAYTALE_CUDA_GRAPHS=0, "cuda_graphs": false) for comparison. With graphs,
+a run reports "graph_capture_error" (null when the capture held; else the figure is the ordinary
+loop's) and "graph_texts_equal_eager": how many candidates the replayed step wrote exactly as
+the ordinary loop did.
 
 Contexts are excerpts of weights/default/eval.txt (Korean and English prose), else random
 letters. The figure is the median of `--repeats` calls after one warm-up call.
 
     python bench/generation.py [--model DIR] [--threads 1] [--repeats 3] [--quantize none int8]
-        [--configs stream-1 continue ...]
+        [--configs stream-1 continue ...] [--devices cpu cuda]
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ SPEED = {
 }
 CONFIGS = [*SPEED, "continue"]
 CPU_CONFIGS = [c for c in CONFIGS if c != "stream-1024x9"]
+# The switch of engine/_decode.py for the CUDA-graph step.
+GRAPHS = "RELAYTALE_CUDA_GRAPHS"
 # The bot's generation policy (config.toml [writer]) for a /continue of length 150.
 CONTEXT_CHARS, LENGTH = 600, 150
 
@@ -121,7 +126,10 @@ def _speed(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
         times.append(time.perf_counter() - start)
         text_chars = sum(len(s.text) for cands in out for s in cands)
     seconds = statistics.median(times)
-    return {
+    result: dict[str, Any] = {}
+    if args.device == "cuda" and os.environ.get(GRAPHS) != "0":
+        result["graph_texts_equal_eager"] = _graph_agreement(model, vocab, prompts, mode, out)
+    return result | {
         "mode": mode,
         "prompts": count,
         "candidates": candidates,
@@ -130,6 +138,26 @@ def _speed(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
         "chars_per_s": round(count * candidates * max_chars / seconds),
         "text_chars_after_trim": text_chars,
     }
+
+
+def _graph_agreement(model: Any, vocab: Any, prompts: list[Any], mode: str, out: Any) -> str:
+    """How many candidates the captured step wrote exactly as the ordinary loop does, "k/n".
+    (Not always all: cuDNN's LSTM and `torch.lstm_cell` may round differently.)"""
+    from engine.sample import generate
+
+    os.environ[GRAPHS] = "0"
+    try:
+        eager = generate(model, vocab, prompts, mode)
+    finally:
+        os.environ[GRAPHS] = "1"
+    pairs = [
+        (a, b)
+        for graph_cands, eager_cands in zip(out, eager, strict=True)
+        for a, b in zip(
+            sorted(c.text for c in graph_cands), sorted(c.text for c in eager_cands), strict=True
+        )
+    ]
+    return f"{sum(a == b for a, b in pairs)}/{len(pairs)}"
 
 
 def _continue(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
@@ -184,7 +212,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result.update(threads=torch.get_num_threads(), model=what)
     if args.device == "cuda":
+        from engine import _decode
+
         result["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        # A capture the GPU refused: the figure is the ordinary loop's, whatever was asked.
+        result["graph_capture_error"] = next(iter(_decode._GRAPHS_FAILED), None)
     return result
 
 
@@ -196,7 +228,7 @@ def _run_child(
     cmd += ["--repeats", str(args.repeats), "--continue-repeats", str(args.continue_repeats)]
     if args.model:
         cmd += ["--model", args.model]
-    env = {**os.environ, "RELAYTALE_CUDA_GRAPHS": "1" if graphs else "0"}
+    env = {**os.environ, GRAPHS: "1" if graphs else "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         error = done.stderr.strip().splitlines()[-1:]
@@ -215,6 +247,7 @@ def main() -> int:
     parser.add_argument("--continue-repeats", type=int, default=15)
     parser.add_argument("--quantize", nargs="+", choices=["none", "int8"], default=["none"])
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=CONFIGS)
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="stream-1", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -227,8 +260,8 @@ def main() -> int:
 
     import torch
 
-    plan = [("cpu", q, True) for q in args.quantize]
-    if torch.cuda.is_available():
+    plan = [("cpu", q, True) for q in args.quantize] if "cpu" in args.devices else []
+    if torch.cuda.is_available() and "cuda" in args.devices:
         plan += [("cuda", "none", True), ("cuda", "none", False)]
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []

@@ -2,9 +2,10 @@
 
 On a GPU a step of this small model is some hundred tiny kernels, and launching them from Python
 costs ~1.5 ms a step whatever the batch (an H200 wrote 1 prompt x 3 x 300 chars at ~2,000
-chars/s, slower than 2 CPU cores). Captured once per call (a capture costs about one eager step;
-a call runs up to hundreds), a step is one graph replay. For that every tensor the step reads or
-writes stays at one address, the batch is padded to a bucket (a multiple of 8 rows), the step
+chars/s, slower than 2 CPU cores). Step 0 runs eagerly as the warm-up, then the step is captured
+once per call (a capture costs about one eager step; a call runs up to hundreds), and every
+later step is one graph replay. For that every tensor the step reads or writes stays at one
+address, the batch is padded to a bucket (a multiple of 8 rows), the step
 counter is a device tensor, and nothing in a step asks the host:
 
 * the RNN step runs `torch.lstm_cell` / `torch.gru_cell` on the layers' own weights (the maths of
@@ -126,9 +127,10 @@ def decode_static(
     for host_t in range(width):
         if host_t % CHECK_EVERY == 0 and host_t > 0 and bool(rows.finished.all()):
             break
-        if capture and host_t == 1:
-            run = _captured(step)  # step 0 ran eagerly: it was the warm-up
-        run()
+        if capture and host_t == 0 and width > 1:
+            run = _captured(step)  # runs step 0 as the warm-up, then records the step
+        else:
+            run()
     return _finish(
         vocab,
         jobs,
@@ -140,9 +142,19 @@ def decode_static(
 
 
 def _captured(step: Callable[[], None]) -> Callable[[], None]:
-    """`step` recorded in a CUDA graph (after it ran once eagerly); returns the replay."""
+    """Run `step` once eagerly (the warm-up), then record it in a CUDA graph; returns the replay.
+
+    Both happen on one side stream: BLAS libraries create their handles and workspaces lazily,
+    per stream, and creating one while a stream is being captured fails the capture (PyTorch's
+    own make_graphed_callables warms up on its capture stream for this reason). Capture errors
+    are "thread_local": the worker's stdin reader thread must not invalidate a capture.
+    """
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        step()  # step 0, for real
+    torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    torch.cuda.synchronize()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         step()  # recorded, not run
     return graph.replay

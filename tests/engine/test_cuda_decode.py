@@ -111,3 +111,18 @@ def test_a_failed_capture_falls_back_to_the_ordinary_loop(
         assert decode(loaded.model, loaded.vocab, jobs, "stream") == expected
     assert captures == [1] and "CUDA graphs off" in capsys.readouterr().err
     assert not wanted(cuda, "stream")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: the capture itself")
+def test_the_captured_step_writes_the_texts_of_the_uncaptured_step(tiny_checkpoint: Path) -> None:
+    """On a GPU: replaying the recorded step is running it (same kernels, so same texts)."""
+    loaded = ckpt.load(tiny_checkpoint, "cuda")
+    settings = SampleSettings(max_chars=80, min_chars=10, stop_at_sentence_end=True, top_p=0.9)
+    jobs = jobs_for(
+        loaded.vocab, [("The cat sat", " on", 0.8, seed, settings) for seed in (1, 2, 3)]
+    )
+    with torch.inference_mode():
+        eager = decode_static(loaded.model, loaded.vocab, jobs, capture=False)
+        replayed = decode_static(loaded.model, loaded.vocab, jobs, capture=True)
+    assert replayed[0] == eager[0]
+    assert replayed[1] == pytest.approx(eager[1], abs=1e-5)
