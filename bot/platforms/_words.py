@@ -25,6 +25,15 @@ REASONS = {
 }
 
 
+# How much of a line a short notice quotes (a removed line, say).
+QUOTE_CHARS = 60
+
+
+def clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    """The start of `text`, with "…" when it was cut, so nobody reads a cut line as whole."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def votes(t: Translator, n: int) -> str:
     return t.ngettext("{n} vote", "{n} votes", n)
 

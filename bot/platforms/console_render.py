@@ -132,7 +132,7 @@ def render(t: Translator, outcome: Result) -> str:
             return t.gettext(
                 "↩️  Removed line {position} (kept in history): “{text}”",
                 position=item.position,
-                text=item.text[:60],
+                text=_words.clip(item.text),
             )
         case ContinueResult(view, added, opened):
             head = ""

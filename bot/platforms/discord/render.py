@@ -153,7 +153,7 @@ def reply(t: Translator, outcome: Result) -> Reply:
                 t.gettext(
                     "↩️ Removed line {position} (kept in history): “{text}”",
                     position=item.position,
-                    text=_text(item.text[:80]),
+                    text=_text(_words.clip(item.text)),
                 )
             )
         case ContinueResult():

@@ -84,7 +84,7 @@ def render(t: Translator, outcome: Result) -> str:
             return t.gettext(
                 "↩️ Removed line {position} (kept in history): “{text}”",
                 position=item.position,
-                text=esc(item.text[:60]),
+                text=esc(_words.clip(item.text)),
             )
         case VoteResult(view):
             counts = " · ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
