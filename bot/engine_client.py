@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from bot.core.ports import WriterCandidate, WriterRequest, WriterUnavailable
+from bot.core.records import WriterFacts
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,30 @@ class EngineClient:
             for c in reply["candidates"]
         ]
 
-    async def info(self, writer: str = "") -> dict[str, str]:
-        """Facts of a writer (the base when "") for /model, as display strings."""
+    async def info(self, writer: str = "") -> WriterFacts:
+        """Facts of a writer (the base when "") for /model."""
         reply = await self._call({"op": "info", "writer": writer})
-        return dict(reply["info"])
+        return facts_from(reply["info"])
+
+
+def facts_from(info: dict[str, Any]) -> WriterFacts:
+    """The worker's info reply (engine/service.py) as the core's record."""
+
+    def number(key: str) -> int | None:
+        return None if info.get(key) is None else int(info[key])
+
+    validation = info.get("validation_bits")
+    return WriterFacts(
+        model=str(info["model"]),
+        layers=int(info["layers"]),
+        rnn=str(info["rnn"]),
+        rnn_size=int(info["rnn_size"]),
+        parameters=int(info["parameters"]),
+        characters=int(info["characters"]),
+        device=str(info["device"]),
+        int8=bool(info["int8"]),
+        held_out_bits={k: float(v) for k, v in dict(info["held_out_bits"]).items()},
+        validation_bits=None if validation is None else float(validation),
+        steps=number("steps"),
+        chars_seen=number("chars_seen"),
+    )

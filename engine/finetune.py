@@ -15,6 +15,9 @@ is the recipe around that one loop and the gate after it:
    The base text is held to that limit language by language (Korean, English), so a gain in
    one cannot hide a loss in the other; the overall figure is within it whenever both are.
 
+The gate's verdict travels as data too ("verdict": code, language, the deciding figure before
+and after, its limit), so the bot can word it in each chat's language.
+
 The new version is a complete checkpoint folder written aside and renamed into place, with its
 figures, lineage and curves in metrics.json ("finetune") and a loss-curve picture, loss.png.
 A rejected version is written too, with the reason. Nothing is ever written into the parent.
@@ -45,15 +48,15 @@ from engine._start import check_out
 from engine.data import Document, as_documents, read_text_file
 from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
+from engine.gate import Figures, gate
 from engine.model import pick_device
 from engine.train import TrainOptions, train
 from engine.train_options import ANCHOR_CHARS, Recipe
 
-__all__ = ["Recipe", "finetune", "gate", "main_finetune", "split_held_out"]
+__all__ = ["Figures", "Recipe", "finetune", "gate", "main_finetune", "split_held_out"]
 
 LN2 = math.log(2)
 REPLAY_FILE, EVAL_FILE, PLOT_FILE = "replay.txt", "eval.txt", "loss.png"
-LANGUAGES = {"ko": "Korean", "en": "English"}
 
 
 def split_held_out(text: str, fraction: float) -> tuple[str, str]:
@@ -80,42 +83,6 @@ def by_language(docs: list[Document]) -> dict[str, list[Document]]:
         hangul = sum("\uac00" <= c <= "\ud7a3" for c in doc.text)
         parts.setdefault("ko" if hangul >= 0.3 * len(doc.text) else "en", []).append(doc)
     return parts
-
-
-@dataclass(frozen=True)
-class Figures:
-    """Losses in bits per character: the chat's held-out slice, the base text by language."""
-
-    chat: float
-    base: dict[str, float]  # per language
-    chars: dict[str, int]  # base-text characters per language, to weigh the overall figure
-
-    @property
-    def base_overall(self) -> float:
-        total = sum(self.chars.values())
-        return sum(self.base[k] * self.chars[k] for k in self.base) / total
-
-
-def gate(before: Figures, after: Figures, recipe: Recipe) -> tuple[bool, str]:
-    """(promoted, one sentence a person can read); `before` holds the parent's chat figure and
-    the shipped base's base-text figures."""
-    if after.chat > before.chat - recipe.min_gain_bits:
-        return False, (
-            f"the writer did not get better on this chat's text ({before.chat:.2f} → "
-            f"{after.chat:.2f} bits/char, at least {recipe.min_gain_bits:.2f} needed)"
-        )
-    rise = {k: after.base[k] - before.base[k] for k in before.base}
-    worst = max(rise, key=lambda k: rise[k])
-    if rise[worst] > recipe.max_forget_bits:
-        text = f"{LANGUAGES.get(worst, worst)} base text" if len(rise) > 1 else "base text"
-        return False, (
-            f"it would forget too much of what it knew ({text} {before.base[worst]:.2f} → "
-            f"{after.base[worst]:.2f} bits/char, limit +{recipe.max_forget_bits:.2f})"
-        )
-    return True, (
-        f"better on this chat's text ({before.chat:.2f} → {after.chat:.2f} bits/char) "
-        f"without forgetting (base text {before.base_overall:.2f} → {after.base_overall:.2f})"
-    )
 
 
 @dataclass
@@ -263,10 +230,18 @@ def _finetune(
         )
         kept = metrics["selected"]["nats_per_char"]
         after = Figures(kept["val"] / LN2, {k: kept[f"base_{k}"] / LN2 for k in chars}, chars)
-        promoted, reason = gate(before, after, recipe)
+        verdict = gate(before, after, recipe)
+        promoted = verdict.promoted
         summary = {
             "promoted": promoted,
-            "reason": reason,
+            "reason": verdict.reason,
+            "verdict": {
+                "code": verdict.code,
+                "language": verdict.language,
+                "before": round(verdict.before, 4),
+                "after": round(verdict.after, 4),
+                "limit": verdict.limit,
+            },
             "chat_bits_before": round(before.chat, 4),
             "chat_bits_after": round(after.chat, 4),
             "base_bits_before": round(before.base_overall, 4),

@@ -10,7 +10,11 @@ line, primitives only:
                "stop_at_sentence_end": true, "distinct": true}
     worker -> {"id": 7, "ok": true,
                "candidates": [{"text", "mean_logprob", "temperature", "seed"}, ...]}
-    bot    -> {"id": 8, "op": "info", "writer": ""}   -> {"id": 8, "ok": true, "info": {...}}
+    bot    -> {"id": 8, "op": "info", "writer": ""}   -> {"id": 8, "ok": true, "info": {
+               "model": "default", "layers": 2, "rnn": "LSTM", "rnn_size": 384,
+               "parameters": 3500203, "characters": 1391, "device": "cpu", "int8": false,
+               "held_out_bits": {"ko": 4.27, "en": 1.79}, "validation_bits": null,
+               "steps": 10955, "chars_seen": 44912000}}   (numbers: the bot words them)
     bot    -> {"id": 9, "op": "ping"}                  -> {"id": 9, "ok": true}
     any failure -> {"id": N, "ok": false, "error": "message safe to show"}
 
@@ -159,36 +163,31 @@ class Worker:
         folder = Path(name).resolve()
         return None if folder == self.base_dir else folder
 
-    def info(self, name: str = BASE) -> dict[str, str]:
-        """Facts about a writer for /model: folder, size, device, held-out losses, training."""
+    def info(self, name: str = BASE) -> dict[str, Any]:
+        """Facts about a writer for /model, as numbers (the bot words them in the chat's
+        language): folder, size, device, held-out bits/char per language, training."""
         loaded = self.writer(name)
         config, metrics = loaded.model.config, loaded.metrics
-        params = sum(p.numel() for p in loaded.model.parameters())
         folder = self._folder(name) or self.base_dir
-        facts = {
+        facts: dict[str, Any] = {
             "model": folder.name,
-            "writer": name,
-            "size": f"{config.rnn_layers} x {config.rnn_type.upper()} {config.rnn_size}, "
-            f"{params / 1e6:.2f} M parameters, {len(loaded.vocab)} characters",
-            "device": str(self.device) + (" (int8)" if self.quantize == "int8" else ""),
+            "layers": config.rnn_layers,
+            "rnn": config.rnn_type.upper(),
+            "rnn_size": config.rnn_size,
+            "parameters": sum(p.numel() for p in loaded.model.parameters()),
+            "characters": len(loaded.vocab),
+            "device": self.device.type,
+            "int8": self.quantize == "int8",
+            "held_out_bits": {
+                lang: round(float(figures["bits_per_char"]), 4)
+                for lang, figures in metrics.get("held_out", {}).items()
+            },
+            "validation_bits": None,
+            "steps": int(metrics["steps"]) if "steps" in metrics else None,
+            "chars_seen": int(metrics["chars_seen"]) if "chars_seen" in metrics else None,
         }
         if "val_bits_per_char" in metrics:
-            facts["held-out loss"] = f"{float(metrics['val_bits_per_char']):.2f} bits/char"
-        for lang, figures in metrics.get("held_out", {}).items():
-            facts[f"held-out {lang}"] = f"{float(figures['bits_per_char']):.2f} bits/char"
-        tuned = metrics.get("finetune")
-        if isinstance(tuned, dict) and "chat_bits_after" in tuned:
-            facts["held-out chat text"] = (
-                f"{float(tuned['chat_bits_after']):.2f} bits/char "
-                f"(parent {float(tuned['chat_bits_before']):.2f})"
-            )
-            facts["base text"] = f"{float(tuned['base_bits_after']):.2f} bits/char"
-            facts["promoted"] = "yes" if tuned.get("promoted") else f"no: {tuned.get('reason')}"
-        if "steps" in metrics:
-            facts["trained"] = (
-                f"{int(metrics['steps']):,} steps, "
-                f"{int(metrics.get('chars_seen', 0)) / 1e6:.1f} M characters"
-            )
+            facts["validation_bits"] = round(float(metrics["val_bits_per_char"]), 4)
         return facts
 
     def answer(self, prompts: list[Prompt], name: str) -> list[list[dict[str, Any]]]:

@@ -5,6 +5,7 @@ Each *_COLUMNS string is what every SELECT of that table returns, so one convert
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, cast
@@ -13,6 +14,7 @@ from bot.core.records import (
     Candidate,
     Chat,
     ChatSettings,
+    GateVerdict,
     Line,
     LineKind,
     Novel,
@@ -50,7 +52,7 @@ NOVEL_COLUMNS = (
 )
 WRITER_VERSION_COLUMNS = (
     "id, lineage, number, parent_id, path, status, reason, chars, chat_bits_before, "
-    "chat_bits_after, base_bits_before, base_bits_after, created_at"
+    "chat_bits_after, base_bits_before, base_bits_after, created_at, info_json"
 )
 TRAINING_RUN_COLUMNS = (
     "id, lineage, chat_id, status, trigger, requested_by, queued_at, started_at, heartbeat_at, "
@@ -173,7 +175,23 @@ def to_writer_version(row: sqlite3.Row) -> WriterVersion:
         base_bits_before=row[10],
         base_bits_after=row[11],
         created_at=row[12],
+        verdict=_verdict(row[13]),
     )
+
+
+def _verdict(info_json: str) -> GateVerdict | None:
+    """The gate's verdict in a version's trainer summary; None when it has none (or is bad)."""
+    try:
+        said = json.loads(info_json).get("verdict")
+        return GateVerdict(
+            code=str(said["code"]),
+            language=None if said.get("language") is None else str(said["language"]),
+            before=float(said["before"]),
+            after=float(said["after"]),
+            limit=float(said["limit"]),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def to_training_run(row: sqlite3.Row) -> TrainingRun:

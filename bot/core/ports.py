@@ -31,6 +31,7 @@ from bot.core.records import (
     VersionFigures,
     Vote,
     VoteChange,
+    WriterFacts,
     WriterVersion,
 )
 from bot.core.views import RoundResult, TrainingNews
@@ -211,8 +212,8 @@ class Writer(Protocol):
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]: ...
 
-    async def info(self, writer: str = "") -> dict[str, str]:
-        """A few facts of a writer ("" = the shipped base) for /model, as display strings."""
+    async def info(self, writer: str = "") -> WriterFacts:
+        """The facts of a writer ("" = the shipped base) for /model."""
         ...
 
 

@@ -180,6 +180,18 @@ RunTrigger = Literal["schedule", "moderator"]
 
 
 @dataclass(frozen=True)
+class GateVerdict:
+    """Why the gate took or refused a version (the trainer's "verdict"): the figure that
+    decided, in bits/char, before and after, and its limit."""
+
+    code: str  # "promoted", "no_gain" (the chat's held-out text), "forgetting" (the base text)
+    language: str | None  # the base text's language that would be forgotten, when it says
+    before: float
+    after: float
+    limit: float  # the gain needed, or the rise allowed
+
+
+@dataclass(frozen=True)
 class WriterVersion:
     """One fine-tuned version of a lineage's writer: an immutable checkpoint folder, kept
     whether it was promoted or rejected, with the figures that decided it."""
@@ -197,6 +209,26 @@ class WriterVersion:
     base_bits_before: float | None  # bits/char on the base's evaluation text: the shipped base
     base_bits_after: float | None
     created_at: float
+    verdict: GateVerdict | None = None  # None for versions recorded before the gate said it
+
+
+@dataclass(frozen=True)
+class WriterFacts:
+    """What /model tells of the writing checkpoint, as the worker measured it: numbers, which
+    the platforms word in the chat's language."""
+
+    model: str  # the checkpoint folder's name
+    layers: int
+    rnn: str  # "LSTM" or "GRU"
+    rnn_size: int
+    parameters: int
+    characters: int  # the vocabulary's size
+    device: str  # "cpu", "cuda", ...
+    int8: bool  # int8 weights on the CPU
+    held_out_bits: dict[str, float]  # language code -> bits/char on works it never saw
+    validation_bits: float | None  # a checkpoint trained without per-language figures
+    steps: int | None
+    chars_seen: int | None  # characters read in training
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from bot.core.records import (
     Story,
     TrainingRun,
     VoteChange,
+    WriterFacts,
     WriterVersion,
 )
 
@@ -181,7 +182,7 @@ class ModelView:
     """/model: the chat's writer — which version writes, where it came from, how it measured,
     the last fine-tunes, and its loss-curve picture."""
 
-    facts: dict[str, str]  # of the writing version (size, device, ...), as display strings
+    facts: WriterFacts  # of the writing checkpoint: size, device, figures
     active: WriterVersion | None  # None: the shipped base
     versions: list[WriterVersion]  # the lineage's versions, newest first
     runs: list[TrainingRun]  # its last fine-tunes, newest first

@@ -4,7 +4,7 @@ emphasis. (The catalogues: bot/i18n.py.)"""
 
 from __future__ import annotations
 
-from bot.core.records import RoundStatus, TrainingRun, WriterVersion
+from bot.core.records import RoundStatus, TrainingRun, WriterFacts, WriterVersion
 from bot.core.views import ModelView, TrainingNews, TrainingStatus
 from bot.i18n import N_, Translator
 
@@ -14,6 +14,8 @@ STATUSES: dict[RoundStatus, str] = {
     "closed": N_("closed"),
     "cancelled": N_("cancelled"),
 }
+# The languages the shipped writer is measured in (held-out figures, the gate's base text).
+LANGUAGES = {"ko": N_("Korean"), "en": N_("English")}
 REASONS = {
     "deadline": N_("deadline"),
     "moderator": N_("moderator"),
@@ -95,8 +97,32 @@ def news(t: Translator, item: TrainingNews) -> str:
 
 
 def why_rejected(t: Translator, version: WriterVersion) -> str:
-    """The gate's verdict from the version's figures (the trainer's own words when they do not
-    tell)."""
+    """The gate's verdict, from the figure that decided it (older versions recorded without a
+    verdict: guessed from their figures, else the trainer's own words)."""
+    verdict = version.verdict
+    if verdict is not None and verdict.code == "no_gain":
+        return t.gettext(
+            "it did not get better enough on this chat's text ({before} → {after} bits/char; "
+            "{limit} better was needed).",
+            before=bits(verdict.before),
+            after=bits(verdict.after),
+            limit=bits(verdict.limit),
+        )
+    if verdict is not None and verdict.code == "forgetting":
+        language = LANGUAGES.get(verdict.language or "")
+        where = (
+            t.gettext("the shipped writer's {language} text", language=t.gettext(language))
+            if language
+            else t.gettext("the shipped writer's text")
+        )
+        return t.gettext(
+            "it would forget too much of what it knew ({where} {before} → {after} bits/char; "
+            "at most +{limit} allowed).",
+            where=where,
+            before=bits(verdict.before),
+            after=bits(verdict.after),
+            limit=bits(verdict.limit),
+        )
     before, after = version.chat_bits_before, version.chat_bits_after
     if before is not None and after is not None and after >= before - 0.005:
         return t.gettext(
@@ -204,7 +230,7 @@ def model(t: Translator, view: ModelView) -> list[str]:
                 base_before=bits(active.base_bits_before),
             )
         )
-    rows += [f"{name}: {value}" for name, value in view.facts.items() if value]
+    rows += facts(t, view.facts, tuned=active is not None)
     if view.versions:
         shown = " · ".join(_version_line(t, v) for v in view.versions)
         rows.append(t.gettext("Versions: {list}", list=shown))
@@ -212,6 +238,45 @@ def model(t: Translator, view: ModelView) -> list[str]:
     if view.runs:
         runs = " · ".join(run_line(t, r, made.get(r.version_id or 0)) for r in view.runs)
         rows.append(t.gettext("Last runs: {list}", list=runs))
+    return rows
+
+
+def facts(t: Translator, f: WriterFacts, tuned: bool) -> list[str]:
+    """The writing checkpoint: its size and device; for the shipped writer also its figures on
+    unseen works and its training (a fine-tuned version's figures are in its own line)."""
+    rows = [
+        t.gettext(
+            "Checkpoint {name}: {layers} × {rnn} {size}, {parameters} parameters, "
+            "{characters} characters, on {device}.",
+            name=f.model,
+            layers=f.layers,
+            rnn=f.rnn,
+            size=f.rnn_size,
+            parameters=t.number(f.parameters),
+            characters=t.number(f.characters),
+            device=f.device.upper() + (" (int8)" if f.int8 else ""),
+        )
+    ]
+    if tuned:
+        return rows
+    if f.held_out_bits:
+        figures = ", ".join(
+            f"{t.gettext(LANGUAGES[code]) if code in LANGUAGES else code} {bits(value)}"
+            for code, value in f.held_out_bits.items()
+        )
+        rows.append(t.gettext("On works it never saw: {figures} bits/char.", figures=figures))
+    elif f.validation_bits is not None:
+        rows.append(
+            t.gettext("On its validation text: {bits} bits/char.", bits=bits(f.validation_bits))
+        )
+    if f.steps is not None and f.chars_seen is not None:
+        rows.append(
+            t.gettext(
+                "Trained on {chars} characters in {steps} steps.",
+                chars=t.number(f.chars_seen),
+                steps=t.number(f.steps),
+            )
+        )
     return rows
 
 

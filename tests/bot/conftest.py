@@ -4,6 +4,7 @@ writer, clock and timer ports (fakes of ports, never of our own store)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.core.ports import (
     WriterRequest,
     WriterUnavailable,
 )
-from bot.core.records import VersionFigures
+from bot.core.records import VersionFigures, WriterFacts
 from bot.core.relay import Relay
 from bot.core.views import Actor, ChatKey
 from bot.i18n import languages
@@ -81,8 +82,21 @@ class FakeWriter:
             for i in range(request.n)
         ]
 
-    async def info(self, writer: str = "") -> dict[str, str]:
-        return {"model": writer or "fake"}
+    async def info(self, writer: str = "") -> WriterFacts:
+        return WriterFacts(
+            model=writer or "fake",
+            layers=2,
+            rnn="LSTM",
+            rnn_size=384,
+            parameters=3_500_203,
+            characters=1391,
+            device="cpu",
+            int8=False,
+            held_out_bits={} if writer else {"ko": 4.273, "en": 1.789},
+            validation_bits=None,
+            steps=10_955,
+            chars_seen=44_912_000,
+        )
 
 
 # A 1 x 1 PNG.
@@ -101,6 +115,7 @@ class FakeTrainer:
         self.jobs: list[FinetuneJob] = []
         self.promote = True
         self.fail: str | None = None
+        self.verdict: dict[str, object] | None = None  # the trainer summary's "verdict"
 
     async def finetune(
         self, job: FinetuneJob, progress: Callable[[float], Awaitable[None]]
@@ -113,7 +128,8 @@ class FakeTrainer:
         (Path(job.out) / "loss.png").write_bytes(TINY_PNG)
         chars = sum(len(text) for _, text in job.texts)
         reason = "it learned" if self.promote else "it did not get better on this chat's text"
-        return VersionFigures(job.out, self.promote, reason, chars, 4.5, 4.0, 2.3, 2.32)
+        said = json.dumps({"verdict": self.verdict} if self.verdict else {})
+        return VersionFigures(job.out, self.promote, reason, chars, 4.5, 4.0, 2.3, 2.32, said)
 
 
 @dataclass

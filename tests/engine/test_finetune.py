@@ -128,6 +128,13 @@ def test_a_run_that_gains_nothing_is_rejected_with_its_reason(
     assert summary["reason"].startswith("the writer did not get better on this chat's text (")
     figures = f"{summary['chat_bits_before']:.2f} → {summary['chat_bits_after']:.2f}"
     assert figures in summary["reason"]
+    assert summary["verdict"] == {
+        "code": "no_gain",
+        "language": None,
+        "before": summary["chat_bits_before"],
+        "after": summary["chat_bits_after"],
+        "limit": 1.0,
+    }
     record = json.loads((tmp_path / "v" / "metrics.json").read_text(encoding="utf-8"))
     assert record["finetune"]["status"] == "rejected"
 
@@ -137,15 +144,19 @@ def test_the_gate_names_the_language_that_would_be_forgotten() -> None:
     chars = {"ko": 100, "en": 100}
     before = Figures(chat=4.21, base={"ko": 4.70, "en": 2.00}, chars=chars)
     after = Figures(chat=3.80, base={"ko": 4.60, "en": 2.08}, chars=chars)
-    promoted, reason = gate(before, after, Recipe())
-    assert not promoted
-    assert reason == (
+    verdict = gate(before, after, Recipe())
+    assert not verdict.promoted
+    assert verdict.reason == (
         "it would forget too much of what it knew "
         "(English base text 2.00 → 2.08 bits/char, limit +0.05)"
     )
+    assert (verdict.code, verdict.language, verdict.limit) == ("forgetting", "en", 0.05)
+    assert (verdict.before, verdict.after) == (2.00, 2.08)
     assert before.base_overall == pytest.approx(3.35)
     fine = Figures(chat=3.80, base={"ko": 4.70, "en": 2.04}, chars=chars)
-    assert gate(before, fine, Recipe())[0]
+    assert gate(before, fine, Recipe()).promoted
+    small = Figures(chat=4.20, base={"ko": 4.70, "en": 2.00}, chars=chars)
+    assert gate(before, small, Recipe()).code == "no_gain"
 
 
 def test_vocabulary_growth_keeps_the_parents_rows(
@@ -204,7 +215,7 @@ def test_cli_json_prints_the_documented_keys_and_heartbeats(
     [line] = done.stdout.strip().splitlines()
     summary = json.loads(line)
     assert set(summary) == {
-        "promoted", "reason", "chat_bits_before", "chat_bits_after", "base_bits_before",
+        "promoted", "reason", "verdict", "chat_bits_before", "chat_bits_after", "base_bits_before",
         "base_bits_after", "chars", "seconds", "out", "new_chars", "held_out_chars",
     }  # fmt: skip
     assert summary["out"] == str(out) and (out / "model.safetensors").exists()

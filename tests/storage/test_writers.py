@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.core.ports import Store
-from bot.core.records import Chat, TrainingText, VersionFigures
+from bot.core.records import Chat, GateVerdict, TrainingText, VersionFigures
 from storage import Database, NotFound, SqliteStore
 
 T0 = 1_700_000_000.0
@@ -160,3 +162,28 @@ async def test_a_finished_run_is_not_finished_twice(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.finish_training(run.id, figures("x", True), None, TrainingText([], 0, 0), T0)
     assert await store.writer_versions("chat-1") == []
+
+
+async def test_a_version_keeps_the_gates_verdict_from_the_trainers_summary(store: Store) -> None:
+    """The verdict in the trainer's summary reads back as a record; a summary without one (a
+    version recorded before the gate said it), or a broken one, reads back as None."""
+    chat = await chat_with_text(store, "g")
+    lineage = f"chat-{chat.id}"
+    said = {"code": "forgetting", "language": "ko", "before": 4.3, "after": 4.36, "limit": 0.05}
+    for number, info in enumerate(
+        [json.dumps({"verdict": said, "reason": "r"}), "{}", '{"verdict": {"code": 1}}', "["],
+        start=1,
+    ):
+        await store.queue_training(lineage, chat.id, "moderator", "mod", T0)
+        run = await store.claim_training(T0 + 1)
+        assert run is not None
+        made = dataclasses.replace(figures(f"w/{number}", False), info_json=info)
+        text = await store.training_text(chat.id)
+        await store.finish_training(run.id, made, chat.id, text, T0 + 2)
+    versions = {v.number: v.verdict for v in await store.writer_versions(lineage)}
+    assert versions == {
+        1: GateVerdict("forgetting", "ko", 4.3, 4.36, 0.05),
+        2: None,
+        3: None,
+        4: None,
+    }

@@ -78,7 +78,7 @@ async def test_a_promoted_version_writes_the_next_continue(world: World) -> None
     assert [n.status for n in (await world.relay.list_novels(OTHER)).novels] == ["queued"]
     model = await world.relay.model(CHAT)
     assert model.active is not None and model.active.number == 1
-    assert model.picture == f"{job.out}/loss.png" and model.facts == {"model": job.out}
+    assert model.picture == f"{job.out}/loss.png" and model.facts.model == job.out
 
 
 async def test_a_rejected_version_is_kept_but_does_not_write(world: World) -> None:

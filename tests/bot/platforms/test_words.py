@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from bot.core.views import LineRemoved
 from bot.i18n import translator
 from bot.platforms import _words, console_render
@@ -41,3 +45,48 @@ async def test_a_removed_long_line_is_quoted_with_an_ellipsis(world: World) -> N
         quoted = text.split("“", 1)[1].rstrip("”")
         assert quoted.endswith("…") and long_line.startswith(quoted[:-1])
         assert len(quoted) <= _words.QUOTE_CHARS
+
+
+async def test_model_speaks_the_chats_language_to_the_last_line(world: World) -> None:
+    """/model in Korean: the checkpoint's facts are worded in Korean too, not English labels."""
+    await world.relay.new_story(CHAT, MOD, "Lighthouse")
+    view = await world.relay.model(CHAT)
+    english = "\n".join(_words.model(translator("en"), view))
+    assert "On works it never saw: Korean 4.27, English 1.79 bits/char." in english
+    assert "Trained on 44,912,000 characters in 10,955 steps." in english
+    korean = "\n".join(_words.model(translator("ko"), view))
+    assert "한국어 4.27, 영어 1.79" in korean and "10,955걸음" in korean
+    latin = set(re.findall(r"[A-Za-z]+", korean))
+    assert latin <= {"fake", "LSTM", "CPU", "bits", "char"}, latin
+
+
+@pytest.mark.parametrize(
+    ("verdict", "english", "korean"),
+    [
+        (
+            {"code": "no_gain", "language": None, "before": 4.5, "after": 4.49, "limit": 0.02},
+            "it did not get better enough on this chat's text (4.50 → 4.49 bits/char; "
+            "0.02 better was needed).",
+            "충분히 나아지지 않았어요 (4.50 → 4.49 bits/char, 0.02만큼",
+        ),
+        (
+            {"code": "forgetting", "language": "ko", "before": 4.3, "after": 4.36, "limit": 0.05},
+            "it would forget too much of what it knew (the shipped writer's Korean text "
+            "4.30 → 4.36 bits/char; at most +0.05 allowed).",
+            "기본 작가의 한국어 글 4.30 → 4.36 bits/char",
+        ),
+    ],
+)
+async def test_a_refusal_names_the_figure_that_decided_it(
+    world: World, verdict: dict[str, object], english: str, korean: str
+) -> None:
+    """A version refused for a gain under the limit is not said to forget (its overall base
+    figure rose a little, as after any fine-tune), and a Korean refusal is worded in Korean."""
+    await chat_with_text(world)
+    world.trainer.promote = False
+    world.trainer.verdict = verdict
+    await world.relay.train_now(CHAT, MOD)
+    await world.relay.training.run_next()
+    [version] = (await world.relay.model(CHAT)).versions
+    assert _words.why_rejected(translator("en"), version) == english
+    assert korean in _words.why_rejected(translator("ko"), version)
