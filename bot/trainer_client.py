@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.core.ports import FinetuneJob, TrainerFailed
 from bot.core.records import VersionFigures
+from bot.core.texts import N_
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def _figures(out: bytes, job: FinetuneJob) -> VersionFigures:
     """The trainer's one JSON object on stdout."""
     summary = _json(out.decode("utf-8", "replace").strip().splitlines()[-1] if out.strip() else "")
     if summary is None or "promoted" not in summary:
-        raise TrainerFailed("the trainer finished without saying how the new version did.")
+        raise TrainerFailed(N_("the trainer finished without saying how the new version did."))
     return VersionFigures(
         path=str(summary.get("out") or job.out),
         promoted=bool(summary["promoted"]),

@@ -20,11 +20,12 @@ from bot.core._shared import NO_STORY, Shared
 from bot.core.errors import RelayError
 from bot.core.ports import FinetuneJob, Trainer, TrainerFailed, WriterUnavailable
 from bot.core.records import Chat, TrainingRun
+from bot.core.texts import N_
 from bot.core.views import Actor, ChatKey, ModelView, TrainingNews, TrainingStatus
 
 log = logging.getLogger(__name__)
 
-RESTARTED = "the bot restarted while it was training"
+RESTARTED = N_("the bot restarted while it was training.")  # a run's error, shown translated
 PICTURE = "loss.png"  # the loss curves the trainer draws into each version's folder
 HEARTBEAT_EVERY = 10.0  # seconds between heartbeats written to the store
 

@@ -78,7 +78,7 @@ def news(t: Translator, item: TrainingNews) -> str:
         return t.gettext(
             "The fine-tune failed: {error} This chat's writer is unchanged; the next schedule "
             "tries again.",
-            error=item.run.error,
+            error=error(t, item.run.error),
         )
     if version.status == "promoted":
         return t.gettext(
@@ -94,6 +94,13 @@ def news(t: Translator, item: TrainingNews) -> str:
         number=version.number,
         why=why_rejected(t, version),
     )
+
+
+def error(t: Translator, said: str) -> str:
+    """A failed run's reason as one sentence: translated when it is one of the bot's own
+    (a restart, a trainer that said nothing), else the trainer's words as they came."""
+    said = t.gettext(said.strip())
+    return said if said.endswith((".", "!", "?")) else said + "."
 
 
 def why_rejected(t: Translator, version: WriterVersion) -> str:
@@ -177,7 +184,9 @@ def run_line(t: Translator, run: TrainingRun, version: WriterVersion | None = No
     """One run, as history shows it."""
     at = t.when(run.finished_at or run.queued_at)
     if run.status == "failed":
-        return t.gettext("run {id} failed ({at}): {error}", id=run.id, at=at, error=run.error)
+        return t.gettext(
+            "run {id} failed ({at}): {error}", id=run.id, at=at, error=error(t, run.error)
+        )
     if run.status != "succeeded":
         return t.gettext(
             "run {id} {status} ({at})", id=run.id, status=t.gettext(run.status), at=at

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 
-from bot.core.views import LineRemoved
+from bot.core.views import LineRemoved, TrainingNews
 from bot.i18n import translator
 from bot.platforms import _words, console_render
 from bot.platforms.discord import render as discord_render
@@ -90,3 +91,20 @@ async def test_a_refusal_names_the_figure_that_decided_it(
     [version] = (await world.relay.model(CHAT)).versions
     assert _words.why_rejected(translator("en"), version) == english
     assert korean in _words.why_rejected(translator("ko"), version)
+
+
+async def test_a_failed_run_is_told_in_whole_sentences_of_the_chats_language(
+    world: World,
+) -> None:
+    """A restart's failure reads in Korean in a Korean chat; a trainer's own words (English) at
+    least end their sentence before the next one starts."""
+    await chat_with_text(world)
+    await world.relay.train_now(CHAT, MOD)
+    await world.store.claim_training(world.clock.now())  # the bot died while this one ran
+    (restarted,) = await world.relay.training.recover()
+    news = TrainingNews(restarted, None)
+    assert "학습하는 동안 봇이 다시 시작됐어요. 이 채팅의" in _words.news(translator("ko"), news)
+    english = _words.news(translator("en"), news)
+    assert "restarted while it was training. This chat's writer is unchanged" in english
+    killed = dataclasses.replace(restarted, error="the trainer stopped with exit code 1 (oops)")
+    assert "(oops). This chat's" in _words.news(translator("en"), TrainingNews(killed, None))
