@@ -133,7 +133,7 @@ def _decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError as utf8:
         try:
-            return data.decode("cp949"), "CP949 (Korean)"
+            return data.decode("cp949"), N_("CP949 (Korean)")  # shown translated
         except UnicodeDecodeError:
             raise RelayError(
                 "That file is not UTF-8 text (bad byte at position {position}), nor the "

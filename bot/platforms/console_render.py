@@ -187,7 +187,7 @@ def _novels(t: Translator, listing: NovelList) -> str:
             "📚 Added “{title}”: {n} characters, read as {encoding}.",
             title=added.title,
             n=t.number(added.chars),
-            encoding=added.encoding,
+            encoding=t.gettext(added.encoding),
         )
         head += "\n"
     rows = [

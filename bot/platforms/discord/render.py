@@ -88,7 +88,7 @@ def novels(t: Translator, listing: NovelList) -> Reply:
             "📚 Added **{title}**: {n} characters, read as {encoding}.",
             title=_text(added.title),
             n=t.number(added.chars),
-            encoding=added.encoding,
+            encoding=t.gettext(added.encoding),
         )
         head += "\n"
     if not listing.novels:

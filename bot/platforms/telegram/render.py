@@ -108,7 +108,7 @@ def render(t: Translator, outcome: Result) -> str:
                     "📚 Added <b>{title}</b>: {n} characters, read as {encoding}.",
                     title=esc(added.title),
                     n=t.number(added.chars),
-                    encoding=esc(added.encoding),
+                    encoding=esc(t.gettext(added.encoding)),
                 )
                 head += "\n"
             if not novels:

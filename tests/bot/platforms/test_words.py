@@ -108,3 +108,14 @@ async def test_a_failed_run_is_told_in_whole_sentences_of_the_chats_language(
     assert "restarted while it was training. This chat's writer is unchanged" in english
     killed = dataclasses.replace(restarted, error="the trainer stopped with exit code 1 (oops)")
     assert "(oops). This chat's" in _words.news(translator("en"), TrainingNews(killed, None))
+
+
+async def test_a_cp949_novel_is_said_to_be_read_as_korean_in_korean(world: World) -> None:
+    """The encoding a novel was read in is worded in the chat's language on every platform."""
+    await world.relay.new_story(CHAT, MOD, "호랑이")
+    text = "옛날 옛적에 호랑이가 살았다. 호랑이는 곶감을 무서워했다. " * 40
+    listing = await world.relay.add_novel(CHAT, MOD, "호랑이.txt", text.encode("cp949"))
+    for t, said in ((translator("ko"), "CP949 (한국어)"), (translator("en"), "CP949 (Korean)")):
+        assert said in console_render.render(t, listing)
+        assert said in telegram_render.render(t, listing)
+        assert said in discord_render.reply(t, listing).text
