@@ -16,6 +16,7 @@ The story is a Korean work the shipped writer never saw (심훈 「상록수」,
 domain), read from ../shared/corpora like the other benches read their data.
 
     .venv/bin/python bench/finetune.py [--quick] [--story FILE] [--story-chars 100000]
+        [--skip finetune serve season] [--recipe "--anchor-to base"]
 """
 
 from __future__ import annotations
@@ -70,11 +71,15 @@ def engine(*args: str, threads: int = 1) -> subprocess.Popen[str]:
     )
 
 
+# Extra `engine finetune` options for every run (--recipe), to measure a recipe change.
+RECIPE: list[str] = []
+
+
 def finetune(parent: Path, text: Path, out: Path) -> dict[str, Any]:
     """One `engine finetune --json` run; its summary, wall time and metrics."""
     began = time.perf_counter()
     process = engine("finetune", "--parent", str(parent), "--base", str(BASE),
-                     "--text", str(text), "--out", str(out), "--json")  # fmt: skip
+                     "--text", str(text), "--out", str(out), "--json", *RECIPE)  # fmt: skip
     stdout, _ = process.communicate()
     wall = time.perf_counter() - began
     if process.returncode != 0:
@@ -225,12 +230,17 @@ def main() -> None:
     parser.add_argument("--season", type=int, default=10)
     parser.add_argument("--skip", nargs="*", default=[], choices=["finetune", "serve", "season"])
     parser.add_argument("--quick", action="store_true", help="a 30k story, 3 fine-tunes, ...")
+    parser.add_argument(
+        "--recipe", default="", help='extra finetune options, e.g. "--anchor-to base"'
+    )
     args = parser.parse_args()
+    RECIPE[:] = args.recipe.split()
     if args.quick:
         args.story_chars, args.requests, args.max_loaded, args.season = 30_000, 10, 3, 3
 
     text = story_slice(args.story.read_text(encoding="utf-8"), args.story_chars)
     result: dict[str, Any] = {"cpu_cores": os.cpu_count(), "quick": args.quick}
+    result["recipe"] = RECIPE
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as folder:
         tmp = Path(folder)
         path = tmp / "story.txt"

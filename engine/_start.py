@@ -2,7 +2,8 @@
 
 new:        a fresh vocabulary from the training text and a fresh model (seeded by the caller)
 `from_dir`: load a checkpoint, grow its vocabulary with the new text's characters, keep training;
-            with an anchor, remember its weights (before growth) to pull toward
+            with an anchor, remember its weights (or `anchor_dir`'s; before growth) to pull
+            toward
 `resume`:   the run saved in the output folder (model, optimizer moments, position, curves)
 """
 
@@ -41,7 +42,7 @@ def init_from(
     texts = [d.text for d in train_docs]
     anchor = None
     if opt.from_dir and opt.anchor > 0:
-        anchor = Anchor(ckpt.load(opt.from_dir, device).model, opt.anchor)
+        anchor = Anchor(ckpt.load(opt.anchor_dir or opt.from_dir, device).model, opt.anchor)
     if opt.resume:
         loaded = ckpt.load(out, device)
         resume = ckpt.load_resume(out)

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--lr", type=float, default=recipe.lr)
     tune.add_argument("--replay-ratio", type=float, default=recipe.replay_ratio)
     tune.add_argument("--anchor", type=float, default=recipe.anchor, help="L2 pull strength")
+    tune.add_argument("--anchor-to", choices=["parent", "base"], default=recipe.anchor_to)
     tune.add_argument("--eval-points", type=int, default=recipe.eval_points)
     tune.add_argument("--patience", type=int, default=recipe.patience)
     tune.add_argument("--seed", type=int, default=recipe.seed)

@@ -6,7 +6,8 @@ is the recipe around that one loop and the gate after it:
 1. The last tenth of each text file (each novel, the story) is held out: never trained on in
    this run, it measures whether the writer got better at *this* chat's text.
 2. Training mixes in replay documents of the base's own text (`BASE/replay.txt`), pulls every
-   weight toward the parent's (L2 anchor), grows the vocabulary for new characters, and
+   weight toward the shipped base's (L2 anchor; `Recipe.anchor_to`, measured against pulling
+   toward the parent's), grows the vocabulary for new characters, and
    evaluates several times per run on the held-out slice and on the base's evaluation text
    (`BASE/eval.txt`), keeping the best state that forgets no more than allowed.
 3. The gate promotes the result only if the held-out loss fell by at least `min_gain_bits` from
@@ -205,6 +206,7 @@ def _finetune(
         checkpoint_every_epoch=False,
         replay_ratio=recipe.replay_ratio if inputs.replay_docs else 0.0,
         anchor=recipe.anchor * ANCHOR_CHARS / sum(len(t) for t in inputs.train_texts),
+        anchor_dir=str(base) if recipe.anchor_to == "base" else None,
         eval_points=recipe.eval_points,
         keep_best=True,
         limits={f"base_{k}": (b + recipe.max_forget_bits) * LN2 for k, b in before.base.items()},

@@ -15,11 +15,13 @@ import pytest
 import torch
 
 from engine import checkpoint
+from engine._start import init_from
+from engine.data import Document
 from engine.errors import CheckpointError, DataError, EngineError
 from engine.evaluate import evaluate
 from engine.finetune import Figures, by_language, finetune, gate, read_excerpts, split_held_out
 from engine.train import train
-from engine.train_options import Recipe
+from engine.train_options import Recipe, TrainOptions
 from tests.engine.conftest import tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -257,3 +259,23 @@ def test_bad_inputs_raise_engine_errors(base_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="folder of its own"):
         finetune(base_dir, [DATA / "chat_sea.txt"], base_dir, recipe=QUICK)
     assert torch.get_num_threads() == 1
+
+
+def test_the_anchor_pulls_toward_the_checkpoint_it_is_told(base_dir: Path, tmp_path: Path) -> None:
+    """anchor_to "parent" remembers the parent's weights, "base" the shipped base's (the rows
+    both have), so a lineage's versions are pulled back toward where every chat started."""
+    quick = Recipe(epochs=1, lr=1e-2, eval_points=1, min_char_count=1)
+    finetune(base_dir, [DATA / "chat_sea.txt"], tmp_path / "child", recipe=quick)
+    docs = [Document((DATA / "chat_sea.txt").read_text(encoding="utf-8"))]
+    for target, expected in (("parent", tmp_path / "child"), ("base", base_dir)):
+        options = TrainOptions(
+            from_dir=str(tmp_path / "child"),
+            anchor=0.1,
+            anchor_dir=str(base_dir) if target == "base" else None,
+        )
+        *_, anchor = init_from(options, tmp_path / target, torch.device("cpu"), docs, [], "x")
+        assert anchor is not None
+        weights = checkpoint.load(expected).model.state_dict()
+        assert all(torch.equal(start, weights[name]) for name, start in anchor.start.items())
+    parent, base = (checkpoint.load(d).model.state_dict() for d in (tmp_path / "child", base_dir))
+    assert not torch.equal(parent["output.bias"], base["output.bias"])  # they differ
