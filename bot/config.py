@@ -156,6 +156,9 @@ class TrainingConfig:
     hang_seconds: int = 180  # a trainer silent this long is stopped and its run failed
     shared_writer: bool = False  # every chat shares one writer (a bot run by one community)
     writers_dir: str = ""  # where versions are kept; "" = the folder "writers" beside the database
+    # Promoted versions whose folders a chat keeps for /model rollback (the writing one always);
+    # a rejected version's folder goes once it is recorded. 0: keep every folder.
+    keep_versions: int = 5
 
     def __post_init__(self) -> None:
         _check(1 <= self.interval_minutes <= 7 * 24 * 60, "training.interval_minutes", "1..10080")
@@ -170,6 +173,7 @@ class TrainingConfig:
         _check(0.0 <= self.min_gain_bits <= 2.0, "training.min_gain_bits", "must be 0..2")
         _check(0.0 <= self.max_forget_bits <= 2.0, "training.max_forget_bits", "must be 0..2")
         _check(self.hang_seconds >= 10, "training.hang_seconds", "must be at least 10")
+        _check(self.keep_versions >= 0, "training.keep_versions", "must be 0 or more")
 
 
 @dataclass(frozen=True)

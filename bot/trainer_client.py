@@ -48,6 +48,10 @@ class EngineTrainer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    async def discard(self, path: str) -> None:
+        """Delete a version's folder, off the event loop (it holds ~14 MB of weights)."""
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
     async def _run(
         self, job: FinetuneJob, files: list[Path], progress: Callable[[float], Awaitable[None]]
     ) -> VersionFigures:

@@ -159,9 +159,9 @@ class WriterQueries:
         row = await self._db.fetch_one(SQL_HEAD, (lineage,))
         return None if row is None else to_writer_version(row)
 
-    async def writer_versions(self, lineage: str, limit: int = 10) -> list[WriterVersion]:
-        """The lineage's versions, newest first (promoted and rejected)."""
-        rows = await self._db.fetch_all(SQL_VERSIONS, (lineage, limit))
+    async def writer_versions(self, lineage: str, limit: int | None = 10) -> list[WriterVersion]:
+        """The lineage's versions, newest first (promoted and rejected); None: all of them."""
+        rows = await self._db.fetch_all(SQL_VERSIONS, (lineage, -1 if limit is None else limit))
         return [to_writer_version(r) for r in rows]
 
     async def writer_version(self, lineage: str, number: int) -> WriterVersion | None:

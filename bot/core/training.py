@@ -101,6 +101,12 @@ class Training:
             )
         if version.status != "promoted":
             raise RelayError("Version {number} was rejected; it cannot write.", number=number)
+        if not Path(version.path).is_dir():
+            raise RelayError(
+                "Version {number} was deleted to save space (only the newest versions are "
+                "kept); it cannot write again.",
+                number=number,
+            )
         await s.store.set_writer_head(lineage, version.id, s.clock.now())
         return await self._model(chat, rolled_back=True)
 
@@ -212,6 +218,24 @@ class Training:
         done, version = await s.store.finish_training(run.id, made, scope, text, s.clock.now())
         log.info("training run %s made version %s (%s)", run.id, version.number, version.status)
         await self._announce(chat, TrainingNews(done, version))
+        await self._prune(run.lineage, trainer)
+
+    async def _prune(self, lineage: str, trainer: Trainer) -> None:
+        """Delete the folders a lineage no longer needs: rejected versions' (they never write)
+        and promoted ones' beyond the newest `training.keep_versions` (the writing one stays).
+        Only folders under the writers folder: never the shipped base. Records stay."""
+        keep = self.s.training.keep_versions
+        if keep == 0:
+            return
+        head = await self.s.store.writer_head(lineage)
+        promoted = 0
+        for version in await self.s.store.writer_versions(lineage, limit=None):
+            promoted += version.status == "promoted"
+            wanted = version.status == "promoted" and promoted <= keep
+            if wanted or (head is not None and version.id == head.id):
+                continue
+            if Path(version.path).is_relative_to(self.writers_dir):
+                await trainer.discard(version.path)
 
     async def _announce(self, chat: Chat | None, news: TrainingNews) -> None:
         """The chat that asked is told; a shared scheduled run tells every chat with a story."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,9 @@ class FakeTrainer:
         reason = "it learned" if self.promote else "it did not get better on this chat's text"
         said = json.dumps({"verdict": self.verdict} if self.verdict else {})
         return VersionFigures(job.out, self.promote, reason, chars, 4.5, 4.0, 2.3, 2.32, said)
+
+    async def discard(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass

@@ -98,3 +98,13 @@ async def test_a_corrupt_parent_is_refused_with_the_trainers_reason(
         await EngineTrainer(hang_seconds=60).finetune(
             job(random_writer_dir, tmp_path / "run-4", parent=broken), ignore
         )
+
+
+async def test_discard_deletes_a_version_folder_and_minds_no_missing_one(tmp_path: Path) -> None:
+    folder = tmp_path / "writers" / "chat-1" / "run-1"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"0" * 1000)
+    trainer = EngineTrainer()
+    await trainer.discard(str(folder))
+    await trainer.discard(str(folder))
+    assert not folder.exists() and folder.parent.is_dir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,30 @@ async def test_a_bug_in_a_run_fails_it_and_the_worker_goes_on(world: World) -> N
             break
     worker.cancel()
     assert (await world.relay.model(OTHER)).active is not None
+
+
+async def test_folders_of_rejected_and_old_versions_are_deleted(world: World) -> None:
+    """A rejected version's folder goes once recorded, and promoted ones beyond
+    training.keep_versions, never the one writing; their records stay, and a rollback to a
+    deleted one is refused, saying so."""
+    world.relay.shared.training = dataclasses.replace(world.relay.shared.training, keep_versions=2)
+    await chat_with_text(world)
+    for promote in (True, True, False, True):
+        world.trainer.promote = promote
+        await world.relay.train_now(CHAT, MOD)
+        await world.relay.training.run_next()
+
+    async def on_disk() -> dict[int, bool]:
+        versions = (await world.relay.model(CHAT)).versions
+        return {v.number: Path(v.path).is_dir() for v in versions}
+
+    assert await on_disk() == {4: True, 3: False, 2: True, 1: False}
+    with pytest.raises(RelayError, match="deleted to save space"):
+        await world.relay.rollback(CHAT, MOD, 1)
+    assert (await world.relay.rollback(CHAT, MOD, 2)).active.number == 2  # type: ignore[union-attr]
+    world.relay.shared.training = dataclasses.replace(world.relay.shared.training, keep_versions=1)
+    world.trainer.promote = False
+    await world.relay.train_now(CHAT, MOD)
+    await world.relay.training.run_next()
+    assert await on_disk() == {5: False, 4: True, 3: False, 2: True, 1: False}  # 2 writes
+    assert Path("weights/default").is_dir()  # the shipped base is never touched
