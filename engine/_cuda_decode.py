@@ -29,7 +29,16 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from engine._decode import _finish, _init_rows, _pick, _prime, _tables, _update_stop, _whole_word
+from engine._decode import (
+    Decoded,
+    _finish,
+    _init_rows,
+    _pick,
+    _prime,
+    _tables,
+    _update_stop,
+    _whole_word,
+)
 from engine.model import CharRNN, RnnState, StreamState
 from engine.sampling import Job
 from engine.sentences import char_classes
@@ -78,9 +87,7 @@ def _copy_state(into: StreamState, src: StreamState) -> None:
     into.scores.copy_(src.scores)
 
 
-def decode_static(
-    model: CharRNN, vocab: Vocab, jobs: list[Job], capture: bool
-) -> tuple[list[str], list[float]]:
+def decode_static(model: CharRNN, vocab: Vocab, jobs: list[Job], capture: bool) -> Decoded:
     """`_decode.decode` in stream mode with fixed shapes; `capture` replays a CUDA graph."""
     device = next(model.parameters()).device
     real = len(jobs)

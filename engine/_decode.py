@@ -32,6 +32,7 @@ from engine.sampling import Job, Mode
 from engine.sentences import (
     CharClasses,
     char_classes,
+    ends_sentence,
     grow_word,
     sentence_ends,
     trim_capped,
@@ -45,6 +46,8 @@ __all__ = ["decode"]
 CUDA_GRAPHS = "RELAYTALE_CUDA_GRAPHS"
 # Why a capture failed in this process; after one failure every call runs the eager loop.
 _GRAPHS_FAILED: list[str] = []
+# What `decode` returns per job: texts, mean log-probabilities, finished flags.
+Decoded = tuple[list[str], list[float], list[bool]]
 # Check for finished rows (a host sync) every this many steps.
 CHECK_EVERY = 8
 # The repetition penalty covers this many recent characters (context and keyword included).
@@ -101,11 +104,9 @@ def _graphs_wanted(device: torch.device, mode: Mode) -> bool:
     return device.type == "cuda" and mode == "stream" and not off
 
 
-def decode(
-    model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode
-) -> tuple[list[str], list[float]]:
-    """Each job's text (keyword included, trimmed) and the mean log-probability of its sampled
-    characters; jobs of one prompt must be adjacent."""
+def decode(model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode) -> Decoded:
+    """Each job's text (keyword included, trimmed), the mean log-probability of its sampled
+    characters, and whether it is finished (see `_finish`); jobs of one prompt must be adjacent."""
     if mode == "stream" and model.config.rnn_bidirectional:
         raise EngineError("a bidirectional model can only generate in window mode")
     device = next(model.parameters()).device
@@ -314,10 +315,10 @@ def _pick(
 
 def _update_stop(r: _Rows, tok: Tensor, t: int | Tensor, flags: dict[str, Tensor]) -> None:
     """Finish rows at the length cap, or (when they stop at sentence ends, not before min_chars)
-    at a newline or at whitespace after terminator + closers; neither is kept in the text."""
+    at whitespace (a newline included) after terminator + closers, which is not kept."""
     length = r.written + t  # text length before this token
     allowed = r.stop & (length >= r.min_len)
-    at_end = allowed & (flags["newline"][tok] | (r.pending & flags["space"][tok]))
+    at_end = allowed & r.pending & (flags["newline"][tok] | flags["space"][tok])
     title = flags["dot"][tok] & (r.word.unsqueeze(1) == flags["abbreviations"]).any(dim=1)
     r.pending = (flags["terminator"][tok] & ~title) | (r.pending & flags["closer"][tok])
     r.word = torch.where(flags["letter"][tok], grow_word(r.word, tok), torch.zeros_like(r.word))
@@ -345,15 +346,21 @@ def _finish(
     logps: Tensor,
     kept: list[int],
     capped: list[bool],
-) -> tuple[list[str], list[float]]:
-    texts, means = [], []
+) -> Decoded:
+    """Texts (a capped one trimmed to a clean end), their mean log-probabilities, and whether
+    each is finished: False for a row that was to stop at a sentence end but reached its cap
+    with no sentence end to go back to, so it ends mid-sentence."""
+    texts, means, finished = [], [], []
     for r, job in enumerate(jobs):
         sampled = vocab.decode(tokens[r, : kept[r]].tolist())
         text = job.keyword + sampled
+        s = job.settings
+        done = True
         if capped[r]:
-            s = job.settings
             text = trim_capped(text, s.min_chars, len(job.keyword), s.stop_at_sentence_end)
+            done = not s.stop_at_sentence_end or ends_sentence(text)
         n = max(0, len(text) - len(job.keyword))
         means.append(float(logps[r, :n].mean()) if n else 0.0)
         texts.append(text)
-    return texts, means
+        finished.append(done)
+    return texts, means, finished

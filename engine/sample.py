@@ -5,7 +5,8 @@ the request types in `sampling.py`, the `generate` / `next` commands in `_cli_sa
 Each candidate owns a torch.Generator seeded `seed + i`, so a batched run gives exactly the texts
 of separate runs. A prompt's whole context is read (the caller decides how much of a story to
 send); the keyword is fed after it, so the continuation starts with it. Over-generated candidates
-are re-ranked by `sentences.rank_score`; `distinct` keeps only the first of equal texts.
+are re-ranked by `sentences.rank_score` (a candidate cut mid-sentence at its length cap ranks
+low); `distinct` keeps only the first of equal texts.
 """
 
 from __future__ import annotations
@@ -67,10 +68,10 @@ def generate(
         temps = s.temperatures or (0.8,)
         for i in range(s.overgenerate * prompt.n):
             jobs.append(Job(p, ids, keyword, temps[i % len(temps)], prompt.seed + i, s))
-    texts, logps = decode(model, vocab, jobs, mode) if jobs else ([], [])
+    texts, logps, finished = decode(model, vocab, jobs, mode) if jobs else ([], [], [])
     pools: list[list[Sample]] = [[] for _ in prompts]
-    for job, text, lp in zip(jobs, texts, logps, strict=True):
-        pools[job.prompt].append(Sample(text, lp, job.temperature, job.seed))
+    for job, text, lp, done in zip(jobs, texts, logps, finished, strict=True):
+        pools[job.prompt].append(Sample(text, lp, job.temperature, job.seed, done))
     return [_choose(pool, prompt) for pool, prompt in zip(pools, prompts, strict=True)]
 
 
@@ -81,7 +82,7 @@ def _choose(pool: list[Sample], prompt: Prompt) -> list[Sample]:
     order = list(range(len(pool)))
     if s.overgenerate > 1:
         key = normalize(prompt.keyword)
-        order.sort(key=lambda j: (-rank_score(pool[j].text, pool[j].mean_logprob, key), j))
+        order.sort(key=lambda j: (-_score(pool[j], key), j))
     chosen: list[Sample] = []
     seen: set[str] = set()
     for j in order:
@@ -94,6 +95,10 @@ def _choose(pool: list[Sample], prompt: Prompt) -> list[Sample]:
         if len(chosen) == prompt.n:
             break
     return chosen
+
+
+def _score(sample: Sample, keyword: str) -> float:
+    return rank_score(sample.text, sample.mean_logprob, keyword, sample.finished)
 
 
 @torch.inference_mode()

@@ -75,6 +75,8 @@ class Sample:
     mean_logprob: float  # mean log-probability of the sampled characters
     temperature: float
     seed: int
+    # False: it was to stop at a sentence end but hit the length cap mid-sentence (it reads cut)
+    finished: bool = True
 
 
 @dataclass(frozen=True)

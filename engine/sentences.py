@@ -3,7 +3,9 @@
 A sentence ends at a terminator (. ! ? … and their full-width forms; Korean endings such as 다. 요.
 까? are covered by these) followed by any closing quotes or brackets, *confirmed* by the next
 character being whitespace (or the text ending there). Waiting for that one character keeps
-"3.14", "Mr.Smith" or "..." inside a word from stopping a sentence. A newline always ends one.
+"3.14", "Mr.Smith" or "..." inside a word from stopping a sentence. A newline confirms an end as
+any whitespace does, and ends nothing by itself: the Korean sources wrap lines mid-sentence
+("…생각하면서,\n"), so the writer does too (the bot joins a candidate into one paragraph).
 A period after an English title ("Mr. Darcy", "Dr. Jekyll": ABBREVIATIONS) ends nothing.
 
 The sampler applies these rules per step on token ids (see `char_classes`); the helpers on strings
@@ -119,16 +121,12 @@ def char_classes(tokens: Sequence[str]) -> CharClasses:
 
 
 def sentence_ends(text: str) -> list[int]:
-    """Every length `i` such that text[:i] ends a sentence (terminator + closers, then whitespace
-    or the end of the text, or a newline right after), in increasing order."""
+    """Every length `i` such that text[:i] ends a sentence (terminator + closers, then whitespace,
+    a newline included, or the end of the text), in increasing order."""
     ends: list[int] = []
     i, n = 0, len(text)
     while i < n:
         char = text[i]
-        if char in NEWLINES:
-            ends.append(i)
-            i += 1
-            continue
         if char not in TERMINATORS or (char == "." and ends_in_abbreviation(text, i)):
             i += 1
             continue
@@ -139,6 +137,12 @@ def sentence_ends(text: str) -> list[int]:
             ends.append(j)
         i = j
     return [e for e in ends if e > 0]
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether the text's last sentence is finished (a terminator and closers at its end)."""
+    text = text.rstrip()
+    return len(text) in sentence_ends(text)
 
 
 def trim_capped(text: str, min_chars: int, floor: int, at_sentence: bool) -> str:
@@ -176,16 +180,21 @@ def repeated_fraction(text: str, n: int = 8) -> float:
 
 
 # Re-ranking weights: a candidate that loops on itself loses up to this much mean log-probability;
-# one that mentions the keyword gains a little.
+# one that mentions the keyword gains a little; one cut mid-sentence at the length cap (it reads
+# unfinished) loses more than candidates' fluency usually differs by.
 REPEAT_WEIGHT = 2.0
 KEYWORD_BONUS = 0.1
+UNFINISHED_PENALTY = 0.5
 
 
-def rank_score(text: str, mean_logprob: float, keyword: str) -> float:
-    """Higher is better: fluent (mean log-probability), not repetitive, on topic (the keyword)."""
+def rank_score(text: str, mean_logprob: float, keyword: str, finished: bool = True) -> float:
+    """Higher is better: fluent (mean log-probability), not repetitive, on topic (the keyword),
+    finished (not cut mid-sentence at the length cap)."""
     if not text.strip():
         return float("-inf")
     score = mean_logprob - REPEAT_WEIGHT * repeated_fraction(text)
     if keyword and keyword in text:
         score += KEYWORD_BONUS
+    if not finished:
+        score -= UNFINISHED_PENALTY
     return score

@@ -19,6 +19,7 @@ from engine.model import CharRNN, StreamState
 from engine.sample import (
     CONTEXT_CHARS,
     Prompt,
+    Sample,
     SampleSettings,
     context_ids,
     generate,
@@ -218,11 +219,13 @@ def scripted(vocab: Vocab, script: str, mode: str, **settings: object) -> str:
         ("3.14 is pi. Then", "3.14 is pi."),
         (" 그는 집에 갔다. 그리고", " 그는 집에 갔다."),
         ("“어디 가니?” 그리고", "“어디 가니?”"),
-        ("계속 걸었다!그리고 줄\n둘째", "계속 걸었다!그리고 줄"),
+        ("그는 갔다.\n그리고", "그는 갔다."),
+        ("그는 집에\n갔다. 그리고", "그는 집에\n갔다."),
     ],
 )
 def test_stops_at_a_sentence_end(vocab: Vocab, mode: str, script: str, expected: str) -> None:
-    """English and Korean sentence ends (closing quotes kept) and newlines end the text."""
+    """English and Korean sentence ends (closing quotes kept), confirmed by a space or a newline;
+    a newline mid-sentence (a wrapped line) goes on."""
     assert scripted(vocab, script, mode, max_chars=100, stop_at_sentence_end=True) == expected
 
 
@@ -444,3 +447,21 @@ def test_latin_keyword_is_a_whole_word() -> None:
             assert sample.text.startswith("door")
             after = sample.text[4:5]
             assert not (after.isascii() and after.isalpha()), sample.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_candidate_cut_mid_sentence_at_its_cap_is_not_finished(vocab: Vocab, mode: str) -> None:
+    """Stopping at sentence ends, a text that reached its cap with no sentence end to go back to
+    reads cut: it is marked unfinished (for the ranking). Trimmed back to a sentence end, or
+    with stops off, it is finished."""
+
+    def sample(script: str, stop: bool) -> Sample:
+        settings = SampleSettings(temperatures=(0.0,), max_chars=12, stop_at_sentence_end=stop)
+        model = ScriptedModel(vocab, script)
+        [got] = generate(model, vocab, [Prompt("x", n=1, settings=settings)], mode)[0]  # type: ignore[arg-type]
+        return got
+
+    cut = sample("그는 집에 가고 그녀는 웃었", stop=True)
+    assert (cut.text, cut.finished) == ("그는 집에 가고", False)
+    assert sample("그는 집에 가고 그녀는 웃었", stop=False).finished
+    assert sample("그는 갔다. 그녀는 웃었", stop=True).finished

@@ -101,6 +101,17 @@ def test_distinct_ignores_whitespace_differences_and_keeps_rank_order() -> None:
     assert _choose(pool, Prompt(n=3)) == pool[:3]
 
 
+def test_over_generation_shows_finished_candidates_first() -> None:
+    """A candidate cut mid-sentence at its cap ranks below finished ones, however fluent."""
+    pool = [
+        Sample("He walked to the door and", -0.8, 1.0, 0, finished=False),
+        Sample("He walked to the door.", -1.1, 1.0, 1),
+        Sample("She laughed at him.", -1.2, 1.0, 2),
+    ]
+    over = Prompt(n=2, settings=SampleSettings(overgenerate=2))
+    assert _choose(pool, over) == [pool[1], pool[2]]
+
+
 def test_context_tail_starts_at_a_word_and_keeps_short_contexts() -> None:
     """The CLI's cut: the last N characters from a word boundary; 0 or a short text: all."""
     text = "alpha beta gamma delta epsilon"

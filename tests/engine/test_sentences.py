@@ -26,13 +26,15 @@ from engine.vocab import Vocab
         ("“어디 가니?” 그가 물었다.", [8, 16]),
         ("pi is 3.14 and e is 2.7", []),
         ("Wait... what?! No", [7, 14]),
-        ("첫 줄\n둘째 줄", [3]),
+        ("첫 줄\n둘째 줄", []),
+        ("첫 줄이다.\n둘째 줄", [6]),
         ("Mr. Darcy bowed. Mrs. Bennet and Dr. Jekyll left.", [16, 49]),
         ("Hum. Mr.", [4]),
     ],
 )
 def test_sentence_ends_in_english_and_korean(text: str, ends: list[int]) -> None:
-    """Terminators plus closing quotes, confirmed by a space or the end; newlines end too."""
+    """Terminators plus closing quotes, confirmed by a space (a newline too) or the end; a
+    newline alone ends nothing (the Korean sources wrap lines mid-sentence)."""
     assert sentence_ends(text) == ends
 
 
