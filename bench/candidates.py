@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTEXT_CHARS = 600
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     import torch
+    from _continue import CONTEXT_CHARS, continue_settings
 
     from engine.checkpoint import load
-    from engine.sample import Prompt, SampleSettings, generate
+    from engine.sample import Prompt, generate
     from engine.sentences import ends_sentence
 
     torch.set_num_threads(1)
@@ -37,16 +37,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(7)
     result: dict[str, Any] = {"model": args.model, "requests": args.requests, "lengths": {}}
     for length in args.lengths:
-        settings = SampleSettings(
-            max_chars=round(length * 1.5),
-            min_chars=round(length * 0.6),
-            temperatures=(0.8,),
-            top_p=0.95,
-            repetition_penalty=1.1,
-            stop_at_sentence_end=True,
-            overgenerate=2,
-            distinct=True,
-        )
+        settings = continue_settings(length)
         shown: list[str] = []
         for i in range(args.requests):
             start = rng.randrange(0, len(text) - CONTEXT_CHARS)

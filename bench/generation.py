@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _continue import CONTEXT_CHARS, continue_settings  # bench/ is the script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_TEXT = ROOT / "weights" / "default" / "eval.txt"
 # name -> (mode, prompts, candidates, max_chars)
@@ -58,7 +60,7 @@ CPU_CONFIGS = [c for c in CONFIGS if c != "stream-1024x9"]
 # The switch of engine/_decode.py for the CUDA-graph step.
 GRAPHS = "RELAYTALE_CUDA_GRAPHS"
 # The bot's generation policy (config.toml [writer]) for a /continue of length 150.
-CONTEXT_CHARS, LENGTH = 600, 150
+LENGTH = 150
 
 
 def _model(model_dir: str | None, device: str, quantize: str) -> tuple[Any, Any, str]:
@@ -162,18 +164,9 @@ def _graph_agreement(model: Any, vocab: Any, prompts: list[Any], mode: str, out:
 
 def _continue(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
     """Latency of one /continue, as the bot's worker answers it."""
-    from engine.sample import Prompt, SampleSettings, generate
+    from engine.sample import Prompt, generate
 
-    settings = SampleSettings(
-        max_chars=round(LENGTH * 1.5),
-        min_chars=round(LENGTH * 0.6),
-        temperatures=(0.8,),
-        top_p=0.95,
-        repetition_penalty=1.1,
-        stop_at_sentence_end=True,
-        overgenerate=2,
-        distinct=True,
-    )
+    settings = continue_settings(LENGTH)
     rng = random.Random(1)
     tails = _contexts(vocab, args.continue_repeats + 1, rng, CONTEXT_CHARS, CONTEXT_CHARS)
     prompts = [Prompt(t, n=3, seed=100 * i, settings=settings) for i, t in enumerate(tails)]
