@@ -27,6 +27,12 @@ from bot.core.texts import N_
 
 log = logging.getLogger(__name__)
 
+# Why a run failed, as the chat is told (in its language: these are in the catalogue).
+KILLED = N_("the trainer was killed.")
+SILENT = N_("the trainer stopped answering, so it was stopped.")
+CRASHED = N_("the trainer stopped with an error.")
+NO_SUMMARY = N_("the trainer finished without saying how the new version did.")
+
 _TAIL = 20  # stderr lines kept to explain a failure
 
 
@@ -72,10 +78,13 @@ class EngineTrainer:
             out = await asyncio.wait_for(reading, self.hang_seconds)
             code = await asyncio.wait_for(process.wait(), self.hang_seconds)
         except TimeoutError as exc:
-            raise TrainerFailed(
-                f"the trainer stopped answering (no progress for {self.hang_seconds:.0f} s, "
-                f"or far past its {job.time_budget:.0f} s budget), so it was stopped."
-            ) from exc
+            log.warning(
+                "run %s: no progress for %.0f s, or far past its %.0f s budget: stopping it",
+                job.run_id,
+                self.hang_seconds,
+                job.time_budget,
+            )
+            raise TrainerFailed(SILENT) from exc
         finally:
             self.pid = None
             reading.cancel()
@@ -152,22 +161,22 @@ def _json(line: str) -> dict[str, Any] | None:
 
 
 def _why(code: int, tail: list[str]) -> str:
-    """A failed trainer's reason, for people: its own error line, or how it ended."""
+    """A failed trainer's reason, for people: its own error line (the engine's words), or how
+    it ended in a sentence of the catalogue (the details go to the log)."""
     said = next(
         (line[len("error: ") :] for line in reversed(tail) if line.startswith("error:")), ""
     )
     if said:
         return f"the trainer refused: {said}"
-    if code < 0:
-        return f"the trainer was killed (signal {-code})."
-    return f"the trainer stopped with exit code {code}" + (f" ({tail[-1][:200]})" if tail else ".")
+    log.warning("the trainer ended with code %s; its last lines: %s", code, tail[-3:])
+    return KILLED if code < 0 else CRASHED
 
 
 def _figures(out: bytes, job: FinetuneJob) -> VersionFigures:
     """The trainer's one JSON object on stdout."""
     summary = _json(out.decode("utf-8", "replace").strip().splitlines()[-1] if out.strip() else "")
     if summary is None or "promoted" not in summary:
-        raise TrainerFailed(N_("the trainer finished without saying how the new version did."))
+        raise TrainerFailed(NO_SUMMARY)
     return VersionFigures(
         path=str(summary.get("out") or job.out),
         promoted=bool(summary["promoted"]),

@@ -12,6 +12,7 @@ from bot.i18n import translator
 from bot.platforms import _words, console_render
 from bot.platforms.discord import render as discord_render
 from bot.platforms.telegram import render as telegram_render
+from bot.trainer_client import CRASHED, KILLED, NO_SUMMARY, SILENT
 from tests.bot.conftest import CHAT, MOD, World
 from tests.bot.core.test_training import chat_with_text
 
@@ -106,8 +107,11 @@ async def test_a_failed_run_is_told_in_whole_sentences_of_the_chats_language(
     assert "학습하는 동안 봇이 다시 시작됐어요. 이 채팅의" in _words.news(translator("ko"), news)
     english = _words.news(translator("en"), news)
     assert "restarted while it was training. This chat's writer is unchanged" in english
-    killed = dataclasses.replace(restarted, error="the trainer stopped with exit code 1 (oops)")
-    assert "(oops). This chat's" in _words.news(translator("en"), TrainingNews(killed, None))
+    refused = dataclasses.replace(restarted, error="the trainer refused: no text (oops)")
+    assert "(oops). This chat's" in _words.news(translator("en"), TrainingNews(refused, None))
+    for why in (KILLED, SILENT, CRASHED, NO_SUMMARY):  # how a trainer can end, in Korean
+        said = _words.error(translator("ko"), why)
+        assert said.endswith("요.") and not re.search("[A-Za-z]", said), said
 
 
 async def test_a_cp949_novel_is_said_to_be_read_as_korean_in_korean(world: World) -> None:
