@@ -185,7 +185,9 @@ def finish(
     metrics["korean_repeats"] = args.korean_repeats
     metrics["weights_dtype"] = args.dtype
     metrics["hardware"] = (
-        f"{platform.processor() or platform.machine()}, "
+        f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, torch {torch.__version__}"
+        if torch.cuda.is_available()
+        else f"{platform.processor() or platform.machine()}, "
         f"{args.threads} CPU threads, torch {torch.__version__}"
     )
     checkpoint.save(checkpoint.Checkpoint(loaded.model, loaded.vocab, metrics), out, dtype=dtype)
