@@ -55,7 +55,7 @@ class EngineTrainer:
             shutil.rmtree(folder, ignore_errors=True)
 
     async def discard(self, path: str) -> None:
-        """Delete a version's folder, off the event loop (it holds ~14 MB of weights)."""
+        """Delete a version's folder, off the event loop (it holds ~7 MB of weights)."""
         await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
     async def _run(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from engine import checkpoint
 from engine._start import init_from
@@ -93,9 +94,13 @@ def test_a_new_style_is_learned_without_forgetting_the_base_text(
 def test_the_folder_holds_a_complete_checkpoint_its_figures_and_a_png(
     tuned: tuple[Path, dict[str, Any]], base_dir: Path
 ) -> None:
-    """model + config + vocab + metrics with lineage and curves, and loss.png is a PNG."""
+    """model (weights in float16, as shipped) + config + vocab + metrics with lineage and
+    curves, and loss.png is a PNG."""
     out, summary = tuned
     checkpoint.load(out)
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        names = weights.keys()  # a safe_open handle is not iterable itself
+        assert {weights.get_tensor(k).dtype for k in names} == {torch.float16}
     record = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["finetune"]
     assert record["status"] == "promoted" and record["parent"] == str(base_dir)
     assert record["lineage"] == [str(base_dir)]
