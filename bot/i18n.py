@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from bot.core.texts import N_
+from bot.korean import fix_particles
 
 __all__ = ["N_", "SOURCE", "Translator", "languages", "supported", "translator"]
 
@@ -60,7 +61,7 @@ class Translator:
         """The message in this language, its {placeholders} filled."""
         found = self._messages.get(message)
         text = found[0] if found and found[0] else message
-        return text.format(**params) if params else text
+        return self._polish(text.format(**params)) if params else text
 
     def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:
         """The form for n ("{n} vote" / "{n} votes"; one form in Korean), filled with n."""
@@ -69,7 +70,12 @@ class Translator:
             text = forms[min(self._plural(n), len(forms) - 1)]
         else:
             text = singular if n == 1 else plural
-        return text.format(n=self.number(n), **params)
+        return self._polish(text.format(n=self.number(n), **params))
+
+    def _polish(self, text: str) -> str:
+        """What a filled-in message needs in this language: Korean particles that fit the
+        words placed before them (bot/korean.py)."""
+        return fix_particles(text) if self.language == "ko" else text
 
     def number(self, value: float) -> str:
         return format_decimal(value, locale=self.language)
