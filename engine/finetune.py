@@ -259,8 +259,8 @@ def _finetune(
         metrics["finetune"]["curves"] = _curves(metrics)
         # Stored in float16, as the shipped writer is: half the disk of every version, and a
         # measured version's eval.txt figure moved by 0.00001 bits/char.
-        kept = ckpt.load(work / "model")
-        ckpt.save(ckpt.Checkpoint(kept.model, kept.vocab, metrics), work / "model", dtype=HALF)
+        final = ckpt.load(work / "model")
+        ckpt.save(ckpt.Checkpoint(final.model, final.vocab, metrics), work / "model", dtype=HALF)
         title = f"{parent.name} -> {out.name}: {'promoted' if promoted else 'rejected'}"
         draw_loss_curve(metrics, work / "model" / PLOT_FILE, title)
         ckpt.publish(work / "model", out)
