@@ -169,7 +169,7 @@ class Worker:
         loaded = self.writer(name)
         config, metrics = loaded.model.config, loaded.metrics
         folder = self._folder(name) or self.base_dir
-        facts: dict[str, Any] = {
+        return {
             "model": folder.name,
             "layers": config.rnn_layers,
             "rnn": config.rnn_type.upper(),
@@ -182,13 +182,14 @@ class Worker:
                 lang: round(float(figures["bits_per_char"]), 4)
                 for lang, figures in metrics.get("held_out", {}).items()
             },
-            "validation_bits": None,
+            "validation_bits": (
+                round(float(metrics["val_bits_per_char"]), 4)
+                if "val_bits_per_char" in metrics
+                else None
+            ),
             "steps": int(metrics["steps"]) if "steps" in metrics else None,
             "chars_seen": int(metrics["chars_seen"]) if "chars_seen" in metrics else None,
         }
-        if "val_bits_per_char" in metrics:
-            facts["validation_bits"] = round(float(metrics["val_bits_per_char"]), 4)
-        return facts
 
     def answer(self, prompts: list[Prompt], name: str) -> list[list[dict[str, Any]]]:
         """One batched generate for the prompts of one writer -> candidates per prompt."""
