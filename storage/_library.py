@@ -6,7 +6,6 @@ from bot.core.ports import StoreConflict
 from bot.core.records import Novel
 from storage._rows import NOVEL_COLUMNS, to_novel
 from storage.database import Database
-from storage.errors import NotFound
 
 SQL_NOVEL_BY_SHA = """
 SELECT 1 FROM novels WHERE chat_id = ? AND sha256 = ? AND status <> 'removed'
@@ -26,7 +25,6 @@ UPDATE novels SET status = 'removed', removed_at = (julianday('now') - 2440587.5
 WHERE id = ? AND chat_id = ? AND status <> 'removed'
 RETURNING {NOVEL_COLUMNS}
 """
-SQL_NOVEL_TEXT = "SELECT text FROM novels WHERE id = ?"
 
 
 class LibraryQueries:
@@ -66,9 +64,3 @@ class LibraryQueries:
         async with self._db.transaction() as tx:
             row = await tx.fetch_one(SQL_REMOVE_NOVEL, (novel_id, chat_id))
         return None if row is None else to_novel(row)
-
-    async def novel_text(self, novel_id: int) -> str:
-        text = await self._db.single_value(SQL_NOVEL_TEXT, (novel_id,))
-        if text is None:
-            raise NotFound(f"novel {novel_id}")
-        return str(text)

@@ -132,15 +132,6 @@ class RoundQueries:
             raise StoreConflict("round_not_open")
         return int(used) - count
 
-    async def active_round(self, story_id: int) -> Round | None:
-        """The story's round in generating or voting, if any."""
-        row = await self._db.fetch_one(SQL_ACTIVE_ROUND, (story_id,))
-        return None if row is None else to_round(row)
-
-    async def get_round(self, round_id: int) -> Round | None:
-        row = await self._db.fetch_one(SQL_GET_ROUND, (round_id,))
-        return None if row is None else to_round(row)
-
     async def find_round_by_message(self, message_ref: str) -> Round | None:
         """The round posted as this platform message (the newest, should refs ever repeat)."""
         if not message_ref:

@@ -46,7 +46,7 @@ CANDIDATE_COLUMNS = (
     "requested_by, requested_by_name"
 )
 VOTE_COLUMNS = "round_id, member_id, member_name, ordinal, cast_at"
-# Never the text: it can be megabytes, and only the trainer needs it (novel_text()).
+# Never the text: it can be megabytes, and only the trainer needs it (training_text()).
 NOVEL_COLUMNS = (
     "id, chat_id, title, sha256, chars, status, added_by, created_at, added_by_name, encoding"
 )

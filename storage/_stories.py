@@ -147,10 +147,6 @@ class StoryQueries:
         row = await self._db.fetch_one(SQL_OPEN_STORY, (chat_id,))
         return None if row is None else to_story(row)
 
-    async def get_story(self, story_id: int) -> Story | None:
-        row = await self._db.fetch_one(SQL_GET_STORY, (story_id,))
-        return None if row is None else to_story(row)
-
     async def list_stories(self, chat_id: int) -> list[Story]:
         """The chat's stories, oldest first."""
         return [to_story(r) for r in await self._db.fetch_all(SQL_LIST_STORIES, (chat_id,))]

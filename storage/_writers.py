@@ -281,10 +281,6 @@ class WriterQueries:
         rows = await self._db.fetch_all(SQL_RUNS, (lineage, limit))
         return [to_training_run(r) for r in rows]
 
-    async def get_training_run(self, run_id: int) -> TrainingRun | None:
-        row = await self._db.fetch_one(SQL_GET_RUN, (run_id,))
-        return None if row is None else to_training_run(row)
-
     # -- what there is to learn -----------------------------------------------------------------
 
     async def training_text(self, scope: int | None) -> TrainingText:

@@ -45,6 +45,18 @@ async def voting_round(store: Store, n: int = 3) -> Round:
     return await store.open_voting(rnd.id, T0 + 60)
 
 
+async def open_round(store: Store, external_id: str = "c1") -> Round | None:
+    """The chat's open round, found as the bot finds it (place_of_chat)."""
+    place = await store.place_of_chat("console", external_id)
+    return None if place is None else place.round
+
+
+async def read_round(store: Store, round_id: int) -> Round | None:
+    """The round as stored now, read as the bot reads it (round_snapshot)."""
+    snapshot = await store.round_snapshot(round_id)
+    return None if snapshot is None else snapshot.round
+
+
 async def conflict(awaitable: Awaitable[object]) -> str:
     """The reason of the StoreConflict the awaitable raises."""
     with pytest.raises(StoreConflict) as info:
@@ -108,7 +120,6 @@ async def test_one_open_story_per_chat(store: Store) -> None:
     second = await store.create_story(story.chat_id, "Sequel", "u1", T0 + 10)
     assert await store.open_story(story.chat_id) == second
     assert await store.list_stories(story.chat_id) == [ended, second]
-    assert await store.get_story(second.id) == second
     with pytest.raises(NotFound):
         await store.end_story(9999, T0)
 
@@ -171,16 +182,16 @@ async def test_round_lifecycle_generating_voting_and_one_open_per_story(store: S
     assert (rnd.status, rnd.deadline, rnd.close_reason, rnd.message_ref) == (
         "generating", None, "", ""
     )  # fmt: skip
-    assert await store.active_round(story.id) == rnd
+    assert await open_round(store) == rnd
     assert await conflict(store.create_round(story.id, "u2", "Bob", T0)) == "round_open"
     voting = await store.open_voting(rnd.id, T0 + 60)
     assert (voting.status, voting.deadline) == ("voting", T0 + 60)
-    assert await store.active_round(story.id) == voting
+    assert await open_round(store) == voting
     assert await conflict(store.create_round(story.id, "u2", "Bob", T0)) == "round_open"
     assert (await store.open_voting(rnd.id, T0 + 90)).deadline == T0 + 90  # moves the deadline
 
     await store.cancel_round(rnd.id, "moderator", T0 + 1)
-    assert await store.active_round(story.id) is None
+    assert await open_round(store) is None
     assert await conflict(store.open_voting(rnd.id, T0 + 60)) == "round_not_open"
     assert (await store.create_round(story.id, "u2", "Bob", T0 + 2)).status == "generating"
     with pytest.raises(NotFound):
@@ -300,7 +311,7 @@ async def test_close_round_appends_the_winner_as_the_writers_line(store: Store) 
     )  # fmt: skip
     assert line.position == 2
     assert await store.lines(rnd.story_id) == [(await store.lines(rnd.story_id))[0], line]
-    assert await store.get_round(rnd.id) == closed.round
+    assert await read_round(store, rnd.id) == closed.round
     assert await store.close_round(rnd.id, winner.id, "deadline", T0 + 61, *WRITER) is None
     assert await store.cancel_round(rnd.id, "moderator", T0 + 62) is None
 
@@ -327,7 +338,7 @@ async def test_close_round_refuses_a_winner_from_another_round(store: Store) -> 
     foreign = (await store.candidates(stranger.id))[0]
     reason = await conflict(store.close_round(rnd.id, foreign.id, "deadline", T0, *WRITER))
     assert reason == "no_such_candidate"
-    assert (await store.get_round(rnd.id)) == rnd
+    assert await read_round(store, rnd.id) == rnd
 
 
 async def voting_round_in(store: Store, external_id: str) -> Round:
@@ -362,7 +373,9 @@ async def test_novels_refuse_duplicates_per_chat_until_removed(store: Store) -> 
     reason = await conflict(store.add_novel(a.id, "Moby 2", "ab" * 32, "x", "u2", T0))
     assert reason == "duplicate"
     await store.add_novel(b.id, "Moby", "ab" * 32, "Call me Ishmael.", "u1", T0)
-    assert await store.novel_text(novel.id) == "Call me Ishmael."
+    assert (await store.training_text(a.id)).texts == [
+        (f"novel {novel.id}: Moby", "Call me Ishmael.")
+    ]
 
     assert await store.remove_novel(b.id, novel.id) is None  # not b's novel
     removed = await store.remove_novel(a.id, novel.id)
@@ -372,8 +385,6 @@ async def test_novels_refuse_duplicates_per_chat_until_removed(store: Store) -> 
     assert await store.novels(a.id, include_removed=True) == [removed]
     again = await store.add_novel(a.id, "Moby", "ab" * 32, "Call me Ishmael.", "u1", T0 + 1)
     assert [n.id for n in await store.novels(a.id)] == [again.id]
-    with pytest.raises(NotFound):
-        await store.novel_text(9999)
 
 
 async def test_fifty_concurrent_votes_and_lines_lose_nothing(store: Store) -> None:
@@ -426,7 +437,7 @@ async def test_store_data_survives_close_and_reopen(tmp_path: Path) -> None:
         await store.add_line(rnd.story_id, "human", "u1", "Ann", "kept", T0)
     async with Database(path) as db:
         store = SqliteStore(db)
-        assert await store.active_round(rnd.story_id) == rnd
+        assert await open_round(store) == rnd
         assert [v.ordinal for v in await store.votes(rnd.id)] == [2]
         assert len(await store.candidates(rnd.id)) == 3
         assert [ln.text for ln in await store.lines(rnd.story_id)] == ["kept"]
@@ -442,4 +453,4 @@ async def test_backup_holds_the_stores_rows(store: Store, db: Database, tmp_path
         copy = SqliteStore(copy_db)
         assert await copy.lines(rnd.story_id) == await store.lines(rnd.story_id)
         assert await copy.votes(rnd.id) == await store.votes(rnd.id)
-        assert await copy.get_round(rnd.id) == rnd
+        assert await read_round(copy, rnd.id) == rnd

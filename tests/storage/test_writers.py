@@ -100,8 +100,8 @@ async def test_a_lineage_has_one_run_pending_and_the_queue_keeps_order(store: St
     assert await store.training_ahead(second.id) == 1  # the running one
     assert await store.training_ahead(first.id) == 0  # running itself: nothing before it
     await store.heartbeat_training(first.id, 0.5, T0 + 4)
-    beat = await store.get_training_run(first.id)
-    assert beat is not None and (beat.heartbeat_at, beat.progress) == (T0 + 4, 0.5)
+    (beat,) = await store.training_runs("chat-1")
+    assert (beat.id, beat.heartbeat_at, beat.progress) == (first.id, T0 + 4, 0.5)
     assert (await store.claim_training(T0 + 5)).id == second.id  # type: ignore[union-attr]
     assert await store.claim_training(T0 + 6) is None
 

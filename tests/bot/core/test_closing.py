@@ -33,7 +33,7 @@ async def test_a_stuck_round_reopens_for_the_chats_own_vote_time(world: World) -
     await world.store.add_candidates(stuck.id, [cand("left over")], 9)
     world.clock.t += 5
     assert await world.relay.recover() == []
-    reopened = await world.store.get_round(stuck.id)
+    reopened = (await world.store.place_of_round(stuck.id)).round  # type: ignore[union-attr]
     assert reopened is not None and reopened.status == "voting"
     assert reopened.deadline == world.clock.now() + 300
     assert world.timers.armed == {stuck.id: world.clock.now() + 300}

@@ -243,7 +243,7 @@ async def test_a_cp949_novel_teaches_the_chats_writer(
         chat = await store.ensure_chat("console", "local", "console")
         (novel_row,) = await store.novels(chat.id)
         assert novel_row.encoding == "CP949 (Korean)"
-        assert "똠방각하" in await store.novel_text(novel_row.id)
+        assert "똠방각하" in (await store.training_text(chat.id)).texts[0][1]  # the novel's text
         head = await store.writer_head(f"chat-{chat.id}")
         assert head is not None and Path(head.path, "model.safetensors").is_file()
 

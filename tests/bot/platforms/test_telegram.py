@@ -253,7 +253,7 @@ async def test_round_and_votes_survive_a_restart(setup: Setup) -> None:
         await setup.tap(ALICE, round_message, 1)
         setup.fake.react(BOB, GROUP, candidates[2].result["message_id"], [], ["👍"])
         await setup.counts_shown(round_message, ["1️⃣ 1", "2️⃣ 0", "3️⃣ 1"])
-        found = await bot.store.get_round(round_id)
+        found = (await bot.store.place_of_round(round_id)).round  # type: ignore[union-attr]
         assert found is not None and found.deadline is not None
         deadline = found.deadline
 
@@ -414,7 +414,7 @@ async def test_more_candidates_move_the_round_message(setup: Setup) -> None:
         )  # a client that still shows the old keyboard
         assert "round is over" in await setup.tap(CAROL, first, 1)
         assert await setup.tap(CAROL, second, 5) == "✅ You vote for 5️⃣."
-        ref = (await bot.store.get_round(round_id_of(second))).message_ref  # type: ignore[union-attr]
+        ref = (await bot.store.place_of_round(round_id_of(second))).round.message_ref  # type: ignore[union-attr]
         posted = RoundMessages.parse(ref)
         assert posted is not None and posted.message_id == second.result["message_id"]
         assert len(posted.candidates) == 6
