@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.records import Chat, RoundPlace, RoundSnapshot
+from storage._rounds import SQL_CANDIDATES, SQL_VOTES
 from storage._rows import (
-    CANDIDATE_COLUMNS,
     CHAT_COLUMNS,
     ROUND_COLUMNS,
     STORY_COLUMNS,
-    VOTE_COLUMNS,
     prefixed,
     to_candidate,
     to_chat,
@@ -50,12 +49,6 @@ SQL_SNAPSHOT_ROUND = f"""
 SELECT {prefixed("r", ROUND_COLUMNS)}, s.title, r.revision
 FROM rounds r JOIN stories s ON s.id = r.story_id WHERE r.id = ?
 """
-SQL_SNAPSHOT_CANDIDATES = (
-    f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE round_id = ? ORDER BY ordinal"
-)
-SQL_SNAPSHOT_VOTES = (
-    f"SELECT {VOTE_COLUMNS} FROM votes WHERE round_id = ? ORDER BY cast_at, member_id"
-)
 
 _CHAT_END = width(CHAT_COLUMNS)
 _STORY_END = _CHAT_END + width(STORY_COLUMNS)
@@ -89,8 +82,8 @@ class LookupQueries:
         if row is None:
             return None
         values = tuple(row)
-        candidates = await self._db.fetch_all(SQL_SNAPSHOT_CANDIDATES, (round_id,))
-        votes = await self._db.fetch_all(SQL_SNAPSHOT_VOTES, (round_id,))
+        candidates = await self._db.fetch_all(SQL_CANDIDATES, (round_id,))
+        votes = await self._db.fetch_all(SQL_VOTES, (round_id,))
         return RoundSnapshot(
             round=to_round(values[:_ROUND_END]),
             story_title=values[_ROUND_END],

@@ -54,10 +54,8 @@ VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM lines WHERE story_id = ?)
         ?, ?, ?, ?, ?, ?)
 RETURNING {LINE_COLUMNS}
 """
-SQL_ALL_LINES = f"""
-SELECT {LINE_COLUMNS} FROM lines WHERE story_id = ? AND (removed = 0 OR ?) ORDER BY position
-"""
-SQL_LAST_LINES = f"""
+# The last N lines, newest first; LIMIT -1 is no limit (every line).
+SQL_LINES = f"""
 SELECT {LINE_COLUMNS} FROM lines WHERE story_id = ? AND (removed = 0 OR ?)
 ORDER BY position DESC LIMIT ?
 """
@@ -189,12 +187,10 @@ class StoryQueries:
         self, story_id: int, *, include_removed: bool = False, last: int | None = None
     ) -> list[Line]:
         """Lines in position order; `last=N` keeps only the last N (still in order)."""
-        if last is None:
-            rows = await self._db.fetch_all(SQL_ALL_LINES, (story_id, include_removed))
-            return [to_line(r) for r in rows]
-        if last <= 0:
+        if last is not None and last <= 0:
             return []
-        rows = await self._db.fetch_all(SQL_LAST_LINES, (story_id, include_removed, last))
+        limit = -1 if last is None else last
+        rows = await self._db.fetch_all(SQL_LINES, (story_id, include_removed, limit))
         return [to_line(r) for r in reversed(rows)]
 
     async def remove_last_line(self, story_id: int, at: float) -> Line | None:

@@ -114,23 +114,10 @@ SQL_STORY_TEXTS = """
 SELECT s.id, s.title, l.id, l.text FROM stories s JOIN lines l ON l.story_id = s.id
 WHERE l.removed = 0 AND (?1 IS NULL OR s.chat_id = ?1) ORDER BY s.id, l.position
 """
-# Text added after a lineage's last finished run (novel and line ids only grow).
-_MARKS = """
-    SELECT COALESCE(MAX(novel_mark), 0) AS novel_mark, COALESCE(MAX(line_mark), 0) AS line_mark
-    FROM training_runs WHERE lineage = ?2 AND status = 'succeeded'
-"""
-SQL_NEW_CHARS = f"""
-WITH marks AS ({_MARKS})
-SELECT
-  (SELECT COALESCE(SUM(n.chars), 0) FROM novels n, marks
-   WHERE n.status <> 'removed' AND n.id > marks.novel_mark AND (?1 IS NULL OR n.chat_id = ?1))
-  + (SELECT COALESCE(SUM(LENGTH(l.text)), 0) FROM lines l JOIN stories s ON s.id = l.story_id,
-     marks
-     WHERE l.removed = 0 AND l.id > marks.line_mark AND (?1 IS NULL OR s.chat_id = ?1))
-"""
-# Per-chat lineages: every chat with text, and how much of it is newer than its lineage's
-# last finished run.
-SQL_NEW_CHARS_PER_CHAT = f"""
+# Per chat: characters of text (novels not removed, lines not undone) newer than the last
+# finished run of lineage ?1, or of each chat's own lineage "chat-<id>" when ?1 is NULL (novel
+# and line ids only grow, so a run's marks split old text from new).
+_FRESH_CHARS = """
 WITH marks AS (
     SELECT lineage, MAX(novel_mark) AS novel_mark, MAX(line_mark) AS line_mark
     FROM training_runs WHERE status = 'succeeded' GROUP BY lineage
@@ -140,10 +127,17 @@ WITH marks AS (
        WHERE n.chat_id = c.id AND n.status <> 'removed' AND n.id > COALESCE(m.novel_mark, 0))
       + (SELECT COALESCE(SUM(LENGTH(l.text)), 0) FROM lines l JOIN stories s ON s.id = l.story_id
          WHERE s.chat_id = c.id AND l.removed = 0 AND l.id > COALESCE(m.line_mark, 0)) AS chars
-    FROM chats c LEFT JOIN marks m ON m.lineage = 'chat-' || c.id
+    FROM chats c LEFT JOIN marks m ON m.lineage = COALESCE(?1, 'chat-' || c.id)
 )
+"""
+# One lineage's new text in the scope ?2 (one chat, or every chat when NULL).
+SQL_NEW_CHARS = f"""{_FRESH_CHARS}
+SELECT COALESCE(SUM(chars), 0) FROM fresh WHERE ?2 IS NULL OR chat_id = ?2
+"""
+# Per-chat lineages: the chats with at least ?2 characters their own lineage has not learned.
+SQL_NEW_CHARS_PER_CHAT = f"""{_FRESH_CHARS}
 SELECT {prefixed("c", CHAT_COLUMNS)}, fresh.chars
-FROM fresh JOIN chats c ON c.id = fresh.chat_id WHERE fresh.chars >= ? ORDER BY c.id
+FROM fresh JOIN chats c ON c.id = fresh.chat_id WHERE fresh.chars >= ?2 ORDER BY c.id
 """
 
 
@@ -303,11 +297,11 @@ class WriterQueries:
 
     async def new_training_chars(self, lineage: str, scope: int | None) -> int:
         """Characters of text (novels, story lines) added since the lineage's last finished run."""
-        return int(await self._db.single_value(SQL_NEW_CHARS, (scope, lineage)))
+        return int(await self._db.single_value(SQL_NEW_CHARS, (lineage, scope)))
 
     async def chats_with_new_text(self, min_chars: int) -> list[tuple[Chat, int]]:
         """Chats whose own lineage has at least `min_chars` of new text, with that amount."""
-        rows = await self._db.fetch_all(SQL_NEW_CHARS_PER_CHAT, (min_chars,))
+        rows = await self._db.fetch_all(SQL_NEW_CHARS_PER_CHAT, (None, min_chars))
         return [(to_chat(tuple(r)[:4]), int(r[4])) for r in rows]
 
 
