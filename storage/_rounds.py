@@ -98,6 +98,17 @@ async def _round_status(tx: Session, round_id: int) -> RoundStatus | None:
     return None if row is None else to_round(row).status
 
 
+async def _vote_before(tx: Session, round_id: int, member_id: str, ordinal: int) -> int | None:
+    """The member's vote before this one (None: none), once the round is checked to be voting
+    and `ordinal` one of its candidates; StoreConflict otherwise."""
+    if await _round_status(tx, round_id) != "voting":
+        raise StoreConflict("round_not_open")
+    if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
+        raise StoreConflict("no_such_candidate")
+    previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+    return None if previous is None else int(previous)
+
+
 class RoundQueries:
     """Rounds, candidates and votes; mixed into SqliteStore."""
 
@@ -179,8 +190,7 @@ class RoundQueries:
         StoreConflict("no_such_candidate") if the winner is not one of this round's candidates.
         """
         async with self._db.transaction() as tx:
-            current = await tx.fetch_one(SQL_GET_ROUND, (round_id,))
-            if current is None or to_round(current).status not in OPEN_ROUND_STATUSES:
+            if await _round_status(tx, round_id) not in OPEN_ROUND_STATUSES:
                 return None
             text: str | None = None
             if winner_candidate_id is not None:
@@ -255,11 +265,7 @@ class RoundQueries:
         StoreConflict("round_not_open") unless voting; ("no_such_candidate") for a bad ordinal.
         """
         async with self._db.transaction() as tx:
-            if await _round_status(tx, round_id) != "voting":
-                raise StoreConflict("round_not_open")
-            if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
-                raise StoreConflict("no_such_candidate")
-            previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+            previous = await _vote_before(tx, round_id, member_id, ordinal)
             if previous != ordinal:
                 await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
                 await tx.execute(SQL_BUMP_REVISION, (round_id,))
@@ -290,11 +296,7 @@ class RoundQueries:
         """A button tap in one transaction: vote for `ordinal`, or take the vote back if it was
         already there. Refused as cast_vote refuses."""
         async with self._db.transaction() as tx:
-            if await _round_status(tx, round_id) != "voting":
-                raise StoreConflict("round_not_open")
-            if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
-                raise StoreConflict("no_such_candidate")
-            previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+            previous = await _vote_before(tx, round_id, member_id, ordinal)
             if previous == ordinal:
                 await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
                 current = None
