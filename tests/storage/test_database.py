@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from storage.errors import SchemaError, StorageError
 SQL_ADD_CHAT = "INSERT INTO chats (platform, external_id, title) VALUES ('console', ?, '')"
 SQL_COUNT_CHATS = "SELECT COUNT(*) FROM chats"
 SHIPPED = len(find_migrations())  # the schema version the shipped migrations reach
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with Database(tmp_path / "relay.db") as database:
-        yield database
 
 
 def migrations_copy(tmp_path: Path, extra: dict[str, str]) -> Path:

@@ -1,25 +1,17 @@
-"""The living writer's records on a real SQLite file: versions, heads, the training queue."""
+"""The living writer's records (storage/_writers.py) on a real SQLite file: versions, heads,
+the training queue."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.core.ports import Store
 from bot.core.records import Chat, GateVerdict, TrainingText, VersionFigures
-from storage import Database, NotFound, SqliteStore
-
-T0 = 1_700_000_000.0
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with Database(tmp_path / "relay.db") as db:
-        yield SqliteStore(db)
+from storage import NotFound
+from tests.storage.helpers import T0
 
 
 async def chat_with_text(store: Store, name: str, novel: str = "Once. " * 50) -> Chat:
