@@ -9,7 +9,14 @@ from pathlib import Path
 
 from bot.core.ports import Store
 from storage import Database, SqliteStore
-from tests.storage.helpers import T0, new_story, open_round, read_round, voting_round
+from tests.storage.helpers import (
+    T0,
+    cand,  # noqa: F401  (tests/bot/core/test_closing.py imports it from here)
+    new_story,
+    open_round,
+    read_round,
+    voting_round,
+)
 
 
 def test_sqlite_store_has_every_store_method_with_the_same_signature() -> None:
