@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from bot.config import NovelsConfig, RelayConfig
-from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.core.views import Actor, ChatKey
 from bot.engine_client import EngineClient
 from bot.scheduler import Scheduler

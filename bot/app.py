@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from bot.announce import Announcers
 from bot.config import Config, ConfigError, load_config
-from bot.core.commands import CommandRouter
 from bot.core.ports import Announcer, WriterUnavailable
 from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.engine_client import EngineClient
 from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
@@ -133,7 +133,7 @@ async def run(options: Options, config: Config) -> int:
         except WriterUnavailable as exc:
             log.error("%s: is %s a checkpoint folder?", exc, config.writer.model_dir)
             return 1
-        platforms = build_platforms(platform_names, relay, router, config, db_path)
+        platforms = build_platforms(platform_names, router, config, db_path)
         for name, platform in platforms.items():
             announcers.register(name, platform)
         started: list[ChatPlatform] = []
@@ -180,7 +180,7 @@ class ChatPlatform(Announcer, Protocol):
 
 
 def build_platforms(
-    names: list[str], relay: Relay, router: CommandRouter, config: Config, db_path: Path
+    names: list[str], router: CommandRouter, config: Config, db_path: Path
 ) -> dict[str, ChatPlatform]:
     """Adapters are imported only when used, so a console session never loads discord.py."""
     platforms: dict[str, ChatPlatform] = {}
@@ -195,14 +195,12 @@ def build_platforms(
         from bot.platforms.telegram import TelegramPlatform
 
         platforms["telegram"] = TelegramPlatform(
-            relay, router, os.environ["TELEGRAM_TOKEN"], config.telegram
+            router, os.environ["TELEGRAM_TOKEN"], config.telegram
         )
     if "discord" in names:
         from bot.platforms.discord import DiscordPlatform
 
-        platforms["discord"] = DiscordPlatform(
-            relay, router, os.environ["DISCORD_TOKEN"], config.discord
-        )
+        platforms["discord"] = DiscordPlatform(router, os.environ["DISCORD_TOKEN"], config.discord)
     return platforms
 
 

@@ -26,17 +26,17 @@ class ConfigError(Exception):
 class RelayConfig:
     """The rules of the game, per chat overridable with /settings where noted."""
 
-    candidates: int = 3  # candidates per /continue (/settings candidates)
+    candidates: int = 3  # candidates per /continue (/settings set candidates)
     max_candidates: int = 9  # candidates in one round, all /continue requests together
-    vote_seconds: int = 120  # how long a round is open for votes (/settings vote_time)
+    vote_seconds: int = 120  # how long a round is open for votes (/settings set vote_time)
     default_length: int = 150  # characters a candidate aims for when /continue names none
     min_length: int = 20
     max_length: int = 600
     max_line_chars: int = 600  # longest /write line
-    temperature: float = 0.8  # writer temperature (/settings temperature)
+    temperature: float = 0.8  # writer temperature (/settings set temperature)
     no_votes: Literal["skip", "best_score"] = "skip"  # a round nobody voted in
     quorum: int = 0  # close a round as soon as this many members voted; 0 = off
-    language: str = "en"  # what the bot speaks where nothing else says (/settings language)
+    language: str = "en"  # what the bot speaks where nothing else says (/settings set language)
     show_lines: int = 10  # lines shown by /story show
     moderators: tuple[str, ...] = ()  # extra moderators, as "telegram:12345" or "discord:678"
 

@@ -22,7 +22,7 @@ from babel.dates import format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from bot.core.texts import N_
+from bot.core.errors import N_
 from bot.korean import fix_particles
 
 __all__ = ["N_", "SOURCE", "Translator", "languages", "supported", "translator"]

@@ -2,7 +2,7 @@
 
 A message is the first string argument of a call that says something: `t.gettext`,
 `t.ngettext` (both forms), `N_` (a message named before it is shown), `RelayError` and
-`NotAllowed` (refusals), `require_moderator` (its refusal), and the help texts of the command
+`NotAllowed` (refusals), and the help texts of the command
 table (`Command`'s and `Arg`'s third argument).
 """
 
@@ -21,7 +21,6 @@ KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "N_": None,
     "RelayError": None,
     "NotAllowed": None,
-    "require_moderator": (3,),
     "Command": (3,),
     "Arg": (3,),
 }

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bot.core.errors import N_
 from bot.core.ports import FinetuneJob, TrainerFailed
 from bot.core.records import VersionFigures
-from bot.core.texts import N_
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,9 @@ SQL_END_STORY = f"""
 UPDATE stories SET status = 'ended', ended_at = ? WHERE id = ? AND status = 'open'
 RETURNING {STORY_COLUMNS}
 """
+SQL_RENAME_STORY = f"""
+UPDATE stories SET title = ? WHERE id = ? AND status = 'open' RETURNING {STORY_COLUMNS}
+"""
 SQL_STORY_STATUS = "SELECT status FROM stories WHERE id = ?"
 
 # Positions count every line ever added, undone ones included, so a position is never reused.
@@ -148,6 +151,14 @@ class StoryQueries:
     async def list_stories(self, chat_id: int) -> list[Story]:
         """The chat's stories, oldest first."""
         return [to_story(r) for r in await self._db.fetch_all(SQL_LIST_STORIES, (chat_id,))]
+
+    async def rename_story(self, story_id: int, title: str) -> Story:
+        """A new title for an open story; StoreConflict("no_open_story") once it has ended."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(SQL_RENAME_STORY, (title, story_id))
+        if row is None:
+            raise StoreConflict("no_open_story")
+        return to_story(row)
 
     async def end_story(self, story_id: int, at: float) -> Story:
         """Mark the story ended; ending an ended story returns it unchanged.

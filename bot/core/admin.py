@@ -4,77 +4,69 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core._shared import Shared
+from bot.core.context import Context
 from bot.core.errors import RelayError
+from bot.core.input_checks import check_novel, check_novel_file
 from bot.core.ports import StoreConflict
 from bot.core.records import ChatSettings
-from bot.core.texts import N_, check_novel, check_novel_file
 from bot.core.views import Actor, ChatKey, NovelList, SettingsView
-
-NO_NOVELS = N_("Only moderators can add novels.")
 
 
 class ChatAdmin:
-    def __init__(self, shared: Shared) -> None:
-        self.s = shared
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     # -- settings -----------------------------------------------------------------------------
 
-    async def settings(
-        self, key: ChatKey, actor: Actor, name: str = "", value: str = ""
-    ) -> SettingsView:
-        """Show the chat's settings, or change one (moderators)."""
-        s = self.s
-        chat = await s.ensure_chat(key)
-        if not name:
-            return await s.effective_settings(chat)
-        s.require_moderator(key, actor, "Only moderators can change settings.")
-        own = await s.store.chat_settings(chat.id)
-        own = _apply_setting(own, name, value, s.rules.max_candidates, s.languages)
-        await s.store.update_chat_settings(chat.id, own)
-        s.forget_language(key)
-        return await s.effective_settings(chat)
+    async def settings(self, key: ChatKey) -> SettingsView:
+        """The chat's settings: its own choices over config.toml's defaults."""
+        return await self.ctx.effective_settings(await self.ctx.ensure_chat(key))
+
+    async def change_setting(self, key: ChatKey, name: str, value: str) -> SettingsView:
+        """Change one setting of the chat (the router lets only moderators here)."""
+        ctx = self.ctx
+        chat = await ctx.ensure_chat(key)
+        own = await ctx.store.chat_settings(chat.id)
+        own = _apply_setting(own, name, value, ctx.rules.max_candidates, ctx.languages)
+        await ctx.store.update_chat_settings(chat.id, own)
+        ctx.forget_language(key)
+        return await ctx.effective_settings(chat)
 
     # -- novels -------------------------------------------------------------------------------
 
-    async def check_novel_upload(
-        self, key: ChatKey, actor: Actor, filename: str, size: int
-    ) -> None:
-        """The checks a platform can make before downloading an upload: who, name, size."""
-        self.s.require_moderator(key, actor, NO_NOVELS)
-        check_novel_file(filename, size, self.s.novels.max_bytes)
+    def check_novel_upload(self, filename: str, size: int) -> None:
+        """The checks that can be made before an upload is downloaded: its name and size."""
+        check_novel_file(filename, size, self.ctx.novels.max_bytes)
 
     async def add_novel(self, key: ChatKey, actor: Actor, filename: str, data: bytes) -> NovelList:
-        s = self.s
-        s.require_moderator(key, actor, NO_NOVELS)
-        checked = check_novel(filename, data, s.novels.max_bytes, s.novels.min_chars)
-        chat = await s.ensure_chat(key)
+        ctx = self.ctx
+        checked = check_novel(filename, data, ctx.novels.max_bytes, ctx.novels.min_chars)
+        chat = await ctx.ensure_chat(key)
         try:
-            added = await s.store.add_novel(
+            added = await ctx.store.add_novel(
                 chat.id,
                 checked.title,
                 checked.sha256,
                 checked.text,
                 actor.member_id,
-                s.clock.now(),
+                ctx.clock.now(),
                 actor.name,
                 checked.encoding,
             )
         except StoreConflict as exc:
             raise RelayError("That novel is already in the training list.") from exc
-        return NovelList(await s.store.novels(chat.id), added=added)
+        return NovelList(await ctx.store.novels(chat.id), added=added)
 
     async def list_novels(self, key: ChatKey) -> NovelList:
-        place = await self.s.place(key)
-        return NovelList([] if place is None else await self.s.store.novels(place.chat.id))
+        place = await self.ctx.place(key)
+        return NovelList([] if place is None else await self.ctx.store.novels(place.chat.id))
 
     async def remove_novel(self, key: ChatKey, actor: Actor, novel_id: int) -> NovelList:
-        s = self.s
-        s.require_moderator(key, actor, "Only moderators can remove novels.")
-        place = await s.place(key)
-        if place is None or await s.store.remove_novel(place.chat.id, novel_id) is None:
+        ctx = self.ctx
+        place = await ctx.place(key)
+        if place is None or await ctx.store.remove_novel(place.chat.id, novel_id) is None:
             raise RelayError("There is no novel #{id} in this chat's list.", id=novel_id)
-        return NovelList(await s.store.novels(place.chat.id))
+        return NovelList(await ctx.store.novels(place.chat.id))
 
 
 def _apply_setting(
@@ -110,5 +102,5 @@ def _apply_setting(
         raise limits.get(name, RelayError("vote_time must be 10 to 604800 seconds.")) from None
     raise RelayError(
         "Settings: temperature, candidates, vote_time, language. "
-        "Example: /settings temperature 0.7"
+        "Example: /settings set temperature 0.7"
     )

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from bot.core import tally
-from bot.core._shared import Shared
+from bot.core.context import Context
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict
 from bot.core.records import Ballot, Chat, Round, RoundSnapshot
@@ -25,14 +25,13 @@ WRITER_NAME = "the writer"
 
 
 class Closing:
-    def __init__(self, shared: Shared) -> None:
-        self.s = shared
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     # -- commands -----------------------------------------------------------------------------
 
     async def close_round(self, key: ChatKey, actor: Actor) -> RoundResult:
         """/round close: the winner joins the story now."""
-        self.s.require_moderator(key, actor, "Only moderators can close a round.")
         result = await self.close(await self._open_round(key), "moderator")
         if result is None:
             raise RelayError("That round has already closed.")
@@ -40,14 +39,13 @@ class Closing:
 
     async def cancel_round(self, key: ChatKey, actor: Actor) -> RoundResult:
         """/round cancel: the round is dropped; nothing joins the story."""
-        self.s.require_moderator(key, actor, "Only moderators can cancel a round.")
         result = await self.cancel(await self._open_round(key), "cancelled")
         if result is None:
             raise RelayError("That round has already closed.")
         return result
 
     async def _open_round(self, key: ChatKey) -> Round:
-        place, _story = await self.s.open_story(key)
+        place, _story = await self.ctx.open_story(key)
         if place.round is None:
             raise RelayError("No round is open to vote in.")
         return place.round
@@ -57,43 +55,51 @@ class Closing:
     async def close(self, round_: Round, reason: str) -> RoundResult | None:
         """Count (platform-side votes merged first), close, add the winner as the writer's line,
         announce. None if the round was no longer open."""
-        s = self.s
+        ctx = self.ctx
         chat = await self._reconcile(round_)
-        snapshot = await s.store.round_snapshot(round_.id)
+        snapshot = await ctx.store.round_snapshot(round_.id)
         if snapshot is None or chat is None:
             return None
-        winner = tally.pick_winner(snapshot.candidates, snapshot.votes, s.rules.no_votes)
+        winner = tally.pick_winner(snapshot.candidates, snapshot.votes, ctx.rules.no_votes)
         if winner is None and snapshot.candidates and not snapshot.votes:
             reason = f"{reason}, no votes"
-        closed = await s.store.close_round(
-            round_.id, winner.id if winner else None, reason, s.clock.now(), WRITER_ID, WRITER_NAME
+        closed = await ctx.store.close_round(
+            round_.id,
+            winner.id if winner else None,
+            reason,
+            ctx.clock.now(),
+            WRITER_ID,
+            WRITER_NAME,
         )
         if closed is None:
             return None
-        s.timers.disarm(round_.id)
-        view = RoundView.of(snapshot, s.clock.now(), closed.round)
+        ctx.timers.disarm(round_.id)
+        view = RoundView.of(snapshot, ctx.clock.now(), closed.round)
         winner_view = next(
             (c for c in view.candidates if winner and c.ordinal == winner.ordinal), None
         )
         result = RoundResult(view=view, winner=winner_view, line=closed.line, reason=reason)
-        await s.announcer.round_closed(chat, result)
+        await ctx.announcer.round_closed(chat, result)
         return result
 
     async def cancel(self, round_: Round, reason: str) -> RoundResult | None:
         """Drop an open round; members who saw it voting are told. None if it was not open."""
-        s = self.s
-        cancelled = await s.store.cancel_round(round_.id, reason, s.clock.now())
+        ctx = self.ctx
+        cancelled = await ctx.store.cancel_round(round_.id, reason, ctx.clock.now())
         if cancelled is None:
             return None
-        s.timers.disarm(round_.id)
-        place = await s.store.place_of_round(round_.id)
-        snapshot = await s.store.round_snapshot(round_.id)
+        ctx.timers.disarm(round_.id)
+        place = await ctx.store.place_of_round(round_.id)
+        snapshot = await ctx.store.round_snapshot(round_.id)
         assert place is not None and snapshot is not None  # rounds are never deleted
         result = RoundResult(
-            view=RoundView.of(snapshot, s.clock.now()), winner=None, line=None, reason="cancelled"
+            view=RoundView.of(snapshot, ctx.clock.now()),
+            winner=None,
+            line=None,
+            reason="cancelled",
         )
         if round_.status == "voting":  # a round still being written was never shown
-            await s.announcer.round_closed(place.chat, result)
+            await ctx.announcer.round_closed(place.chat, result)
         return result
 
     # -- the scheduler and restarts -------------------------------------------------------------
@@ -101,13 +107,13 @@ class Closing:
     async def close_due(self, round_id: int) -> tuple[Chat, RoundResult] | None:
         """The scheduler's wake-up: close the round if it is still open and its time has come
         (the end is announced); returns its chat and result, or None."""
-        s = self.s
-        place = await s.store.place_of_round(round_id)
+        ctx = self.ctx
+        place = await ctx.store.place_of_round(round_id)
         round_ = place.round if place else None
         if place is None or round_ is None or round_.status not in ("voting", "generating"):
             return None
-        if round_.deadline is not None and round_.deadline > s.clock.now() + 0.5:
-            s.timers.arm(round_.id, round_.deadline)  # woken early: sleep again
+        if round_.deadline is not None and round_.deadline > ctx.clock.now() + 0.5:
+            ctx.timers.arm(round_.id, round_.deadline)  # woken early: sleep again
             return None
         result = await self.close(round_, "deadline")
         return None if result is None else (place.chat, result)
@@ -116,23 +122,23 @@ class Closing:
         """At start-up: rounds a crash left 'generating' are opened for votes for the chat's
         vote time (if they have candidates) or dropped; overdue rounds close now; every other
         voting round's deadline is armed again. Returns the rounds closed now (announced)."""
-        s = self.s
-        for stuck in await s.store.rounds_with_status(["generating"]):
-            place = await s.store.place_of_round(stuck.id)
-            if place is not None and await s.store.candidates(stuck.id):
-                settings = await s.effective_settings(place.chat)
-                await s.store.open_voting(stuck.id, s.clock.now() + settings.vote_seconds)
+        ctx = self.ctx
+        for stuck in await ctx.store.rounds_with_status(["generating"]):
+            place = await ctx.store.place_of_round(stuck.id)
+            if place is not None and await ctx.store.candidates(stuck.id):
+                settings = await ctx.effective_settings(place.chat)
+                await ctx.store.open_voting(stuck.id, ctx.clock.now() + settings.vote_seconds)
             else:
-                await s.store.cancel_round(stuck.id, "interrupted", s.clock.now())
+                await ctx.store.cancel_round(stuck.id, "interrupted", ctx.clock.now())
         closed: list[tuple[Chat, RoundResult]] = []
-        for round_ in await s.store.rounds_with_status(["voting"]):
+        for round_ in await ctx.store.rounds_with_status(["voting"]):
             assert round_.deadline is not None
-            if round_.deadline <= s.clock.now():
+            if round_.deadline <= ctx.clock.now():
                 outcome = await self.close_due(round_.id)
                 if outcome is not None:
                     closed.append(outcome)
             else:
-                s.timers.arm(round_.id, round_.deadline)
+                ctx.timers.arm(round_.id, round_.deadline)
         return closed
 
     # -- votes the platform kept ----------------------------------------------------------------
@@ -140,12 +146,12 @@ class Closing:
     async def _reconcile(self, round_: Round) -> Chat | None:
         """Merge the votes a platform keeps on its side (reactions) into the store before the
         count, so that votes cast while the bot was offline count too. Returns the chat."""
-        s = self.s
-        place = await s.store.place_of_round(round_.id)
+        ctx = self.ctx
+        place = await ctx.store.place_of_round(round_.id)
         if place is None:
             return None
         chat = place.chat
-        box = s.ballot_boxes.get(chat.platform)
+        box = ctx.ballot_boxes.get(chat.platform)
         if round_.status != "voting" or not round_.message_ref or box is None:
             return chat
         try:
@@ -153,24 +159,24 @@ class Closing:
         except Exception:  # an unreadable platform must not keep the round open: count ours
             log.exception("reading the votes of round %s on %s failed", round_.id, chat.platform)
             return chat
-        snapshot = await s.store.round_snapshot(round_.id)
+        snapshot = await ctx.store.round_snapshot(round_.id)
         if ballots is None or snapshot is None:
             return chat
         await self._merge(chat, snapshot, ballots)
         return chat
 
     async def _merge(self, chat: Chat, snapshot: RoundSnapshot, ballots: Sequence[Ballot]) -> None:
-        s = self.s
+        ctx = self.ctx
         round_id = snapshot.round.id
         ordinals = {c.ordinal for c in snapshot.candidates}
         cast, gone = tally.reconcile(snapshot.votes, ballots, ordinals)
         try:
             for ballot in cast:
-                await s.store.cast_vote(
-                    round_id, ballot.member_id, ballot.member_name, ballot.ordinal, s.clock.now()
+                await ctx.store.cast_vote(
+                    round_id, ballot.member_id, ballot.member_name, ballot.ordinal, ctx.clock.now()
                 )
             for member_id in gone:
-                await s.store.remove_vote(round_id, member_id)
+                await ctx.store.remove_vote(round_id, member_id)
         except StoreConflict:  # another path closed it meanwhile; that count stands
             return
         if cast or gone:

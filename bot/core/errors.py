@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is named; it is translated where shown."""
+    return message
+
+
 class RelayError(Exception):
     """A command was refused. `message` is the English text with {placeholders} — the key of
     the message catalogue — and `params` fill them; each platform shows it in its reader's

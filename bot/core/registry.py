@@ -1,58 +1,21 @@
 """Every chat command, declared once: name, subcommand, arguments, who may run it, help text.
 
-This table drives the text router (console, Telegram), /help, Telegram's command menu and
-Discord's slash commands, and the README's command table is checked against it. Adding a
-command is one entry here, its core handler, and its rendering on each platform.
+This table drives the text parser (console, Telegram), the router's check of who may run what,
+/help, Telegram's command menu and Discord's slash commands, and the README's command table is
+checked against it. Adding a command is one entry here, its handler (handlers.py) and the
+sentence its result is told in (bot/platforms/phrases) — nothing per platform.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-from bot.core.errors import RelayError
+from bot.core import handlers as h
+from bot.core.errors import N_
+from bot.core.handlers import Call, Handler, Result
 from bot.core.relay import Relay
-from bot.core.texts import N_
-from bot.core.views import (
-    Actor,
-    ChatKey,
-    ContinueResult,
-    ExportFile,
-    Help,
-    LineAdded,
-    LineRemoved,
-    ModelView,
-    NovelList,
-    RoundResult,
-    RoundView,
-    SettingsView,
-    StoryEnded,
-    StoryList,
-    StoryStarted,
-    StoryView,
-    TrainingStatus,
-    VoteResult,
-)
-
-Result = (
-    StoryStarted
-    | StoryView
-    | StoryEnded
-    | StoryList
-    | ExportFile
-    | LineAdded
-    | LineRemoved
-    | ContinueResult
-    | VoteResult
-    | RoundView
-    | RoundResult
-    | SettingsView
-    | NovelList
-    | TrainingStatus
-    | ModelView
-    | Help
-)
+from bot.core.views import Help
 
 ArgKind = Literal["text", "word", "int", "choice", "file"]
 
@@ -76,35 +39,6 @@ class Arg:
 
 
 @dataclass(frozen=True)
-class Attachment:
-    """A file that came with the command (a novel for /novel add)."""
-
-    filename: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Call:
-    """One command as the core receives it, whatever the platform: who, where, the arguments
-    by name (absent optional ones are missing), and an attached file."""
-
-    key: ChatKey
-    actor: Actor
-    args: Mapping[str, Any] = field(default_factory=dict)
-    attachment: Attachment | None = None
-
-    def text(self, name: str) -> str:
-        return str(self.args.get(name) or "")
-
-    def number(self, name: str) -> int | None:
-        value = self.args.get(name)
-        return None if value is None else int(value)
-
-
-Handler = Callable[[Relay, Call], Awaitable[Result]]
-
-
-@dataclass(frozen=True)
 class Command:
     """One command (or subcommand) of the table."""
 
@@ -113,11 +47,16 @@ class Command:
     help: str  # one sentence: /help, command menus, slash-command descriptions
     run: Handler
     args: tuple[Arg, ...] = ()
-    moderator: bool = False  # only moderators may run it (the core checks; this tells people)
+    # Only moderators may run it when set: the refusal a member gets (the router enforces it).
+    moderators_only: str = ""
     slow: bool = False  # may outlast a platform's quick-answer window (Discord defers it)
     slash: bool = True  # a slash command on Discord (votes there are reactions, not commands)
     default: bool = False  # the subcommand a bare "/name" runs
     aliases: tuple[str, ...] = ()  # other command words for it
+
+    @property
+    def moderator(self) -> bool:
+        return bool(self.moderators_only)
 
     @property
     def usage(self) -> str:
@@ -126,111 +65,13 @@ class Command:
         return " ".join(w for w in words if w)
 
 
-# -- the handlers: arguments -> one core call -> a result ---------------------------------------
-
-
-async def _story_new(r: Relay, c: Call) -> Result:
-    return StoryStarted(await r.new_story(c.key, c.actor, c.text("title")))
-
-
-async def _story_show(r: Relay, c: Call) -> Result:
-    return await r.show_story(c.key)
-
-
-async def _story_export(r: Relay, c: Call) -> Result:
-    return await r.export_story(c.key, c.text("format").lower() or "txt")
-
-
-async def _story_list(r: Relay, c: Call) -> Result:
-    return StoryList(await r.list_stories(c.key))
-
-
-async def _story_end(r: Relay, c: Call) -> Result:
-    return StoryEnded(await r.end_story(c.key, c.actor))
-
-
-async def _write(r: Relay, c: Call) -> Result:
-    return LineAdded(await r.write(c.key, c.actor, c.text("text")))
-
-
-async def _continue(r: Relay, c: Call) -> Result:
-    return await r.continue_story(c.key, c.actor, c.text("keyword"), c.number("length"))
-
-
-async def _vote(r: Relay, c: Call) -> Result:
-    ordinal = c.number("n")
-    assert ordinal is not None  # a required argument
-    return await r.vote(c.key, c.actor, ordinal)
-
-
-async def _unvote(r: Relay, c: Call) -> Result:
-    return await r.unvote(c.key, c.actor)
-
-
-async def _round_show(r: Relay, c: Call) -> Result:
-    return await r.current_round(c.key)
-
-
-async def _round_close(r: Relay, c: Call) -> Result:
-    return await r.close_round(c.key, c.actor)
-
-
-async def _round_cancel(r: Relay, c: Call) -> Result:
-    return await r.cancel_round(c.key, c.actor)
-
-
-async def _undo(r: Relay, c: Call) -> Result:
-    return LineRemoved(await r.undo(c.key, c.actor))
-
-
-async def _settings(r: Relay, c: Call) -> Result:
-    return await r.settings(c.key, c.actor, c.text("name"), c.text("value"))
-
-
-async def _novel_add(r: Relay, c: Call) -> Result:
-    if c.attachment is None:
-        raise RelayError("Attach a .txt file to /novel add.")
-    return await r.add_novel(c.key, c.actor, c.attachment.filename, c.attachment.data)
-
-
-async def _novel_list(r: Relay, c: Call) -> Result:
-    return await r.list_novels(c.key)
-
-
-async def _novel_remove(r: Relay, c: Call) -> Result:
-    novel_id = c.number("novel_id")
-    assert novel_id is not None  # a required argument
-    return await r.remove_novel(c.key, c.actor, novel_id)
-
-
-async def _train_now(r: Relay, c: Call) -> Result:
-    return await r.train_now(c.key, c.actor)
-
-
-async def _train_status(r: Relay, c: Call) -> Result:
-    return await r.training_status(c.key)
-
-
-async def _model_show(r: Relay, c: Call) -> Result:
-    return await r.model(c.key)
-
-
-async def _model_rollback(r: Relay, c: Call) -> Result:
-    number = c.number("version")
-    assert number is not None  # a required argument
-    return await r.rollback(c.key, c.actor, number)
-
-
-async def _help(r: Relay, c: Call) -> Result:
-    return Help([(command.usage, command.help) for command in COMMANDS])
-
-
 # -- the table, in the order /help shows it -------------------------------------------------------
 
 SETTINGS = ("temperature", "candidates", "vote_time", "language")
 
 # The arguments, named first (so the message extractor finds their help texts).
 TITLE = Arg("title", "text", "What the story is called", required=True)
+NEW_TITLE = Arg("title", "text", "The story's new title", required=True)
 FORMAT = Arg(
     "format", "choice", "txt: the text only; md: with who wrote it", choices=("txt", "md")
 )
@@ -238,45 +79,50 @@ TEXT = Arg("text", "text", "Your line, as it should appear in the story", requir
 KEYWORD = Arg("keyword", "text", "A word the candidates start from")
 LENGTH = Arg("length", "int", "About how many characters each candidate has")
 CANDIDATE = Arg("n", "int", "The candidate's number", required=True)
-SETTING = Arg("name", "choice", "The setting to change; leave out to see all", choices=SETTINGS)
-VALUE = Arg("value", "word", "Its new value")
+SETTING = Arg("name", "choice", "The setting to change", required=True, choices=SETTINGS)
+VALUE = Arg("value", "word", "Its new value", required=True)
 FILE = Arg("file", "file", "A .txt file (UTF-8 or the CP949 of Korean files)", required=True)
 NOVEL = Arg("novel_id", "int", "The novel's number, as /novel list shows it", required=True)
 VERSION = Arg("version", "int", "The version's number, as /model shows it", required=True)
 
+
+async def _help(r: Relay, c: Call) -> Result:
+    return Help([(command.usage, command.help) for command in COMMANDS])
+
+
 COMMANDS: tuple[Command, ...] = (
-    Command(
-        "story",
-        "new",
-        "Start a story in this chat.",
-        _story_new,
-        (TITLE,),
-    ),
-    Command("story", "show", "The latest lines of the story.", _story_show, default=True),
+    Command("story", "new", "Start a story in this chat.", h.story_new, (TITLE,)),
+    Command("story", "show", "The latest lines of the story.", h.story_show, default=True),
     Command(
         "story",
         "export",
         "The whole story as a file (markdown credits every author).",
-        _story_export,
+        h.story_export,
         (FORMAT,),
         slow=True,
     ),
-    Command("story", "list", "The stories of this chat.", _story_list),
+    Command("story", "list", "The stories of this chat.", h.story_list),
     Command(
-        "story", "end", "Close the story; an open round is cancelled.", _story_end, moderator=True
+        "story",
+        "rename",
+        "Give the open story a new title.",
+        h.story_rename,
+        (NEW_TITLE,),
+        moderators_only=N_("Only moderators can rename the story."),
     ),
     Command(
-        "write",
-        "",
-        "Add your line to the story.",
-        _write,
-        (TEXT,),
+        "story",
+        "end",
+        "Close the story; an open round is cancelled.",
+        h.story_end,
+        moderators_only=N_("Only moderators can end the story."),
     ),
+    Command("write", "", "Add your line to the story.", h.write, (TEXT,)),
     Command(
         "continue",
         "",
         "The writer proposes candidates for the next line; vote for one.",
-        _continue,
+        h.continue_story,
         (KEYWORD, LENGTH),
         slow=True,
     ),
@@ -284,74 +130,92 @@ COMMANDS: tuple[Command, ...] = (
         "vote",
         "",
         "Vote for candidate n (again to move your vote).",
-        _vote,
+        h.vote,
         (CANDIDATE,),
         slash=False,
     ),
-    Command("unvote", "", "Take your vote back.", _unvote, slash=False),
+    Command("unvote", "", "Take your vote back.", h.unvote, slash=False),
     Command(
-        "round", "show", "The open round: candidates, votes, time left.", _round_show, default=True
+        "round",
+        "show",
+        "The open round: candidates, votes, time left.",
+        h.round_show,
+        default=True,
     ),
     Command(
         "round",
         "close",
         "Close the round now; the winner joins the story.",
-        _round_close,
-        moderator=True,
+        h.round_close,
+        moderators_only=N_("Only moderators can close a round."),
         slow=True,
     ),
     Command(
         "round",
         "cancel",
         "Drop the round; nothing joins the story.",
-        _round_cancel,
-        moderator=True,
+        h.round_cancel,
+        moderators_only=N_("Only moderators can cancel a round."),
     ),
-    Command("undo", "", "Remove the last line; it is kept in the history.", _undo, moderator=True),
+    Command(
+        "undo",
+        "",
+        "Remove the last line; it is kept in the history.",
+        h.undo,
+        moderators_only=N_("Only moderators can undo lines."),
+    ),
     Command(
         "settings",
-        "",
-        "Show this chat's writer settings, or change one (moderators).",
-        _settings,
+        "show",
+        "This chat's writer settings.",
+        h.settings_show,
+        default=True,
+    ),
+    Command(
+        "settings",
+        "set",
+        "Change one of this chat's writer settings.",
+        h.settings_set,
         (SETTING, VALUE),
+        moderators_only=N_("Only moderators can change settings."),
     ),
     Command(
         "novel",
         "add",
         "Add a .txt novel for the writer to learn from.",
-        _novel_add,
+        h.novel_add,
         (FILE,),
-        moderator=True,
+        moderators_only=N_("Only moderators can add novels."),
         slow=True,
     ),
-    Command("novel", "list", "The novels the writer learns from.", _novel_list, default=True),
+    Command("novel", "list", "The novels the writer learns from.", h.novel_list, default=True),
     Command(
         "novel",
         "remove",
         "Drop a novel from the training list.",
-        _novel_remove,
+        h.novel_remove,
         (NOVEL,),
-        moderator=True,
+        moderators_only=N_("Only moderators can remove novels."),
     ),
     Command(
         "train",
         "now",
         "Fine-tune this chat's writer on its novels and story now.",
-        _train_now,
-        moderator=True,
+        h.train_now,
+        moderators_only=N_("Only moderators can start a fine-tune."),
     ),
     Command(
         "train",
         "status",
         "Where the writer's fine-tune stands, and how the last one went.",
-        _train_status,
+        h.train_status,
         default=True,
     ),
     Command(
         "model",
         "show",
         "This chat's writer: its version, history, figures and loss curves.",
-        _model_show,
+        h.model_show,
         default=True,
         slow=True,
     ),
@@ -359,9 +223,9 @@ COMMANDS: tuple[Command, ...] = (
         "model",
         "rollback",
         "Let an earlier version write again (0: the shipped writer).",
-        _model_rollback,
+        h.model_rollback,
         (VERSION,),
-        moderator=True,
+        moderators_only=N_("Only moderators can roll the writer back."),
     ),
     Command("help", "", "This list.", _help, slash=False, aliases=("start",)),
 )
@@ -369,6 +233,7 @@ COMMANDS: tuple[Command, ...] = (
 # What a command word with subcommands is about (Discord shows it for the group).
 GROUPS: dict[str, str] = {
     "story": N_("This chat's story"),
+    "settings": N_("This chat's writer settings"),
     "round": N_("The open round of candidates"),
     "novel": N_("Novels the writer learns from"),
     "train": N_("Fine-tuning this chat's writer"),

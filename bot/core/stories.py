@@ -5,30 +5,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core._shared import Shared
 from bot.core.closing import Closing
+from bot.core.context import Context
 from bot.core.errors import RelayError
+from bot.core.input_checks import clean_line, clean_title
 from bot.core.ports import StoreConflict
 from bot.core.records import Chat, Line, Story
-from bot.core.texts import clean_line, clean_title
-from bot.core.views import Actor, ChatKey, ExportFile, StoryView
+from bot.core.views import Actor, ChatKey, ExportFile, StoryRenamed, StoryView
 
 
 class Stories:
-    def __init__(self, shared: Shared, closing: Closing) -> None:
-        self.s = shared
+    def __init__(self, ctx: Context, closing: Closing) -> None:
+        self.ctx = ctx
         self.closing = closing
 
     async def new_story(self, key: ChatKey, actor: Actor, title: str) -> StoryView:
         """Start the chat's story (one at a time)."""
-        s = self.s
-        chat = await s.ensure_chat(key)
+        ctx = self.ctx
+        chat = await ctx.ensure_chat(key)
         try:
-            story = await s.store.create_story(
-                chat.id, clean_title(title), actor.member_id, s.clock.now()
+            story = await ctx.store.create_story(
+                chat.id, clean_title(title), actor.member_id, ctx.clock.now()
             )
         except StoreConflict as exc:
-            current = await s.store.open_story(chat.id)
+            current = await ctx.store.open_story(chat.id)
             raise RelayError(
                 "This chat already has a story in progress (“{title}”). "
                 "A moderator can end it with /story end.",
@@ -41,69 +41,76 @@ class Stories:
         """A chat without a chosen language, on a platform that has no idea of a chat's
         language (Telegram; Discord servers have a preferred locale), speaks that of the member
         who starts its story."""
-        s = self.s
-        spoken = s.spoken(actor.language)
-        if not spoken or s.spoken(key.language):
+        ctx = self.ctx
+        spoken = ctx.spoken(actor.language)
+        if not spoken or ctx.spoken(key.language):
             return
-        own = await s.store.chat_settings(chat.id)
+        own = await ctx.store.chat_settings(chat.id)
         if own.language is None:
-            await s.store.update_chat_settings(chat.id, replace(own, language=spoken))
-            s.forget_language(key)
+            await ctx.store.update_chat_settings(chat.id, replace(own, language=spoken))
+            ctx.forget_language(key)
 
     async def show_story(self, key: ChatKey, last: int | None = None) -> StoryView:
-        _place, story = await self.s.open_story(key)
-        return await self._view(story, last or self.s.rules.show_lines)
+        _place, story = await self.ctx.open_story(key)
+        return await self._view(story, last or self.ctx.rules.show_lines)
 
     async def _view(self, story: Story, last: int) -> StoryView:
-        lines = await self.s.store.lines(story.id)
+        lines = await self.ctx.store.lines(story.id)
         return StoryView(story=story, lines=lines[-last:], total_lines=len(lines))
 
     async def list_stories(self, key: ChatKey) -> list[Story]:
-        place = await self.s.place(key)
-        return [] if place is None else await self.s.store.list_stories(place.chat.id)
+        place = await self.ctx.place(key)
+        return [] if place is None else await self.ctx.store.list_stories(place.chat.id)
 
     async def export_story(self, key: ChatKey, fmt: str = "txt") -> ExportFile:
         """The open story, else the chat's last one, as a .txt or .md file."""
         if fmt not in ("txt", "md"):
             raise RelayError("Export as txt or md: /story export txt")
-        place = await self.s.place(key)
+        place = await self.ctx.place(key)
         story = place.story if place else None
         if story is None:
-            stories = await self.s.store.list_stories(place.chat.id) if place else []
+            stories = await self.ctx.store.list_stories(place.chat.id) if place else []
             if not stories:
                 raise RelayError("There is no story here to export.")
             story = stories[-1]
-        lines = await self.s.store.lines(story.id)
+        lines = await self.ctx.store.lines(story.id)
         return ExportFile(filename=_export_name(story, fmt), content=_export(story, lines, fmt))
+
+    async def rename_story(self, key: ChatKey, title: str) -> StoryRenamed:
+        """Give the open story a new title."""
+        _place, story = await self.ctx.open_story(key)
+        try:
+            renamed = await self.ctx.store.rename_story(story.id, clean_title(title))
+        except StoreConflict as exc:
+            raise RelayError("That story has ended; start a new one with /story new.") from exc
+        return StoryRenamed(renamed, old_title=story.title)
 
     async def end_story(self, key: ChatKey, actor: Actor) -> StoryView:
         """Close the story; its open round is cancelled (and members told)."""
-        s = self.s
-        s.require_moderator(key, actor, "Only moderators can end the story.")
-        place, story = await s.open_story(key)
+        ctx = self.ctx
+        place, story = await ctx.open_story(key)
         if place.round is not None:
             await self.closing.cancel(place.round, "story ended")
-        ended = await s.store.end_story(story.id, s.clock.now())
-        return await self._view(ended, s.rules.show_lines)
+        ended = await ctx.store.end_story(story.id, ctx.clock.now())
+        return await self._view(ended, ctx.rules.show_lines)
 
     async def write(self, key: ChatKey, actor: Actor, text: str) -> Line:
         """Add the member's line."""
-        s = self.s
-        line_text = clean_line(text, s.rules.max_line_chars)
-        _place, story = await s.open_story(key)
+        ctx = self.ctx
+        line_text = clean_line(text, ctx.rules.max_line_chars)
+        _place, story = await ctx.open_story(key)
         try:
-            return await s.store.add_line(
-                story.id, "human", actor.member_id, actor.name, line_text, s.clock.now()
+            return await ctx.store.add_line(
+                story.id, "human", actor.member_id, actor.name, line_text, ctx.clock.now()
             )
         except StoreConflict as exc:
             raise RelayError("That story has ended; start a new one with /story new.") from exc
 
     async def undo(self, key: ChatKey, actor: Actor) -> Line:
         """Remove the last line (it stays in the history)."""
-        s = self.s
-        s.require_moderator(key, actor, "Only moderators can undo lines.")
-        _place, story = await s.open_story(key)
-        removed = await s.store.remove_last_line(story.id, s.clock.now())
+        ctx = self.ctx
+        _place, story = await ctx.open_story(key)
+        removed = await ctx.store.remove_last_line(story.id, ctx.clock.now())
         if removed is None:
             raise RelayError("The story has no lines to undo.")
         return removed

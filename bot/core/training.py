@@ -16,11 +16,10 @@ import contextlib
 import logging
 from pathlib import Path
 
-from bot.core._shared import NO_STORY, Shared
-from bot.core.errors import RelayError
+from bot.core.context import NO_STORY, Context
+from bot.core.errors import N_, RelayError
 from bot.core.ports import FinetuneJob, Trainer, TrainerFailed, WriterUnavailable
 from bot.core.records import Chat, TrainingRun
-from bot.core.texts import N_
 from bot.core.views import Actor, ChatKey, ModelView, TrainingNews, TrainingStatus
 
 log = logging.getLogger(__name__)
@@ -31,8 +30,8 @@ HEARTBEAT_EVERY = 10.0  # seconds between heartbeats written to the store
 
 
 class Training:
-    def __init__(self, shared: Shared, trainer: Trainer | None, writers_dir: str) -> None:
-        self.s = shared
+    def __init__(self, ctx: Context, trainer: Trainer | None, writers_dir: str) -> None:
+        self.ctx = ctx
         self.trainer = trainer
         self.writers_dir = writers_dir
         self._wake = asyncio.Event()
@@ -41,19 +40,18 @@ class Training:
 
     async def train_now(self, key: ChatKey, actor: Actor) -> TrainingStatus:
         """/train now: queue a fine-tune of the chat's writer at once (moderators)."""
-        s = self.s
-        s.require_moderator(key, actor, "Only moderators can start a fine-tune.")
+        ctx = self.ctx
         chat = await self._chat(key)
-        text = await s.store.training_text(s.scope(chat))
-        if text.chars < s.training.min_chars:
+        text = await ctx.store.training_text(ctx.scope(chat))
+        if text.chars < ctx.training.min_chars:
             raise RelayError(
                 "There is too little to learn from yet ({count} characters; {least} needed). "
                 "Add a novel with /novel add, or write more.",
                 count=text.chars,
-                least=s.training.min_chars,
+                least=ctx.training.min_chars,
             )
-        _run, created = await s.store.queue_training(
-            s.lineage(chat), chat.id, "moderator", actor.member_id, s.clock.now()
+        _run, created = await ctx.store.queue_training(
+            ctx.lineage(chat), chat.id, "moderator", actor.member_id, ctx.clock.now()
         )
         self._wake.set()
         return await self._status(chat, queued_now=created)
@@ -63,7 +61,7 @@ class Training:
         return await self._status(await self._chat(key), queued_now=False)
 
     async def _status(self, chat: Chat, queued_now: bool) -> TrainingStatus:
-        store, lineage = self.s.store, self.s.lineage(chat)
+        store, lineage = self.ctx.store, self.ctx.lineage(chat)
         pending = await store.pending_training(lineage)
         finished = [r for r in await store.training_runs(lineage, 5) if r.finished_at]
         last = finished[0] if finished else None
@@ -76,7 +74,7 @@ class Training:
             ahead=await store.training_ahead(pending.id) if pending else 0,
             last=last,
             last_version=last_version,
-            new_chars=await store.new_training_chars(lineage, self.s.scope(chat)),
+            new_chars=await store.new_training_chars(lineage, self.ctx.scope(chat)),
         )
 
     async def model(self, key: ChatKey) -> ModelView:
@@ -87,14 +85,13 @@ class Training:
     async def rollback(self, key: ChatKey, actor: Actor, number: int) -> ModelView:
         """/model rollback <version>: an earlier promoted version (0: the shipped base) writes
         again at once (moderators)."""
-        s = self.s
-        s.require_moderator(key, actor, "Only moderators can roll the writer back.")
+        ctx = self.ctx
         chat = await self._chat(key)
-        lineage = s.lineage(chat)
+        lineage = ctx.lineage(chat)
         if number == 0:
-            await s.store.set_writer_head(lineage, None, s.clock.now())
+            await ctx.store.set_writer_head(lineage, None, ctx.clock.now())
             return await self._model(chat, rolled_back=True)
-        version = await s.store.writer_version(lineage, number)
+        version = await ctx.store.writer_version(lineage, number)
         if version is None:
             raise RelayError(
                 "This chat's writer has no version {number}. See /model.", number=number
@@ -107,14 +104,14 @@ class Training:
                 "kept); it cannot write again.",
                 number=number,
             )
-        await s.store.set_writer_head(lineage, version.id, s.clock.now())
+        await ctx.store.set_writer_head(lineage, version.id, ctx.clock.now())
         return await self._model(chat, rolled_back=True)
 
     async def _model(self, chat: Chat, rolled_back: bool = False) -> ModelView:
-        store, lineage = self.s.store, self.s.lineage(chat)
+        store, lineage = self.ctx.store, self.ctx.lineage(chat)
         active = await store.writer_head(lineage)
         try:
-            facts = await self.s.writer.info(active.path if active else "")
+            facts = await self.ctx.writer.info(active.path if active else "")
         except WriterUnavailable as exc:
             raise RelayError("The writer is restarting; ask again in a moment.") from exc
         return ModelView(
@@ -127,7 +124,7 @@ class Training:
         )
 
     async def _chat(self, key: ChatKey) -> Chat:
-        place = await self.s.place(key)
+        place = await self.ctx.place(key)
         if place is None:
             raise RelayError(NO_STORY)
         return place.chat
@@ -136,17 +133,17 @@ class Training:
 
     async def queue_due(self) -> list[TrainingRun]:
         """The periodic job: queue a run for every lineage with enough new text."""
-        s = self.s
-        now, least = s.clock.now(), s.training.min_new_chars
+        ctx = self.ctx
+        now, least = ctx.clock.now(), ctx.training.min_new_chars
         queued: list[TrainingRun] = []
-        if s.training.shared_writer:
-            if await s.store.new_training_chars("shared", None) >= least:
-                run, created = await s.store.queue_training("shared", None, "schedule", "", now)
+        if ctx.training.shared_writer:
+            if await ctx.store.new_training_chars("shared", None) >= least:
+                run, created = await ctx.store.queue_training("shared", None, "schedule", "", now)
                 queued += [run] if created else []
         else:
-            for chat, _chars in await s.store.chats_with_new_text(least):
-                run, created = await s.store.queue_training(
-                    s.lineage(chat), chat.id, "schedule", "", now
+            for chat, _chars in await ctx.store.chats_with_new_text(least):
+                run, created = await ctx.store.queue_training(
+                    ctx.lineage(chat), chat.id, "schedule", "", now
                 )
                 queued += [run] if created else []
         if queued:
@@ -157,7 +154,7 @@ class Training:
 
     async def recover(self) -> list[TrainingRun]:
         """At start-up: runs a stopped bot left running are failed (queued ones wait on)."""
-        failed = await self.s.store.fail_running_training(RESTARTED, self.s.clock.now())
+        failed = await self.ctx.store.fail_running_training(RESTARTED, self.ctx.clock.now())
         for run in failed:
             log.warning("training run %s was interrupted by a restart", run.id)
         return failed
@@ -176,46 +173,46 @@ class Training:
 
     async def run_next(self) -> bool:
         """Claim the oldest queued run and carry it out; False when the queue is empty."""
-        s = self.s
+        ctx = self.ctx
         if self.trainer is None:
             return False
-        run = await s.store.claim_training(s.clock.now())
+        run = await ctx.store.claim_training(ctx.clock.now())
         if run is None:
             return False
         try:
             await self._carry_out(run, self.trainer)
         except Exception as exc:  # never leave a run 'running': its lineage would wait for ever
-            await s.store.fail_training(run.id, f"the bot failed: {exc}", s.clock.now())
+            await ctx.store.fail_training(run.id, f"the bot failed: {exc}", ctx.clock.now())
             raise
         return True
 
     async def _carry_out(self, run: TrainingRun, trainer: Trainer) -> None:
         """One claimed run: its text, its parent, the trainer, the record, the news."""
-        s = self.s
-        chat = await s.store.get_chat(run.chat_id) if run.chat_id is not None else None
+        ctx = self.ctx
+        chat = await ctx.store.get_chat(run.chat_id) if run.chat_id is not None else None
         scope = None if run.lineage == "shared" else run.chat_id
-        text = await s.store.training_text(scope)
-        parent = await s.store.get_writer_version(run.parent_id) if run.parent_id else None
+        text = await ctx.store.training_text(scope)
+        parent = await ctx.store.get_writer_version(run.parent_id) if run.parent_id else None
         job = FinetuneJob(
             run_id=run.id,
-            parent=parent.path if parent else s.policy.model_dir,
-            base=s.policy.model_dir,
+            parent=parent.path if parent else ctx.policy.model_dir,
+            base=ctx.policy.model_dir,
             out=str(Path(self.writers_dir) / run.lineage / f"run-{run.id}"),
             texts=text.texts,
-            time_budget=s.training.time_budget_seconds,
-            threads=s.training.threads,
-            min_gain_bits=s.training.min_gain_bits,
-            max_forget_bits=s.training.max_forget_bits,
+            time_budget=ctx.training.time_budget_seconds,
+            threads=ctx.training.threads,
+            min_gain_bits=ctx.training.min_gain_bits,
+            max_forget_bits=ctx.training.max_forget_bits,
         )
         try:
             made = await trainer.finetune(job, _Heartbeats(self, run.id).progress)
         except TrainerFailed as exc:
-            failed = await s.store.fail_training(run.id, str(exc), s.clock.now())
+            failed = await ctx.store.fail_training(run.id, str(exc), ctx.clock.now())
             log.warning("training run %s failed: %s", run.id, exc)
             if failed is not None:
                 await self._announce(chat, TrainingNews(failed, None))
             return
-        done, version = await s.store.finish_training(run.id, made, scope, text, s.clock.now())
+        done, version = await ctx.store.finish_training(run.id, made, scope, text, ctx.clock.now())
         log.info("training run %s made version %s (%s)", run.id, version.number, version.status)
         await self._announce(chat, TrainingNews(done, version))
         await self._prune(run.lineage, trainer)
@@ -224,12 +221,12 @@ class Training:
         """Delete the folders a lineage no longer needs: rejected versions' (they never write)
         and promoted ones' beyond the newest `training.keep_versions` (the writing one stays).
         Only folders under the writers folder: never the shipped base. Records stay."""
-        keep = self.s.training.keep_versions
+        keep = self.ctx.training.keep_versions
         if keep == 0:
             return
-        head = await self.s.store.writer_head(lineage)
+        head = await self.ctx.store.writer_head(lineage)
         promoted = 0
-        for version in await self.s.store.writer_versions(lineage, limit=None):
+        for version in await self.ctx.store.writer_versions(lineage, limit=None):
             promoted += version.status == "promoted"
             wanted = version.status == "promoted" and promoted <= keep
             if wanted or (head is not None and version.id == head.id):
@@ -240,10 +237,10 @@ class Training:
     async def _announce(self, chat: Chat | None, news: TrainingNews) -> None:
         """The chat that asked is told; a shared scheduled run tells every chat with a story."""
         if chat is not None:
-            await self.s.announcer.training_finished(chat, news)
+            await self.ctx.announcer.training_finished(chat, news)
             return
-        for other in await self.s.store.chats_with_open_stories():
-            await self.s.announcer.training_finished(other, news)
+        for other in await self.ctx.store.chats_with_open_stories():
+            await self.ctx.announcer.training_finished(other, news)
 
 
 class _Heartbeats:
@@ -255,8 +252,8 @@ class _Heartbeats:
         self.last = float("-inf")
 
     async def progress(self, fraction: float) -> None:
-        clock = self.training.s.clock
+        clock = self.training.ctx.clock
         if clock.now() - self.last < HEARTBEAT_EVERY:
             return
         self.last = clock.now()
-        await self.training.s.store.heartbeat_training(self.run_id, fraction, clock.now())
+        await self.training.ctx.store.heartbeat_training(self.run_id, fraction, clock.now())

@@ -168,6 +168,12 @@ class StoryStarted:
 
 
 @dataclass(frozen=True)
+class StoryRenamed:
+    story: Story  # with its new title
+    old_title: str
+
+
+@dataclass(frozen=True)
 class StoryEnded:
     view: StoryView
 

@@ -7,8 +7,8 @@ renders, so it needs no lookups of its own.
 
 from __future__ import annotations
 
-from bot.core._shared import NO_STORY, Shared
 from bot.core.closing import Closing
+from bot.core.context import NO_STORY, Context
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict
 from bot.core.records import Round, VoteChange
@@ -16,8 +16,8 @@ from bot.core.views import Actor, ChatKey, RoundView, VoteResult
 
 
 class Votes:
-    def __init__(self, shared: Shared, closing: Closing) -> None:
-        self.s = shared
+    def __init__(self, ctx: Context, closing: Closing) -> None:
+        self.ctx = ctx
         self.closing = closing
 
     async def vote(
@@ -26,8 +26,8 @@ class Votes:
         """Vote for a candidate (again: move the vote there)."""
         round_ = await self._round_for(key, round_id)
         try:
-            change = await self.s.store.cast_vote(
-                round_.id, actor.member_id, actor.name, ordinal, self.s.clock.now()
+            change = await self.ctx.store.cast_vote(
+                round_.id, actor.member_id, actor.name, ordinal, self.ctx.clock.now()
             )
         except StoreConflict as exc:
             raise _refusal(exc, round_, ordinal) from exc
@@ -37,7 +37,7 @@ class Votes:
         """Take one's vote back."""
         round_ = await self._round_for(key, round_id)
         try:
-            change = await self.s.store.remove_vote(round_.id, actor.member_id)
+            change = await self.ctx.store.remove_vote(round_.id, actor.member_id)
         except StoreConflict as exc:
             raise _refusal(exc, round_, 0) from exc
         if change.previous is None:
@@ -50,8 +50,8 @@ class Votes:
         """A button tap: vote for it, or take the vote back if it was already there."""
         round_ = await self._round_for(key, round_id)
         try:
-            change = await self.s.store.toggle_vote(
-                round_.id, actor.member_id, actor.name, ordinal, self.s.clock.now()
+            change = await self.ctx.store.toggle_vote(
+                round_.id, actor.member_id, actor.name, ordinal, self.ctx.clock.now()
             )
         except StoreConflict as exc:
             raise _refusal(exc, round_, ordinal) from exc
@@ -64,7 +64,7 @@ class Votes:
         back the old reaction of a moved vote changes nothing; then None)."""
         round_ = await self._round_for(key, round_id)
         try:
-            change = await self.s.store.remove_vote(round_.id, actor.member_id, only_for=ordinal)
+            change = await self.ctx.store.remove_vote(round_.id, actor.member_id, only_for=ordinal)
         except StoreConflict as exc:
             raise _refusal(exc, round_, ordinal) from exc
         if change.previous is None or change.current is not None:
@@ -75,13 +75,13 @@ class Votes:
         """The round a vote is for: the one named (it must be this chat's), else the chat's
         open round."""
         if round_id is not None:
-            place = await self.s.store.place_of_round(round_id)
+            place = await self.ctx.store.place_of_round(round_id)
             if place is None or place.round is None:
                 raise RelayError("That round does not exist.")
             if (place.chat.platform, place.chat.external_id) != (key.platform, key.external_id):
                 raise RelayError("That round belongs to another chat.")
             return place.round
-        found = await self.s.place(key)
+        found = await self.ctx.place(key)
         if found is None or found.story is None:
             raise RelayError(NO_STORY)
         if found.round is None:
@@ -89,11 +89,11 @@ class Votes:
         return found.round
 
     async def _after_vote(self, round_: Round, change: VoteChange) -> VoteResult:
-        snapshot = await self.s.store.round_snapshot(round_.id)
+        snapshot = await self.ctx.store.round_snapshot(round_.id)
         assert snapshot is not None  # rounds are never deleted
-        view = RoundView.of(snapshot, self.s.clock.now())
+        view = RoundView.of(snapshot, self.ctx.clock.now())
         closed = None
-        quorum = self.s.rules.quorum
+        quorum = self.ctx.rules.quorum
         if quorum and view.total_votes >= quorum:
             closed = await self.closing.close(snapshot.round, "quorum")
         return VoteResult(view=view, change=change, closed=closed)

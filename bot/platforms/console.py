@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from bot.core.commands import Attachment, CommandRouter
 from bot.core.errors import RelayError
 from bot.core.keycaps import ordinal_of
 from bot.core.records import Chat
+from bot.core.router import CommandRouter, Upload
 from bot.core.views import Actor, ChatKey, ExportFile, RoundResult, TrainingNews
 from bot.i18n import Translator, translator
 from bot.platforms import console_render
@@ -71,7 +71,7 @@ class ConsolePlatform:
         self._announce(console_render.training(await self._translator(), news))
 
     async def _translator(self) -> Translator:
-        return translator(await self.router.relay.language(CHAT))
+        return translator(await self.router.language(CHAT))
 
     def _announce(self, text: str) -> None:
         if self._held is not None:  # after the answer of the command that runs now
@@ -143,10 +143,10 @@ class ConsolePlatform:
         """The answer to one relay command (the end of a round it causes is announced)."""
         actor = Actor(member_id=self.member, name=self.member, is_moderator=True)
         try:
-            attachment = self._attachment(text)
+            upload = self._upload(text)
             if text.startswith("/continue") and self.interactive:
                 self.say((await self._translator()).gettext("✒️  the writer is writing…"))
-            outcome = await self.router.handle(CHAT, actor, text, attachment)
+            outcome = await self.router.handle(CHAT, actor, text, upload)
         except RelayError as exc:
             t = await self._translator()
             return "⚠️  " + t.gettext(exc.message, **exc.params)
@@ -155,7 +155,7 @@ class ConsolePlatform:
             return t.gettext("📄 The whole story is in {path}", path=self._save_export(outcome))
         return console_render.render(t, outcome)
 
-    def _attachment(self, text: str) -> Attachment | None:
+    def _upload(self, text: str) -> Upload | None:
         """`/novel add path/to/file.txt`: the console's way of attaching a file."""
         words = text.split(maxsplit=2)
         if words[:2] != ["/novel", "add"] or len(words) < 3:
@@ -169,7 +169,7 @@ class ConsolePlatform:
             raise RelayError(
                 "Cannot read {path}: {error}.", path=path, error=exc.strerror
             ) from exc
-        return Attachment(filename=path.name, data=data)
+        return Upload.of(path.name, data)
 
     def _save_export(self, export: ExportFile) -> Path:
         self.export_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import pytest
 
 from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig
-from bot.core.commands import CommandRouter
 from bot.core.ports import (
     FinetuneJob,
     TrainerFailed,
@@ -24,6 +23,7 @@ from bot.core.ports import (
 )
 from bot.core.records import VersionFigures, WriterFacts
 from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.core.views import Actor, ChatKey
 from bot.i18n import languages
 from storage import Database, SqliteStore

@@ -11,7 +11,6 @@ from bot.core.ports import Store
 from storage import Database, SqliteStore
 from tests.storage.helpers import (
     T0,
-    cand,  # noqa: F401  (tests/bot/core/test_closing.py imports it from here)
     new_story,
     open_round,
     read_round,

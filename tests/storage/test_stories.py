@@ -57,6 +57,16 @@ async def test_one_open_story_per_chat(store: Store) -> None:
         await store.end_story(9999, T0)
 
 
+async def test_only_an_open_story_is_renamed(store: Store) -> None:
+    """A new title for an open story; an ended story keeps its title."""
+    story = await new_story(store)
+    renamed = await store.rename_story(story.id, "The Long Night")
+    assert renamed.title == "The Long Night" and renamed.id == story.id
+    assert await store.open_story(story.chat_id) == renamed
+    await store.end_story(story.id, T0 + 5)
+    assert await conflict(store.rename_story(story.id, "Too late")) == "no_open_story"
+
+
 async def test_lines_are_numbered_per_story_and_refused_after_the_end(store: Store) -> None:
     """Positions run 1, 2, 3 in each story; an ended story takes no more lines."""
     a, b = await new_story(store, "a"), await new_story(store, "b")

@@ -19,11 +19,10 @@ import discord
 from discord import app_commands
 
 from bot.config import DiscordConfig
-from bot.core.commands import Attachment, CommandRouter
 from bot.core.errors import RelayError
 from bot.core.records import Chat
 from bot.core.registry import Command
-from bot.core.relay import Relay
+from bot.core.router import CommandRouter, Upload
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, TrainingNews
 from bot.i18n import SOURCE, supported, translator
 from bot.platforms.discord import render
@@ -38,17 +37,14 @@ log = logging.getLogger(__name__)
 class DiscordPlatform:
     """Runs the Discord client within our lifecycle; the announcer and ballot box for Discord."""
 
-    def __init__(
-        self, relay: Relay, router: CommandRouter, token: str, config: DiscordConfig
-    ) -> None:
-        self.relay = relay
+    def __init__(self, router: CommandRouter, token: str, config: DiscordConfig) -> None:
         self.router = router
         self.token = token
         self.config = config
         self.client = RelayClient(self)
-        self.board = RoundBoard(self.client, relay)
+        self.board = RoundBoard(self.client, router)
         self._gateway: asyncio.Task[None] | None = None
-        relay.add_ballot_box(PLATFORM, self.board)
+        router.add_ballot_box(PLATFORM, self.board)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -106,13 +102,12 @@ class DiscordPlatform:
         key, actor = _caller(interaction, channel_id)
         token = answering.set(channel_id)
         try:
-            attachment = await self._download(key, actor, options)
-            outcome = await self.router.run(command, key, actor, options, attachment)
-            t = translator(await self.relay.language(key))
+            outcome = await self.router.run(command, key, actor, options, _upload(options))
+            t = translator(await self.router.language(key))
             if isinstance(outcome, ContinueResult):
                 await self.board.show_round(channel_id, outcome, t)
         except RelayError as exc:
-            member = translator(supported(actor.language) or await self.relay.language(key))
+            member = translator(await self.router.language(key, actor))
             await _refuse(interaction, member.gettext(exc.message, **exc.params))
             return
         except discord.Forbidden:
@@ -121,21 +116,6 @@ class DiscordPlatform:
         finally:
             answering.reset(token)
         await _reply(interaction, render.reply(t, outcome))
-
-    async def _download(
-        self, key: ChatKey, actor: Actor, options: dict[str, Any]
-    ) -> Attachment | None:
-        """An attached file (/novel add): its name and size checked before it is fetched."""
-        upload = next((v for v in options.values() if isinstance(v, discord.Attachment)), None)
-        if upload is None:
-            return None
-        options.pop(next(k for k, v in options.items() if v is upload))
-        await self.relay.check_novel_upload(key, actor, upload.filename, upload.size)
-        try:
-            data = await upload.read()
-        except discord.HTTPException as exc:
-            raise RelayError("I could not download that file from Discord; try again.") from exc
-        return Attachment(upload.filename, data)
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (see RoundBoard.round_closed)."""
@@ -146,7 +126,7 @@ class DiscordPlatform:
         if self.client.is_closed() or not chat.external_id.isdigit():
             return
         channel = self.client.get_partial_messageable(int(chat.external_id))
-        t = translator(await self.relay.language(self.board.key(int(chat.external_id))))
+        t = translator(await self.router.language(self.board.key(int(chat.external_id))))
         try:
             for piece in render.split(render.training(t, news)):
                 await channel.send(piece)
@@ -194,6 +174,23 @@ class _Tree(app_commands.CommandTree[RelayClient]):
         member = translator(supported(interaction.locale.value) or SOURCE)
         with contextlib.suppress(discord.HTTPException):
             await _refuse(interaction, member.gettext(render.FAILED))
+
+
+def _upload(options: dict[str, Any]) -> Upload | None:
+    """An attached file (/novel add), taken out of the options; fetched only once the router and
+    the core accepted who sent it, its name and its size."""
+    name = next((k for k, v in options.items() if isinstance(v, discord.Attachment)), None)
+    if name is None:
+        return None
+    attachment: discord.Attachment = options.pop(name)
+
+    async def download() -> bytes:
+        try:
+            return await attachment.read()
+        except discord.HTTPException as exc:
+            raise RelayError("I could not download that file from Discord; try again.") from exc
+
+    return Upload(attachment.filename, attachment.size, download)
 
 
 def _caller(interaction: discord.Interaction, channel_id: int) -> tuple[ChatKey, Actor]:

@@ -21,7 +21,7 @@ import discord
 from bot.core.errors import RelayError
 from bot.core.keycaps import keycap, ordinal_of
 from bot.core.records import Ballot, Chat, Round
-from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, RoundView, VoteResult
 from bot.i18n import Translator, translator
 from bot.platforms.discord import render_round as render
@@ -51,9 +51,9 @@ def parse_ref(ref: str) -> tuple[int, int] | None:
 class RoundBoard:
     """Round messages of every channel: the announcer and ballot box for Discord."""
 
-    def __init__(self, client: discord.Client, relay: Relay) -> None:
+    def __init__(self, client: discord.Client, router: CommandRouter) -> None:
         self.client = client
-        self.relay = relay
+        self.router = router
         self._locks: dict[str, asyncio.Lock] = {}
         self._latest: dict[str, RoundView] = {}  # the newest view of each live round message
         self._shown: dict[str, int] = {}  # the revision each live round message shows
@@ -70,7 +70,7 @@ class RoundBoard:
             message: discord.Message | discord.PartialMessage = await channel.send(
                 render.round_message(t, view)
             )
-            await self.relay.set_round_message(view.id, message_ref(channel_id, message.id))
+            await self.router.set_round_message(view.id, message_ref(channel_id, message.id))
             seeds = [candidate.ordinal for candidate in view.candidates]
         else:
             message = self._message(*ref)
@@ -102,14 +102,11 @@ class RoundBoard:
         actor = Actor(str(event.user_id), name)
         result: VoteResult | None
         async with self._lock(f"vote:{ref}"):  # one member's add and remove, in order
-            round_ = await self.relay.round_by_message(ref)
+            round_ = await self.router.round_by_message(ref)
             if round_ is None:  # not a round message
                 return
             try:
-                if added:
-                    result = await self.relay.vote(key, actor, ordinal, round_.id)
-                else:
-                    result = await self.relay.withdraw_vote(key, actor, ordinal, round_.id)
+                result = await self.router.react(key, actor, round_.id, ordinal, added=added)
             except RelayError as exc:
                 log.info("reaction on round %s not counted: %s", round_.id, exc)
                 return
@@ -119,7 +116,7 @@ class RoundBoard:
         if added and previous is not None and previous != ordinal:
             await self._remove_stale(event, previous)
         if result.closed is None:  # a close (the quorum) was announced with its final counts
-            self._refresh_soon(ref, result.view, translator(await self.relay.language(key)))
+            self._refresh_soon(ref, result.view, translator(await self.router.language(key)))
 
     async def _remove_stale(self, event: discord.RawReactionActionEvent, previous: int) -> None:
         """A moved vote's old reaction goes, where we may remove other members' reactions."""
@@ -193,7 +190,7 @@ class RoundBoard:
         if ref is None or self.client.is_closed():
             log.info("round %s ended without a Discord message to update", result.view.id)
             return
-        t = translator(await self.relay.language(self.key(ref[0])))
+        t = translator(await self.router.language(self.key(ref[0])))
         try:
             async with self._lock(message):
                 shown = render.round_message(t, result.view, result)

@@ -37,11 +37,11 @@ from telegram.ext import (
 )
 
 from bot.config import TelegramConfig
-from bot.core.commands import CommandRouter, Result, split_command
 from bot.core.errors import RelayError
 from bot.core.records import Chat, Round
 from bot.core.registry import COMMANDS
-from bot.core.relay import Relay
+from bot.core.router import CommandRouter, Result
+from bot.core.text_commands import split_command
 from bot.core.views import (
     Actor,
     ChatKey,
@@ -78,7 +78,6 @@ class TelegramPlatform:
 
     def __init__(
         self,
-        relay: Relay,
         router: CommandRouter,
         token: str,
         config: TelegramConfig,
@@ -87,7 +86,6 @@ class TelegramPlatform:
         admin_ttl: float = 60.0,
         poll_timeout: float = 10.0,
     ) -> None:
-        self.relay = relay
         self.router = router
         self.poll_timeout = poll_timeout
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
@@ -102,7 +100,7 @@ class TelegramPlatform:
             .job_queue(None)
             .build()
         )
-        self.board = RoundBoard(self.app.bot, relay, config.round_layout)
+        self.board = RoundBoard(self.app.bot, router, config.round_layout)
         self.moderators = Moderators(self.app.bot, admin_ttl)
         command = filters.UpdateType.MESSAGE
         self.app.add_handler(CommandHandler(COMMAND_WORDS, self.on_command, filters=command))
@@ -179,11 +177,11 @@ class TelegramPlatform:
                 is_moderator=await self.moderators.includes(chat, user, message),
                 language=user.language_code or "",
             )
-            attachment = await novel_upload(self.relay, key, actor, message, text)
+            upload = novel_upload(message, text)
             if split_command(text)[0] == "continue":
                 with contextlib.suppress(TelegramError):  # only a hint that the writer is busy
                     await chat.send_action(ChatAction.TYPING)
-            outcome = await self.router.handle(key, actor, text, attachment)
+            outcome = await self.router.handle(key, actor, text, upload)
             await self._deliver(message, outcome, await self._speaking(key))
 
     async def on_tap(self, update: Update, context: Context) -> None:
@@ -204,7 +202,7 @@ class TelegramPlatform:
                 if not await self._shows(key, round_id, shown):
                     raise RelayError(_STALE)
             actor = _actor(query.from_user)
-            vote = await self.relay.toggle_vote(key, actor, ordinal, round_id)
+            vote = await self.router.tap(key, actor, round_id, ordinal)
             await query.answer(render_round.vote_answer(await self._speaking(key, actor), vote))
             await self._after_vote(chat.id, vote)
 
@@ -226,11 +224,7 @@ class TelegramPlatform:
             if open_round is None or ordinal is None:  # not a candidate of the open round
                 return
             actor = _actor(reaction.user)
-            vote: VoteResult | None
-            if added:
-                vote = await self.relay.vote(key, actor, ordinal, open_round.id)
-            else:
-                vote = await self.relay.withdraw_vote(key, actor, ordinal, open_round.id)
+            vote = await self.router.react(key, actor, open_round.id, ordinal, added=added)
             if vote is not None:
                 await self._after_vote(reaction.chat.id, vote)
 
@@ -263,9 +257,8 @@ class TelegramPlatform:
                 log.info("reaction ignored: %s", exc)
 
     async def _speaking(self, key: ChatKey, member: Actor | None = None) -> Translator:
-        """The chat's language, or a member's own when the platform tells it."""
-        own = supported(member.language) if member else None
-        return translator(own or await self.relay.language(key))
+        """The chat's language, or a member's own for an answer only they see."""
+        return translator(await self.router.language(key, member))
 
     # -- delivering results ---------------------------------------------------------------------
 
@@ -312,13 +305,13 @@ class TelegramPlatform:
         self, key: ChatKey, message_id: int
     ) -> tuple[Round | None, int | None]:
         """The chat's open round, and the candidate whose own message this is (or None)."""
-        open_round = await self.relay.open_round(key)
+        open_round = await self.router.open_round(key)
         posted = RoundMessages.parse(open_round.message_ref) if open_round else None
         return open_round, posted.ordinal_of(message_id) if posted else None
 
     async def _shows(self, key: ChatKey, round_id: int, message: tuple[int, int]) -> bool:
         """Whether this message shows the chat's open round, which is `round_id`."""
-        open_round = await self.relay.open_round(key)
+        open_round = await self.router.open_round(key)
         posted = RoundMessages.parse(open_round.message_ref) if open_round else None
         return (
             open_round is not None

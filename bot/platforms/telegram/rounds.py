@@ -24,7 +24,7 @@ from typing import Literal
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 
-from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.core.views import ContinueResult, RoundResult, RoundView
 from bot.i18n import Translator
 from bot.platforms.telegram import render_round as render
@@ -67,9 +67,9 @@ class RoundMessages:
 class RoundBoard:
     """Posts, refreshes and ends the messages of rounds, one chat at a time."""
 
-    def __init__(self, bot: Bot, relay: Relay, layout: Layout) -> None:
+    def __init__(self, bot: Bot, router: CommandRouter, layout: Layout) -> None:
         self.bot = bot
-        self.relay = relay
+        self.router = router
         self.layout = layout
         self._locks: dict[int, asyncio.Lock] = {}
         self._latest: dict[int, RoundView] = {}  # the newest view of each live round
@@ -117,7 +117,7 @@ class RoundBoard:
             do_quote=False,
         )
         posted = RoundMessages(sent.chat_id, sent.message_id, ())
-        await self.relay.set_round_message(view.id, posted.ref)
+        await self.router.set_round_message(view.id, posted.ref)
 
     async def _post_per_candidate(
         self,
@@ -142,7 +142,7 @@ class RoundBoard:
             do_quote=False,
         )
         posted = RoundMessages(message.chat_id, sent.message_id, tuple(ids))
-        await self.relay.set_round_message(view.id, posted.ref)
+        await self.router.set_round_message(view.id, posted.ref)
         if before is not None:
             await self._edit(before, render.round_moved(t, view))
 

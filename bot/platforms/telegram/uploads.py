@@ -1,5 +1,6 @@
-"""The .txt of `/novel add` on Telegram: sent with the command as its caption, or replied to;
-its name and size are checked before it is downloaded."""
+"""The .txt of `/novel add` on Telegram: sent with the command as its caption, or replied to.
+It is downloaded only when the core reads it, after the router and the core accepted who sent
+it, its name and its size."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ import logging
 from telegram import Message
 from telegram.error import TelegramError
 
-from bot.core.commands import Attachment, split_command
 from bot.core.errors import RelayError
-from bot.core.relay import Relay
-from bot.core.views import Actor, ChatKey
+from bot.core.router import Upload
+from bot.core.text_commands import split_command
 
 log = logging.getLogger(__name__)
 
 
-async def novel_upload(
-    relay: Relay, key: ChatKey, actor: Actor, message: Message, text: str
-) -> Attachment | None:
-    """The .txt file of `/novel add` (sent with it, or replied to), checked before it is
-    downloaded."""
+def novel_upload(message: Message, text: str) -> Upload | None:
+    """The .txt file of `/novel add` (sent with it, or replied to), not yet downloaded."""
     name, args = split_command(text)
     if name != "novel" or args.split()[:1] != ["add"]:
         return None
@@ -33,13 +30,15 @@ async def novel_upload(
             "or reply to the file with /novel add."
         )
     filename = document.file_name or "upload"
-    await relay.check_novel_upload(key, actor, filename, document.file_size or 0)
-    try:
-        file = await document.get_file()
-        data = bytes(await file.download_as_bytearray())
-    except TelegramError as exc:
-        log.warning("download of %s failed: %s", filename, exc)
-        raise RelayError(
-            "Telegram would not hand over that file ({error}).", error=exc.message
-        ) from exc
-    return Attachment(filename=filename, data=data)
+
+    async def download() -> bytes:
+        try:
+            file = await document.get_file()
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("download of %s failed: %s", filename, exc)
+            raise RelayError(
+                "Telegram would not hand over that file ({error}).", error=exc.message
+            ) from exc
+
+    return Upload(filename, document.file_size or 0, download)

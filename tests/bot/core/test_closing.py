@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bot.core.records import Chat
 from bot.core.views import RoundResult
 from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World
-from tests.storage.test_sqlite_store import cand
+from tests.storage.helpers import cand
 
 
 @dataclass
@@ -22,9 +22,9 @@ class Listener:
 
 
 async def test_a_stuck_round_reopens_for_the_chats_own_vote_time(world: World) -> None:
-    """A round a crash left 'generating' with candidates gets the chat's /settings vote_time
+    """A round a crash left 'generating' with candidates gets the chat's /settings set vote_time
     at start-up, not the global one."""
-    await world.relay.settings(CHAT, MOD, "vote_time", "300")
+    await world.relay.change_setting(CHAT, "vote_time", "300")
     await world.relay.new_story(CHAT, ALICE, "Dragon")
     place = await world.store.place_of_chat(CHAT.platform, CHAT.external_id)
     assert place is not None and place.story is not None
@@ -42,7 +42,7 @@ async def test_a_stuck_round_reopens_for_the_chats_own_vote_time(world: World) -
 async def test_every_way_a_round_ends_is_announced_once(world: World) -> None:
     """Deadline, moderator, quorum and cancel all reach the announcer; closing twice does not."""
     listener = Listener()
-    world.relay.set_announcer(listener)
+    world.announcers.register("console", listener)
     await world.relay.new_story(CHAT, ALICE, "Dragon")
     first = await world.relay.continue_story(CHAT, ALICE)
     await world.relay.close_round(CHAT, MOD)
@@ -52,7 +52,7 @@ async def test_every_way_a_round_ends_is_announced_once(world: World) -> None:
     world.clock.t += 10_000
     await world.relay.close_due(third.view.id)
     await world.relay.close_due(third.view.id)
-    world.relay.config = dataclasses.replace(world.relay.config, quorum=1)
+    world.relay.ctx.rules = dataclasses.replace(world.relay.ctx.rules, quorum=1)
     fourth = await world.relay.continue_story(CHAT, BOB)
     await world.relay.vote(CHAT, BOB, 1)
     assert listener.told == [
@@ -66,7 +66,7 @@ async def test_every_way_a_round_ends_is_announced_once(world: World) -> None:
 async def test_ending_the_story_announces_its_cancelled_round(world: World) -> None:
     """/story end cancels the open round and the platform is told (its message is updated)."""
     listener = Listener()
-    world.relay.set_announcer(listener)
+    world.announcers.register("console", listener)
     await world.relay.new_story(CHAT, ALICE, "Dragon")
     opened = await world.relay.continue_story(CHAT, ALICE)
     await world.relay.end_story(CHAT, MOD)

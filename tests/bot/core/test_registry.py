@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.commands import parse
 from bot.core.errors import RelayError
 from bot.core.registry import COMMANDS, command_words, markdown_table, named
+from bot.core.text_commands import parse
 
 ROOT = Path(__file__).resolve().parents[3]
-SETTINGS_USAGE = "/settings [temperature|candidates|vote_time|language] [value]"
+SETTINGS_USAGE = "/settings set <temperature|candidates|vote_time|language> <value>"
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,8 @@ SETTINGS_USAGE = "/settings [temperature|candidates|vote_time|language] [value]"
         ("/vote 2", "/vote <n>", {"n": 2}),
         ("/round", "/round show", {}),
         ("/round close", "/round close", {}),
-        ("/settings temperature 0.5", SETTINGS_USAGE, {"name": "temperature", "value": "0.5"}),
+        ("/settings", "/settings show", {}),
+        ("/settings set temperature 0.5", SETTINGS_USAGE, {"name": "temperature", "value": "0.5"}),
         ("/novel", "/novel list", {}),
         ("/novel remove #3", "/novel remove <novel_id>", {"novel_id": 3}),
         ("/start", "/help", {}),

@@ -62,7 +62,7 @@ async def test_candidates_equal_but_for_spacing_count_as_one(world: World) -> No
 async def test_context_chars_is_honoured_beyond_500(world: World) -> None:
     """writer.context_chars = 800 sends the last ~800 characters of the story (the worker used
     to cut every context again to 500)."""
-    world.relay.shared.policy = dataclasses.replace(WriterConfig(), context_chars=800)
+    world.relay.ctx.policy = dataclasses.replace(WriterConfig(), context_chars=800)
     await start(world, *(f"Line {i} " + "word " * 38 for i in range(10)))  # 2,000 characters
     await world.relay.continue_story(CHAT, ALICE)
     context = world.writer.requests[0].context
@@ -75,7 +75,7 @@ async def test_the_request_carries_the_whole_generation_policy(world: World) -> 
     policy = WriterConfig(
         length_slack=2.0, min_length_fraction=0.5, top_k=7, top_p=0.9, repetition_penalty=1.3
     )
-    world.relay.shared.policy = dataclasses.replace(policy, overgenerate=3)
+    world.relay.ctx.policy = dataclasses.replace(policy, overgenerate=3)
     await start(world)
     await world.relay.continue_story(CHAT, ALICE, "dragon", 100)
     request = world.writer.requests[0]

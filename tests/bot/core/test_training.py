@@ -48,7 +48,7 @@ async def test_train_now_queues_a_run_and_says_where_it_stands(world: World) -> 
     await chat_with_text(world, OTHER)
     await world.relay.add_novel(CHAT, MOD, NOVEL[1], NOVEL[0])
     with pytest.raises(NotAllowed):
-        await world.relay.train_now(CHAT, BOB)
+        await world.router.handle(CHAT, BOB, "/train now")
     first = await world.relay.train_now(CHAT, MOD)
     assert first.queued_now and first.pending is not None and first.pending.status == "queued"
     again = await world.relay.train_now(CHAT, MOD)
@@ -60,7 +60,7 @@ async def test_a_promoted_version_writes_the_next_continue(world: World) -> None
     """The run is announced with its figures; the chat's next /continue uses the new version,
     another chat keeps the shipped writer; the novel is marked trained."""
     listener = Listener()
-    world.relay.set_announcer(listener)
+    world.announcers.register("console", listener)
     await chat_with_text(world)
     await chat_with_text(world, OTHER)
     await world.relay.train_now(CHAT, MOD)
@@ -85,7 +85,7 @@ async def test_a_promoted_version_writes_the_next_continue(world: World) -> None
 async def test_a_rejected_version_is_kept_but_does_not_write(world: World) -> None:
     """A version that fails the gate is recorded with its reason; the writer stays."""
     listener = Listener()
-    world.relay.set_announcer(listener)
+    world.announcers.register("console", listener)
     await chat_with_text(world)
     world.trainer.promote = False
     await world.relay.train_now(CHAT, MOD)
@@ -103,7 +103,7 @@ async def test_a_failed_run_leaves_the_writer_and_the_schedule_tries_again(world
     """A trainer that dies fails its run with the reason; the writer is untouched; the next
     schedule queues the chat again."""
     listener = Listener()
-    world.relay.set_announcer(listener)
+    world.announcers.register("console", listener)
     await chat_with_text(world)
     world.trainer.fail = "the trainer was killed (signal 9)."
     assert len(await world.relay.training.queue_due()) == 1
@@ -154,7 +154,7 @@ async def test_rollback_lets_an_earlier_version_write_again(world: World) -> Non
     await world.relay.train_now(CHAT, MOD)
     await world.relay.training.run_next()
     with pytest.raises(NotAllowed):
-        await world.relay.rollback(CHAT, BOB, 1)
+        await world.router.handle(CHAT, BOB, "/model rollback 1")
     rolled = await world.relay.rollback(CHAT, MOD, 1)
     assert rolled.rolled_back and rolled.active is not None and rolled.active.number == 1
     with pytest.raises(RelayError, match="rejected"):
@@ -180,7 +180,7 @@ async def test_a_restart_fails_the_running_run_and_keeps_the_queued_ones(world: 
 
 async def test_a_shared_writer_learns_from_every_chat(world: World) -> None:
     """With training.shared_writer every chat writes with, and teaches, one lineage."""
-    world.relay.shared.training = dataclasses.replace(TrainingConfig(), shared_writer=True)
+    world.relay.ctx.training = dataclasses.replace(TrainingConfig(), shared_writer=True)
     await chat_with_text(world)
     await chat_with_text(world, OTHER)
     await world.relay.train_now(CHAT, MOD)
@@ -223,7 +223,7 @@ async def test_folders_of_rejected_and_old_versions_are_deleted(world: World) ->
     """A rejected version's folder goes once recorded, and promoted ones beyond
     training.keep_versions, never the one writing; their records stay, and a rollback to a
     deleted one is refused, saying so."""
-    world.relay.shared.training = dataclasses.replace(world.relay.shared.training, keep_versions=2)
+    world.relay.ctx.training = dataclasses.replace(world.relay.ctx.training, keep_versions=2)
     await chat_with_text(world)
     for promote in (True, True, False, True):
         world.trainer.promote = promote
@@ -238,7 +238,7 @@ async def test_folders_of_rejected_and_old_versions_are_deleted(world: World) ->
     with pytest.raises(RelayError, match="deleted to save space"):
         await world.relay.rollback(CHAT, MOD, 1)
     assert (await world.relay.rollback(CHAT, MOD, 2)).active.number == 2  # type: ignore[union-attr]
-    world.relay.shared.training = dataclasses.replace(world.relay.shared.training, keep_versions=1)
+    world.relay.ctx.training = dataclasses.replace(world.relay.ctx.training, keep_versions=1)
     world.trainer.promote = False
     await world.relay.train_now(CHAT, MOD)
     await world.relay.training.run_next()

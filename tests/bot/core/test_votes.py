@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import NovelsConfig, RelayConfig
-from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from storage import Database
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, FakeClock, FakeTimers, FakeWriter
 from tests.bot.counting import CountingStore

@@ -249,7 +249,7 @@ async def test_a_cp949_novel_teaches_the_chats_writer(
 
 
 KOREAN = """\
-/settings language ko
+/settings set language ko
 /help
 /story new 용의 잠
 /write 용이 산 밑에서 깨어났다.
@@ -264,7 +264,7 @@ KOREAN = """\
 
 @pytest.mark.slow
 async def test_a_whole_round_in_korean(tmp_path: Path, random_writer_dir: Path) -> None:
-    """/settings language ko: help, a round, a refusal and the result all in Korean."""
+    """/settings set language ko: help, a round, a refusal and the result all in Korean."""
     out = run_console(write_config(tmp_path, random_writer_dir), tmp_path / "ko.db", KOREAN)
     for said in (
         "language ko",

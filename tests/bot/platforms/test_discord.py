@@ -122,7 +122,6 @@ async def make_guild(world: World, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
         )
         await fake.start()
         platform = DiscordPlatform(
-            world.relay,
             world.router,
             "test-token",
             DiscordConfig(api_base=fake.api_base, dev_guild_ids=dev_guild_ids),

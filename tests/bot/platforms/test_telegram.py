@@ -17,8 +17,8 @@ from telegram.ext import AIORateLimiter
 
 from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TelegramConfig, TrainingConfig
-from bot.core.commands import CommandRouter
 from bot.core.relay import Relay
+from bot.core.router import CommandRouter
 from bot.core.views import ChatKey
 from bot.i18n import languages
 from bot.platforms.telegram import RoundMessages, TelegramPlatform
@@ -95,7 +95,6 @@ class Setup:
                 round_layout=layout,
             )
             platform = TelegramPlatform(
-                core,
                 CommandRouter(core),
                 TOKEN,
                 config,

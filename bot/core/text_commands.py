@@ -1,18 +1,14 @@
-"""Text commands (`/continue dark castle 120`) parsed by the command table, and the router that
-runs any command — typed as text on the console and Telegram, or chosen with options on Discord —
-as one core call."""
+"""Text commands (`/continue dark castle 120`, as typed on the console and Telegram) parsed by the
+command table into its entry and typed arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bot.core.errors import RelayError
-from bot.core.registry import Arg, Attachment, Call, Command, Result, named
-from bot.core.relay import Relay
-from bot.core.views import Actor, ChatKey
+from bot.core.registry import Arg, Command, named
 
-__all__ = ["Attachment", "CommandRouter", "Result", "parse", "parse_continue", "split_command"]
+__all__ = ["parse", "split_command"]
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -43,12 +39,6 @@ def parse(text: str) -> tuple[Command, dict[str, Any]]:
                 raise RelayError("Use {usage}.", usage=uses)
             command = default
     return command, _parse_args(command, rest)
-
-
-def parse_continue(args: str) -> tuple[str, int | None]:
-    """'dark castle 120' -> ('dark castle', 120); a trailing number is the length."""
-    _command, values = parse(f"/continue {args}")
-    return str(values.get("keyword", "")), values.get("length")
 
 
 def _parse_args(command: Command, rest: str) -> dict[str, Any]:
@@ -107,28 +97,3 @@ def _value(command: Command, arg: Arg, word: str) -> Any:
     if arg.kind == "choice":
         return word.lower()
     return word
-
-
-class CommandRouter:
-    """Runs any command of the table as one core call."""
-
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-
-    async def handle(
-        self, key: ChatKey, actor: Actor, text: str, attachment: Attachment | None = None
-    ) -> Result:
-        """A text command, as the console and Telegram receive it."""
-        command, args = parse(text)
-        return await self.run(command, key, actor, args, attachment)
-
-    async def run(
-        self,
-        command: Command,
-        key: ChatKey,
-        actor: Actor,
-        args: Mapping[str, Any] | None = None,
-        attachment: Attachment | None = None,
-    ) -> Result:
-        """A command with its arguments already typed (Discord's options)."""
-        return await command.run(self.relay, Call(key, actor, dict(args or {}), attachment))

@@ -1,4 +1,5 @@
-"""Checks and shaping of member-supplied text: lines, keywords, novels. Pure functions."""
+"""Checks of what members send before it is stored: lines, titles, keywords and novel files
+(decoded strictly and checked to be text). Pure functions; a refusal is a RelayError."""
 
 from __future__ import annotations
 
@@ -6,13 +7,7 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass
 
-from bot.core.errors import RelayError
-
-
-def N_(message: str) -> str:
-    """Marks a message for the catalogue where it is named; it is translated where shown."""
-    return message
-
+from bot.core.errors import N_, RelayError
 
 # Characters allowed in a line besides printable ones.
 _ALLOWED_CONTROLS = {"\n", "\t"}

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
-from bot.core.errors import NotAllowed, RelayError
+from bot.core.errors import N_, RelayError
 from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Writer
 from bot.core.records import Chat, RoundPlace, Story, WriterVersion
-from bot.core.texts import N_
 from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNews
 
 NO_STORY = N_("There is no story here yet. Start one with /story new <title>.")
@@ -29,7 +28,7 @@ class Unannounced:
 
 
 @dataclass
-class Shared:
+class Context:
     store: Store
     writer: Writer
     clock: Clock
@@ -50,12 +49,9 @@ class Shared:
         return await self.store.ensure_chat(key.platform, key.external_id, key.title)
 
     def is_moderator(self, key: ChatKey, actor: Actor) -> bool:
+        """The platform's word (a Discord permission, a Telegram administrator) or config.toml's
+        list of moderators."""
         return actor.is_moderator or f"{key.platform}:{actor.member_id}" in self.rules.moderators
-
-    def require_moderator(self, key: ChatKey, actor: Actor, refusal: str) -> None:
-        """Refuse a member who is not a moderator, with `refusal` (a catalogue message)."""
-        if not self.is_moderator(key, actor):
-            raise NotAllowed(refusal)
 
     # -- where a chat stands (one read) -------------------------------------------------------
 
@@ -90,7 +86,7 @@ class Shared:
         return short if short in self.languages else None
 
     async def language(self, key: ChatKey) -> str:
-        """The chat's language: its /settings language (the starter's, when the story began),
+        """The chat's language: its /settings set language (the starter's, when the story began),
         else the platform's idea of the chat (a server's locale), else relay.language."""
         cached = self._languages.get((key.platform, key.external_id, key.language))
         if cached is not None:
