@@ -171,3 +171,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         )
         router = CommandRouter(relay)
         yield World(relay, router, store, writer, clock, timers, db_path, announcers, trainer)
+
+
+async def start_story(world: World, lines: int = 2) -> None:
+    """A story "Dragon" in CHAT with `lines` lines, Alice's and Bob's in turn."""
+    await world.relay.new_story(CHAT, ALICE, "Dragon")
+    for i in range(lines):
+        await world.relay.write(CHAT, [ALICE, BOB][i % 2], f"Line {i + 1}.")

@@ -1,4 +1,4 @@
-"""How rounds end and what a restart finds, beyond the facade tests of test_relay.py."""
+"""How rounds end (the winner, ties, no votes, the deadline) and what a restart finds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.core.records import Chat
 from bot.core.views import RoundResult
-from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World
+from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
 
 
@@ -71,3 +71,85 @@ async def test_ending_the_story_announces_its_cancelled_round(world: World) -> N
     opened = await world.relay.continue_story(CHAT, ALICE)
     await world.relay.end_story(CHAT, MOD)
     assert listener.told == [("cancelled", opened.view.id)]
+
+
+async def test_close_adds_winner_credited_to_the_writer(world: World) -> None:
+    """The most-voted candidate becomes the story's last line, by the writer."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, ALICE, 2)
+    await world.relay.vote(CHAT, BOB, 2)
+    await world.relay.vote(CHAT, CAROL, 3)
+    result = await world.relay.close_round(CHAT, MOD)
+    assert result.winner is not None and result.winner.ordinal == 2
+    assert result.line is not None and result.line.kind == "ai"
+    story = await world.relay.show_story(CHAT)
+    assert story.lines[-1].text == opened.view.candidates[1].text
+    assert story.lines[-1].author_name == "the writer"
+    assert opened.view.id not in world.timers.armed
+
+
+async def test_tie_goes_to_the_writers_score_then_order(world: World) -> None:
+    """Equal votes: the higher mean log-probability wins; equal scores: the earlier one."""
+    await start_story(world)
+    world.writer.scores = [-2.0, -1.0, -1.0]
+    await world.relay.continue_story(CHAT, ALICE)
+    for actor, ordinal in ((ALICE, 1), (BOB, 2), (CAROL, 3)):
+        await world.relay.vote(CHAT, actor, ordinal)
+    result = await world.relay.close_round(CHAT, MOD)
+    assert result.winner is not None and result.winner.ordinal == 2
+
+
+async def test_no_votes_skips_by_default(world: World) -> None:
+    """A round nobody voted in adds nothing (relay.no_votes = "skip")."""
+    await start_story(world)
+    await world.relay.continue_story(CHAT, ALICE)
+    result = await world.relay.close_round(CHAT, MOD)
+    assert result.winner is None and result.line is None
+    assert (await world.relay.show_story(CHAT)).total_lines == 2
+
+
+async def test_no_votes_best_score_setting(world: World) -> None:
+    """With no_votes = "best_score" the writer's favourite joins the story."""
+    world.relay.ctx.rules = dataclasses.replace(world.relay.ctx.rules, no_votes="best_score")
+    await start_story(world)
+    world.writer.scores = [-3.0, -0.5, -1.0]
+    await world.relay.continue_story(CHAT, ALICE)
+    result = await world.relay.close_round(CHAT, MOD)
+    assert result.winner is not None and result.winner.ordinal == 2
+
+
+async def test_deadline_closes_the_round(world: World) -> None:
+    """close_due closes a round whose deadline passed and reports its chat."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 3)
+    assert await world.relay.close_due(opened.view.id) is None  # too early: re-armed
+    world.clock.t += 121
+    closed = await world.relay.close_due(opened.view.id)
+    assert closed is not None
+    chat, result = closed
+    assert chat.external_id == CHAT.external_id and result.winner is not None
+    assert result.reason == "deadline" and result.winner.ordinal == 3
+    assert await world.relay.close_due(opened.view.id) is None  # only once
+
+
+async def test_recover_rearms_open_rounds(world: World) -> None:
+    """At start-up every voting round's deadline is armed again."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    world.timers.armed.clear()
+    assert await world.relay.recover() == []
+    assert world.timers.armed == {opened.view.id: opened.view.round.deadline}
+
+
+async def test_recover_closes_overdue_rounds_at_once(world: World) -> None:
+    """A round whose deadline passed while the bot was down closes at start-up, votes counted."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 2)
+    world.clock.t += 3600
+    ((chat, result),) = await world.relay.recover()
+    assert chat.external_id == CHAT.external_id
+    assert result.view.id == opened.view.id and result.winner is not None
+    assert result.winner.ordinal == 2 and world.timers.armed == {}

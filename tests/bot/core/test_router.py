@@ -17,8 +17,7 @@ from bot.core.views import (
     StoryRenamed,
     StoryStarted,
 )
-from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World
-from tests.bot.core.test_relay import start
+from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World, start_story
 
 
 def test_command_table_has_no_duplicates() -> None:
@@ -45,7 +44,7 @@ async def test_unknown_command_is_refused(world: World) -> None:
 @pytest.mark.parametrize("command", ["/undo", "/story end", "/round close", "/round cancel"])
 async def test_moderator_commands_refuse_members(world: World, command: str) -> None:
     """Members without moderator rights are refused, and nothing changes."""
-    await start(world)
+    await start_story(world)
     await world.relay.continue_story(CHAT, ALICE)
     with pytest.raises(NotAllowed, match="Only moderators"):
         await world.router.handle(CHAT, BOB, command)
@@ -56,7 +55,7 @@ async def test_moderator_commands_refuse_members(world: World, command: str) -> 
 async def test_configured_moderator_ids_count(world: World) -> None:
     """Ids listed in relay.moderators are moderators on their platform."""
     world.relay.ctx.rules = dataclasses.replace(world.relay.ctx.rules, moderators=("console:bob",))
-    await start(world, 1)
+    await start_story(world, 1)
     removed = await world.router.handle(CHAT, BOB, "/undo")
     assert isinstance(removed, LineRemoved) and removed.line.text == "Line 1."
 
@@ -64,7 +63,7 @@ async def test_configured_moderator_ids_count(world: World) -> None:
 async def test_taps_and_reactions_vote_through_the_router(world: World) -> None:
     """A tap toggles the member's vote; a reaction taken off withdraws it only while it is
     still for that candidate."""
-    await start(world)
+    await start_story(world)
     opened = await world.relay.continue_story(CHAT, ALICE)
     round_id = opened.view.id
     first = await world.router.tap(CHAT, BOB, round_id, 2)
@@ -80,7 +79,7 @@ async def test_taps_and_reactions_vote_through_the_router(world: World) -> None:
 
 async def test_story_rename_is_for_moderators(world: World) -> None:
     """/story rename gives the open story a new title; members are refused."""
-    await start(world)
+    await start_story(world)
     with pytest.raises(NotAllowed, match="Only moderators can rename"):
         await world.router.handle(CHAT, ALICE, "/story rename Nightfall")
     renamed = await world.router.handle(CHAT, MOD, "/story rename The  Long Night")

@@ -1,8 +1,10 @@
-"""What a vote costs: one interaction, one lookup. Measured on the real store (a counting
-wrapper around SqliteStore on a real file), through the same calls the platforms make."""
+"""Votes: one per member per round, moved and taken back, refused once the round closed; the
+quorum; and what a vote costs on the real store (a counting wrapper around SqliteStore on a real
+file), through the same calls the platforms make."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +12,22 @@ from pathlib import Path
 import pytest
 
 from bot.config import NovelsConfig, RelayConfig
+from bot.core.errors import RelayError
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
 from storage import Database
-from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, FakeClock, FakeTimers, FakeWriter
+from tests.bot.conftest import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHAT,
+    MOD,
+    FakeClock,
+    FakeTimers,
+    FakeWriter,
+    World,
+    start_story,
+)
 from tests.bot.counting import CountingStore
 
 # Before the second pass a vote cost about 24 store calls and 4 write transactions.
@@ -88,3 +102,46 @@ async def test_a_reaction_and_its_removal_cost_the_budget(counted: Counted) -> N
     assert await counted.relay.withdraw_vote(CHAT, BOB, 1, found.id) is None
     calls, writes = cost()
     assert calls <= MAX_CALLS and writes <= MAX_WRITES
+
+
+async def test_votes_move_and_are_removed(world: World) -> None:
+    """One vote per member: voting again moves it, /unvote removes it."""
+    await start_story(world)
+    await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, ALICE, 1)
+    await world.relay.vote(CHAT, BOB, 1)
+    moved = await world.relay.vote(CHAT, BOB, 2)
+    assert (moved.change.previous, moved.change.current) == (1, 2)
+    assert [c.votes for c in moved.view.candidates] == [1, 1, 0]
+    removed = await world.relay.unvote(CHAT, ALICE)
+    assert removed.change.current is None
+    assert removed.view.total_votes == 1
+
+
+async def test_vote_for_missing_candidate_refused(world: World) -> None:
+    """A vote for candidate 7 of 3 is refused and counts nothing."""
+    await start_story(world)
+    await world.relay.continue_story(CHAT, ALICE)
+    with pytest.raises(RelayError, match="no candidate 7"):
+        await world.relay.vote(CHAT, BOB, 7)
+    assert (await world.relay.current_round(CHAT)).total_votes == 0
+
+
+async def test_vote_after_close_refused(world: World) -> None:
+    """Once a round has closed, a vote on it is refused."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.close_round(CHAT, MOD)
+    with pytest.raises(RelayError, match="closed"):
+        await world.relay.vote(CHAT, BOB, 1, round_id=opened.view.id)
+
+
+async def test_quorum_closes_early(world: World) -> None:
+    """With relay.quorum = 2 the second vote closes the round."""
+    world.relay.ctx.rules = dataclasses.replace(world.relay.ctx.rules, quorum=2)
+    await start_story(world)
+    await world.relay.continue_story(CHAT, ALICE)
+    first = await world.relay.vote(CHAT, ALICE, 1)
+    assert first.closed is None
+    second = await world.relay.vote(CHAT, BOB, 1)
+    assert second.closed is not None and second.closed.reason == "quorum"

@@ -1,15 +1,17 @@
-"""Rounds as members meet them: distinct candidates, seeds of their own, the story's tail read as
-configured, and the policy of [writer] carried in every request."""
+"""Opening rounds as members meet them: /continue opens or joins a round, distinct candidates,
+seeds of their own, the story's tail read as configured, and the policy of [writer] in every
+request."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 
 from bot.config import WriterConfig
 from bot.core.errors import RelayError
-from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, World
+from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, World, start_story
 
 
 async def start(world: World, *lines: str) -> None:
@@ -90,3 +92,61 @@ async def test_keyword_is_cut_to_the_configured_length(world: World) -> None:
     await world.relay.continue_story(CHAT, ALICE, "a  very\nlong " + "x" * 80)
     keyword = world.writer.requests[0].keyword
     assert keyword.startswith("a very long x") and len(keyword) == WriterConfig().keyword_chars
+
+
+async def test_continue_opens_a_voting_round_with_candidates(world: World) -> None:
+    """/continue asks the writer for N candidates and arms the deadline."""
+    await start_story(world)
+    result = await world.relay.continue_story(CHAT, ALICE, "dragon", 120)
+    assert result.opened and result.added == [1, 2, 3]
+    assert result.view.round.status == "voting"
+    assert world.timers.armed[result.view.id] == world.clock.now() + 120
+    request = world.writer.requests[0]
+    assert request.keyword == "dragon" and request.length == 120
+    assert request.context == "Line 1.\nLine 2.\n"
+
+
+async def test_second_continue_adds_candidates_to_the_same_round(world: World) -> None:
+    """Other members' /continue join the open round, up to 9 candidates."""
+    await start_story(world)
+    first = await world.relay.continue_story(CHAT, ALICE, "dragon", 120)
+    second = await world.relay.continue_story(CHAT, BOB, "castle")
+    assert second.view.id == first.view.id and not second.opened
+    assert second.added == [4, 5, 6]
+    await world.relay.continue_story(CHAT, CAROL)
+    with pytest.raises(RelayError, match="already has 9 candidates"):
+        await world.relay.continue_story(CHAT, ALICE)
+
+
+async def test_continue_while_generating_is_refused(world: World) -> None:
+    """While the writer is still writing a round, another /continue is told to wait."""
+    await start_story(world)
+    world.writer.gate = asyncio.Event()
+    first = asyncio.create_task(world.relay.continue_story(CHAT, ALICE))
+    await asyncio.sleep(0.05)
+    with pytest.raises(RelayError, match="still writing"):
+        await world.relay.continue_story(CHAT, BOB)
+    world.writer.gate.set()
+    assert (await first).view.round.status == "voting"
+
+
+async def test_writer_failure_keeps_the_open_round(world: World) -> None:
+    """If the writer dies while adding candidates, the voting round and its votes stay."""
+    await start_story(world)
+    await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 1)
+    world.writer.fail = True
+    with pytest.raises(RelayError, match="try /continue again"):
+        await world.relay.continue_story(CHAT, CAROL)
+    view = await world.relay.current_round(CHAT)
+    assert view.round.status == "voting" and view.total_votes == 1 and len(view.candidates) == 3
+
+
+async def test_writer_failure_on_a_new_round_leaves_no_round(world: World) -> None:
+    """A first /continue whose writer fails tells the member to retry; the next one works."""
+    await start_story(world)
+    world.writer.fail = True
+    with pytest.raises(RelayError, match="try /continue again"):
+        await world.relay.continue_story(CHAT, ALICE)
+    world.writer.fail = False
+    assert (await world.relay.continue_story(CHAT, ALICE)).opened
