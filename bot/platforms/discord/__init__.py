@@ -2,6 +2,6 @@
 (commands.py), how results look (render.py), and the library workarounds (_compat.py)."""
 
 from bot.platforms.discord.adapter import DiscordPlatform
-from bot.platforms.discord.rounds import PLATFORM, message_ref, parse_ref
+from bot.platforms.discord.round_board import PLATFORM, message_ref, parse_ref
 
 __all__ = ["PLATFORM", "DiscordPlatform", "message_ref", "parse_ref"]

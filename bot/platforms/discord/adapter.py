@@ -3,7 +3,7 @@
 Thin: every slash command (built from the command table, commands.py) arrives at `invoke`,
 which makes one core call through the router and renders the outcome (render.py); a RelayError
 becomes an ephemeral reply there and nowhere else. The round message and its reaction votes:
-rounds.py.
+round_board.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from bot.platforms.discord import render
 from bot.platforms.discord._compat import GuardedParsers, point_at_gateway, point_at_rest
 from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord.render import Reply
-from bot.platforms.discord.rounds import PLATFORM, RoundBoard, answering
+from bot.platforms.discord.round_board import PLATFORM, RoundBoard, answering
 
 log = logging.getLogger(__name__)
 

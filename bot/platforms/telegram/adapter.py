@@ -5,7 +5,7 @@ scheduler. Commands reach the CommandRouter as text; `/novel add` also works as 
 .txt document or as a reply to one. A vote is a tap on a keycap button of the round message (a
 second tap on the same button takes the vote back, a tap on another moves it) or, in the
 message-per-candidate layout, a 👍 on a candidate's message (Telegram only reports reactions to
-bots that are administrators). How rounds look and stay live: rounds.py.
+bots that are administrators). How rounds look and stay live: round_board.py.
 
 Moderators: members.py (and the ids in config.toml, checked by the core).
 """
@@ -56,7 +56,7 @@ from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
 from bot.platforms.telegram import render, render_round
 from bot.platforms.telegram._compat import TolerantUpdatesRequest
 from bot.platforms.telegram.members import Moderators
-from bot.platforms.telegram.rounds import RoundBoard, RoundMessages
+from bot.platforms.telegram.round_board import RoundBoard, RoundMessages
 from bot.platforms.telegram.uploads import novel_upload
 
 log = logging.getLogger(__name__)
