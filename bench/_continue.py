@@ -14,7 +14,7 @@ def continue_settings(length: int) -> Any:
     """SampleSettings of a /continue of `length` characters: no stop before 0.6 x, at most
     1.5 x, stop at a sentence end, top-p 0.95, repetition penalty 1.1, over-generation 2,
     distinct."""
-    from engine.sample import SampleSettings
+    from engine.generate import SampleSettings
 
     return SampleSettings(
         max_chars=round(length * 1.5),

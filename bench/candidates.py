@@ -28,7 +28,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from _continue import CONTEXT_CHARS, continue_settings
 
     from engine.checkpoint import load
-    from engine.sample import Prompt, generate
+    from engine.generate import Prompt, generate
     from engine.sentences import ends_sentence
 
     torch.set_num_threads(1)

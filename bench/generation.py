@@ -15,7 +15,7 @@ only) when a GPU is present:
   over-generation 2, top-p 0.95, repetition penalty 1.1, distinct; the p50 and p90 latency over
   `--continue-repeats` calls, each on another story tail and seed.
 
-On CUDA, stream mode replays a captured step (engine/_cuda_decode.py); each CUDA figure is also
+On CUDA, stream mode replays a captured step (engine/_decode_graph.py); each CUDA figure is also
 measured without it (RELAYTALE_CUDA_GRAPHS=0, "cuda_graphs": false) for comparison. With graphs,
 a run reports "graph_capture_error" (null when the capture held; else the figure is the ordinary
 loop's) and "graph_texts_equal_eager": how many candidates the replayed step wrote exactly as
@@ -57,7 +57,7 @@ SPEED = {
 }
 CONFIGS = [*SPEED, "continue"]
 CPU_CONFIGS = [c for c in CONFIGS if c != "stream-1024x9"]
-# The switch of engine/_decode.py for the CUDA-graph step.
+# The switch of engine/generate.py for the CUDA-graph step.
 GRAPHS = "RELAYTALE_CUDA_GRAPHS"
 # The bot's generation policy (config.toml [writer]) for a /continue of length 150.
 LENGTH = 150
@@ -107,7 +107,7 @@ def _sync(device: str) -> None:
 
 
 def _speed(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
-    from engine.sample import Prompt, SampleSettings, generate
+    from engine.generate import Prompt, SampleSettings, generate
 
     mode, count, candidates, max_chars = SPEED[args.config]
     contexts = _contexts(vocab, count, random.Random(0), 200, 500)
@@ -145,7 +145,7 @@ def _speed(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
 def _graph_agreement(model: Any, vocab: Any, prompts: list[Any], mode: str, out: Any) -> str:
     """How many candidates the captured step wrote exactly as the ordinary loop does, "k/n".
     (Not always all: cuDNN's LSTM and `torch.lstm_cell` may round differently.)"""
-    from engine.sample import generate
+    from engine.generate import generate
 
     os.environ[GRAPHS] = "0"
     try:
@@ -164,7 +164,7 @@ def _graph_agreement(model: Any, vocab: Any, prompts: list[Any], mode: str, out:
 
 def _continue(args: argparse.Namespace, model: Any, vocab: Any) -> dict[str, Any]:
     """Latency of one /continue, as the bot's worker answers it."""
-    from engine.sample import Prompt, generate
+    from engine.generate import Prompt, generate
 
     settings = continue_settings(LENGTH)
     rng = random.Random(1)
@@ -205,11 +205,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result.update(threads=torch.get_num_threads(), model=what)
     if args.device == "cuda":
-        from engine import _decode
+        from engine.generate import capture_error
 
         result["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         # A capture the GPU refused: the figure is the ordinary loop's, whatever was asked.
-        result["graph_capture_error"] = next(iter(_decode._GRAPHS_FAILED), None)
+        result["graph_capture_error"] = capture_error()
     return result
 
 

@@ -91,7 +91,7 @@ def _nats_per_char(folder: Path, titles: list[str]) -> float:
             targets.append(ids[t])
     total = 0.0
     for start in range(0, len(windows), 2048):
-        logits = model.forward_window(torch.tensor(windows[start : start + 2048]))  # (B, V)
+        logits, _, _ = model(torch.tensor(windows[start : start + 2048]), mode="window")  # (B, V)
         total += float(
             torch.nn.functional.cross_entropy(
                 logits, torch.tensor(targets[start : start + 2048]), reduction="sum"
@@ -110,7 +110,8 @@ def _float64_diff(folder: Path, reference: NumpyTextgenrnn) -> float:
     for prefix in PREFIXES.values():
         ids = [vocab.start_index, *vocab.encode(prefix)][-length:]
         ids = [vocab.pad_index] * (length - len(ids)) + ids
-        probs = torch.softmax(model.forward_window(torch.tensor([ids])), dim=-1)[0].numpy()
+        logits, _, _ = model(torch.tensor([ids]), mode="window")  # (1, V)
+        probs = torch.softmax(logits, dim=-1)[0].numpy()
         worst = max(worst, float(abs(probs - reference.probabilities(prefix)).max()))
     return worst
 

@@ -1,6 +1,6 @@
 """The `generate` and `next` commands (with textgenrnn's interactive top-N mode).
 
-Their arguments are declared in `cli.py`, with defaults read from `engine.sampling`."""
+Their arguments are declared in `cli.py`, with defaults read from `engine.requests`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import sys
 import torch
 
 from engine.checkpoint import load
+from engine.generate import generate, next_probs
 from engine.model import CharRNN, pick_device
-from engine.sample import generate, next_probs
-from engine.sampling import Prompt, SampleSettings, context_tail
+from engine.requests import Prompt, SampleSettings, context_tail
 from engine.vocab import Vocab
 
 __all__ = ["main_generate", "main_next"]

@@ -19,10 +19,11 @@ from typing import Any
 
 from torch import Tensor
 
+from engine.config import Mode
 from engine.data import Document
 from engine.evaluate import evaluate
 from engine.model import CharRNN
-from engine.train_options import Mode, TrainOptions
+from engine.train_options import TrainOptions
 from engine.vocab import Vocab
 
 __all__ = ["Point", "Selector"]

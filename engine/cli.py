@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from engine.errors import EngineError
-from engine.sampling import CONTEXT_CHARS, Prompt, SampleSettings
+from engine.requests import CONTEXT_CHARS, Prompt, SampleSettings
 from engine.train_options import Recipe
 
 # engine/quantize.py's choices, spelled here so that `--help` does not load torch.
@@ -214,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_eval(args)
         if args.command == "generate":
-            from engine._cli_sample import main_generate
+            from engine._cli_generate import main_generate
 
             return main_generate(args)
         if args.command == "next":
-            from engine._cli_sample import main_next
+            from engine._cli_generate import main_next
 
             return main_next(args)
         if args.command == "import-textgenrnn":

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from engine.errors import CheckpointError
 
+# The two ways to run the same weights (engine/model.py): carry the state along the text, or
+# read each prediction's window from a zero state (textgenrnn's).
+Mode = Literal["stream", "window"]
 RnnType = Literal["lstm", "gru"]
 # "vector": textgenrnn's attention, a learned vector scores each step (window mode, imports and
 # every checkpoint written before there was a choice). "query": stream mode only, the current

@@ -13,17 +13,17 @@ import argparse
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import Tensor
 
+from engine.config import Mode
 from engine.data import Document, as_documents, encode, read_text_file, target_positions, windows
 from engine.errors import DataError
+from engine.generate import Prompt, SampleSettings, generate
 from engine.model import CharRNN, StreamState, pick_device
 from engine.vocab import Vocab
-
-Mode = Literal["stream", "window"]
 
 # Stream mode: documents per batch and time steps per chunk; window mode: windows per batch.
 STREAM_BATCH = 64
@@ -96,10 +96,7 @@ def _stream_nll(
         for begin in range(0, length, STREAM_CHUNK):
             chunk_y = y[:, begin : begin + STREAM_CHUNK]  # (B, C)
             _, loss, state = model(x[:, begin : begin + STREAM_CHUNK], chunk_y, state)
-            assert loss is not None
-            counted = int((chunk_y != 0).sum())
-            total += float(loss) * counted  # the mean over the chunk's targets, as a sum
-            count += counted
+            total, count = _add(total, count, loss, chunk_y)
             progress(min(1.0, (first + len(batch) * (begin + STREAM_CHUNK) / length) / len(rows)))
     return total, count
 
@@ -110,14 +107,23 @@ def _window_nll(
     device = _device(model)
     stream = encode(docs, vocab)
     positions = target_positions(stream)
-    total = 0.0
+    total, count = 0.0, 0
     for first in range(0, positions.numel(), WINDOW_BATCH):
         chunk = positions[first : first + WINDOW_BATCH]
         x = windows(stream, chunk, model.config.max_length).to(device)  # (B, L)
         y = stream.targets[chunk].long().to(device)  # (B,)
-        total += float(F.cross_entropy(model.forward_window(x), y, reduction="sum"))
+        _, loss, _ = model(x, y, mode="window")
+        total, count = _add(total, count, loss, y)
         progress(min(1.0, (first + WINDOW_BATCH) / positions.numel()))
-    return total, int(positions.numel())
+    return total, count
+
+
+def _add(total: float, count: int, loss: Tensor | None, targets: Tensor) -> tuple[float, int]:
+    """The running sum and count of losses, plus a batch's: its mean loss over the targets that
+    are not <pad>, as a sum."""
+    assert loss is not None
+    counted = int((targets != 0).sum())
+    return total + float(loss) * counted, count + counted
 
 
 def epoch_samples(
@@ -129,12 +135,7 @@ def epoch_samples(
     note: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """One sample per temperature in SAMPLE_TEMPERATURES from an empty prompt, for a trainer to
-    show after each epoch; none (with a note) where the sampler is not available."""
-    try:
-        from engine.sample import Prompt, SampleSettings, generate
-    except ImportError as exc:  # engine.sample is optional here; say so and go on
-        note(f"  (no sample: {exc})")
-        return []
+    show after each epoch."""
     settings = SampleSettings(max_chars=max_chars, temperatures=SAMPLE_TEMPERATURES)
     prompt = Prompt(n=len(SAMPLE_TEMPERATURES), seed=seed, settings=settings)
     was_training = model.training

@@ -1,7 +1,10 @@
-"""Sampling: many prompts x many candidates in one batch, one model forward per character.
+"""Generation: many prompts x many candidates in one batch, one model forward per character.
 
-`generate` is the API the trainer and the bot's worker use; the loop itself is in `_decode.py`,
-the request types in `sampling.py`, the `generate` / `next` commands in `_cli_sample.py`.
+`generate` is the API the trainer and the bot's worker use; `next_probs` reads the model's
+distribution of the next character. The request types are in `requests.py`, the decode loops in
+`_decode_eager.py` and `_decode_graph.py` (which `decode` here chooses between), the `generate`
+and `next` commands in `_cli_generate.py`.
+
 Each candidate owns a torch.Generator seeded `seed + i`, so a batched run gives exactly the texts
 of separate runs. A prompt's whole context is read (the caller decides how much of a story to
 send); the keyword is fed after it, so the continuation starts with it. Over-generated candidates
@@ -12,23 +15,20 @@ low); `distinct` keeps only the first of equal texts.
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from engine._decode import decode
+from engine._decode_eager import decode_eager
+from engine._decode_graph import decode_graph
+from engine._decode_step import Decoded, Job
+from engine.config import Mode
 from engine.errors import EngineError
 from engine.model import CharRNN
-from engine.sampling import (
-    CONTEXT_CHARS,
-    Job,
-    Mode,
-    Prompt,
-    Sample,
-    SampleSettings,
-    context_tail,
-)
+from engine.requests import CONTEXT_CHARS, Prompt, Sample, SampleSettings, context_tail
 from engine.sentences import rank_score
 from engine.vocab import Vocab, normalize
 
@@ -38,10 +38,17 @@ __all__ = [
     "Prompt",
     "Sample",
     "SampleSettings",
+    "capture_error",
     "context_ids",
+    "decode",
     "generate",
     "next_probs",
 ]
+
+# On CUDA, stream mode replays a captured step (engine/_decode_graph.py) unless this is "0".
+CUDA_GRAPHS = "RELAYTALE_CUDA_GRAPHS"
+# Why a capture failed in this process; after one failure every call runs the eager loop.
+_GRAPHS_FAILED: list[str] = []
 
 
 def context_ids(vocab: Vocab, context: str, tail: int | None = CONTEXT_CHARS) -> list[int]:
@@ -73,6 +80,32 @@ def generate(
     for job, text, lp, done in zip(jobs, texts, logps, finished, strict=True):
         pools[job.prompt].append(Sample(text, lp, job.temperature, job.seed, done))
     return [_choose(pool, prompt) for pool, prompt in zip(pools, prompts, strict=True)]
+
+
+def decode(model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode) -> Decoded:
+    """Each job's text, mean log-probability and finished flag, from the one loop that suits:
+    stream mode on CUDA replays a captured step (`decode_graph`), anything else runs the eager
+    loop, as does every call after a capture this GPU or driver refused."""
+    if mode == "stream" and model.config.rnn_bidirectional:
+        raise EngineError("a bidirectional model can only generate in window mode")
+    if _graphs_wanted(next(model.parameters()).device, mode):
+        try:
+            return decode_graph(model, vocab, jobs, capture=True)
+        except RuntimeError as error:  # a capture this GPU or driver refuses: run eagerly
+            _GRAPHS_FAILED.append(str(error))
+            print(f"engine: CUDA graphs off after a failed capture ({error})", file=sys.stderr)
+    return decode_eager(model, vocab, jobs, mode)
+
+
+def _graphs_wanted(device: torch.device, mode: Mode) -> bool:
+    """Stream mode on CUDA replays a captured step, unless turned off or a capture failed."""
+    off = os.environ.get(CUDA_GRAPHS, "1") == "0" or bool(_GRAPHS_FAILED)
+    return device.type == "cuda" and mode == "stream" and not off
+
+
+def capture_error() -> str | None:
+    """Why the first CUDA-graph capture of this process failed; None if none did."""
+    return next(iter(_GRAPHS_FAILED), None)
 
 
 def _choose(pool: list[Sample], prompt: Prompt) -> list[Sample]:
@@ -115,7 +148,7 @@ def next_probs(model: CharRNN, vocab: Vocab, context: str, mode: Mode = "window"
     if mode == "window":
         length = model.config.max_length
         ids = [0] * max(0, length - len(ids)) + ids[-length:]
-        logits = exact.forward_window(torch.tensor([ids], device=device))
+        logits, _, _ = exact(torch.tensor([ids], device=device), mode="window")
     else:
         logits, _ = exact.prime(torch.tensor([ids], device=device))
     return torch.softmax(logits[0], dim=-1).float().cpu()

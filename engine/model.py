@@ -3,18 +3,19 @@
 embedding -> stacked LSTM/GRU -> concat[embedding, rnn_1, ..., rnn_n] -> attention-weighted
 average -> linear -> logits over characters.
 
-* window mode (`forward_window`): textgenrnn exactly. Each prediction reads a fixed window of
-  tokens from a zero state and attends over all of it.
-* stream mode (`forward`, `prime`, `step`): the RNN state is carried along the text and the
-  attention at position t covers the last `window` positions ending at t. Training gets a loss at
-  every position and generation costs one RNN step per character. `forward` is nanoGPT's
-  contract plus the carried state: `forward(idx, targets, state) -> (logits, loss, state)`, what
-  training, evaluation and priming all call.
+One contract for training, evaluation and generation, nanoGPT's plus the carried state:
+`forward(idx, targets=None, state=None, mode="stream") -> (logits, loss, state)`.
 
-`config.attention` picks the attention: "vector" is textgenrnn's (a learned vector scores each
-step); "query" (stream models only) lets the current step's query choose among the last `window`
-steps, with a bias per offset (engine/attention.py). A query model in window mode reads each
-window as a stream from a zero state.
+* stream mode: the RNN state is carried along the text and the attention at position t covers
+  the last `window` positions ending at t, so training gets a loss at every position and
+  generation costs one RNN step per character (`prime` reads a prompt, `step` one character).
+* window mode: textgenrnn exactly. Each prediction reads a fixed window of tokens from a zero
+  state and attends over all of it; one target per window.
+
+`config.attention` picks the attention (engine/attention.py): "vector" is textgenrnn's (a
+learned vector scores each step); "query" (stream models only) lets the current step's query
+choose among the last `window` steps. A query model in window mode reads each window as a
+stream from a zero state.
 """
 
 from __future__ import annotations
@@ -27,23 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.attention import QueryAttention
-from engine.config import ModelConfig
-
-# textgenrnn's attention adds Keras' epsilon to the softmax denominator; window mode keeps it.
-KERAS_EPSILON = 1e-7
+from engine.attention import QueryAttention, VectorAttention
+from engine.config import Mode, ModelConfig
 
 RnnState = Any  # (h, c) for an LSTM layer, h for a GRU layer; batch is dim 1
 
 
 @dataclass
 class StreamState:
-    """Everything stream-mode generation carries from one step to the next, for B rows."""
+    """Everything stream mode carries from one position to the next, for B rows."""
 
     rnn: list[RnnState]  # one per layer
-    # The last W steps, oldest first. Vector attention: their feature vectors (B, W, D) and
-    # attention scores (B, W). Query attention: their keys and values (B, W, 2A) and a mask
-    # (B, W) of 0. Either way the scores are -inf where the window is not yet filled.
+    # The attention's memory of the last W steps, oldest first (engine/attention.py). Vector
+    # attention: their features (B, W, D) and scores (B, W). Query attention: their keys and
+    # values (B, W, 2A) and a mask (B, W) of 0. Either way -inf where the window is not filled.
     features: Tensor
     scores: Tensor
 
@@ -75,9 +73,18 @@ def _map_state(fn: Any, *layers: RnnState) -> RnnState:
     return fn(*layers)
 
 
+def _loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of (..., V) logits over the (...) targets that are not <pad> (0), so
+    batches of uneven documents can be padded; 0 (not NaN) when every target is <pad>."""
+    counted = (targets != 0).sum().clamp(min=1)
+    total = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0, reduction="sum"
+    )
+    return total / counted
+
+
 class CharRNN(nn.Module):
-    """The writer's network; nanoGPT's contract plus the carried state:
-    `forward(idx, targets, state) -> (logits, loss, state)`."""
+    """The writer's network: `forward(idx, targets, state, mode) -> (logits, loss, state)`."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -97,14 +104,37 @@ class CharRNN(nn.Module):
             )
             width = config.rnn_size * config.directions
         self.dropout = nn.Dropout(config.dropout)
+        # textgenrnn's learned vector: one score per step. Every model has it (query models
+        # too), so the tensors of a checkpoint are what they always were.
         self.attention = nn.Linear(config.feature_size, 1, bias=False)
-        # Only query models have it, so a vector model's tensors are what they always were.
+        self.vector = VectorAttention(config.window)  # pools by those scores; no weights
         self.query: QueryAttention | None = None
         if config.attention == "query":
             self.query = QueryAttention(config.feature_size, config.attention_dim, config.window)
         self.output = nn.Linear(config.feature_size, config.vocab_size)
 
-    # -- shared trunk ---------------------------------------------------------------------------
+    def forward(
+        self,
+        idx: Tensor,
+        targets: Tensor | None = None,
+        state: StreamState | None = None,
+        mode: Mode = "stream",
+    ) -> tuple[Tensor, Tensor | None, StreamState | None]:
+        """The logits, the loss when targets are given, and the state to read on from.
+
+        stream: (B, T) ids -> (B, T) targets and (B, T, V) logits at every position. Reading a
+        text in chunks, each given the state the previous one returned, gives the logits of one
+        long forward; `state=None` starts from nothing.
+        window: (B, L) windows -> (B,) targets and (B, V) logits of the token after each window,
+        each read from a zero state; no state (None).
+        The loss is the mean cross-entropy over targets that are not <pad> (0).
+        """
+        if mode == "window":
+            logits, state = self.output(self._read_window(idx)), None  # (B, V)
+        else:
+            pooled, state = self._read(idx, state)  # (B, T, D)
+            logits = self.output(pooled)  # (B, T, V)
+        return logits, None if targets is None else _loss(logits, targets), state
 
     def features(
         self, idx: Tensor, state: list[RnnState] | None = None
@@ -120,85 +150,29 @@ class CharRNN(nn.Module):
             new_state.append(layer_state)
         return torch.cat(parts, dim=-1), new_state
 
-    # -- window mode: textgenrnn ----------------------------------------------------------------
-
-    def forward_window(self, idx: Tensor) -> Tensor:
-        """(B, T) windows -> (B, V) logits for the token after each window."""
+    def _read_window(self, idx: Tensor) -> Tensor:
+        """(B, L) windows -> (B, D) pooled features at the end of each, from a zero state."""
         if self.query is not None:  # a query model reads the window as a stream
-            pooled, _ = self._read(idx, None)  # (B, T, D)
-            return self.output(pooled[:, -1])
-        feats, _ = self.features(idx)  # (B, T, D)
-        scores = self.attention(feats).squeeze(-1)  # (B, T)
-        weights = torch.exp(scores - scores.max(dim=-1, keepdim=True).values)
-        weights = weights / (weights.sum(dim=-1, keepdim=True) + KERAS_EPSILON)
-        pooled = torch.einsum("bt,btd->bd", weights, feats)  # (B, D)
-        return self.output(pooled)
-
-    # -- stream mode ----------------------------------------------------------------------------
-
-    def forward(
-        self, idx: Tensor, targets: Tensor | None = None, state: StreamState | None = None
-    ) -> tuple[Tensor, Tensor | None, StreamState]:
-        """(B, T) -> (B, T, V) logits at every position, the mean loss if targets are given, and
-        the state to read on from (RNN state and attention window).
-
-        One contract for training, evaluation and priming: reading a text in chunks, each chunk
-        given the state the previous one returned, gives the logits of one long forward.
-        `state=None` starts from nothing. Targets equal to <pad> (index 0) are ignored, so
-        batches of uneven documents can be padded; a chunk without targets has loss 0.
-        """
-        pooled, state = self._read(idx, state)  # (B, T, D)
-        logits = self.output(pooled)  # (B, T, V)
-        if targets is None:
-            return logits, None, state
-        counted = (targets != 0).sum().clamp(min=1)
-        total = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)),
-            targets.reshape(-1),
-            ignore_index=0,
-            reduction="sum",
-        )
-        return logits, total / counted, state
+            pooled, _ = self._read(idx, None)  # (B, L, D)
+            return pooled[:, -1]
+        feats, _ = self.features(idx)  # (B, L, D)
+        return self.vector.whole(feats, self.attention(feats).squeeze(-1))
 
     def _read(self, idx: Tensor, state: StreamState | None) -> tuple[Tensor, StreamState]:
         """(B, T) ids -> (B, T, D) attention-pooled features and the state after them.
 
-        Position t attends over the steps (t - window, t]: the carried window, then this chunk."""
+        Position t attends over the steps (t - window, t]: the carried memory, then this chunk."""
         feats, rnn_state = self.features(idx, None if state is None else state.rnn)  # (B, T, D)
-        if self.query is not None:
-            if state is None:
-                memory, mask = self.query.empty(feats)  # (B, W, 2A), (B, W)
-            else:
-                memory, mask = state.features, state.scores
-            pooled, memory, mask = self.query(feats, memory, mask)  # (B, T, D)
-            return pooled, StreamState(rnn_state, memory, mask)
-        scores = self.attention(feats).squeeze(-1)  # (B, T)
         if state is None:
-            state = self._empty_window(feats)
-        keys = torch.cat([state.features, feats], dim=1)  # (B, W + T, D)
-        key_scores = torch.cat([state.scores, scores], dim=1)  # (B, W + T); -inf where unfilled
-        window, carried = self.config.window, state.features.size(1)
-        if window == 1:
-            # A window of one step: its softmax weight is exactly 1, so skip the (T, T) band.
-            pooled = feats
+            memory, mask = (self.vector if self.query is None else self.query).empty(feats)
         else:
-            length = feats.size(1)
-            query = torch.arange(length, device=feats.device).unsqueeze(1) + carried  # (T, 1)
-            offset = query - torch.arange(carried + length, device=feats.device)  # (T, W + T)
-            band = (offset >= 0) & (offset < window)
-            masked = key_scores.unsqueeze(1).masked_fill(~band, float("-inf"))  # (B, T, W + T)
-            pooled = torch.softmax(masked, dim=-1) @ keys  # (B, T, D)
-        return pooled, StreamState(rnn_state, keys[:, -window:], key_scores[:, -window:])
-
-    def _empty_window(self, feats: Tensor) -> StreamState:
-        """The attention window before the first step: no features, every score -inf."""
-        batch, _, width = feats.shape
-        window = self.config.window
-        return StreamState(
-            rnn=[],
-            features=feats.new_zeros(batch, window, width),  # (B, W, D)
-            scores=feats.new_full((batch, window), float("-inf")),  # (B, W)
-        )
+            memory, mask = state.features, state.scores
+        if self.query is not None:
+            pooled, memory, mask = self.query(feats, memory, mask)
+        else:
+            scores = self.attention(feats).squeeze(-1)  # (B, T)
+            pooled, memory, mask = self.vector(feats, scores, memory, mask)
+        return pooled, StreamState(rnn_state, memory, mask)
 
     def prime(self, idx: Tensor) -> tuple[Tensor, StreamState]:
         """Read a (B, T) prompt from a zero state -> (B, V) next logits and the state to go on."""
@@ -215,16 +189,13 @@ class CharRNN(nn.Module):
         self, feat: Tensor, rnn_state: list[RnnState], state: StreamState
     ) -> tuple[Tensor, StreamState]:
         """The attention and output half of `step`: (B, D) features of the new step -> (B, V)
-        logits and the state after it (engine/_cuda_decode.py computes the features itself)."""
+        logits and the state after it (the CUDA-graph decoder computes the features itself)."""
         if self.query is not None:
             pooled, memory, mask = self.query.step(feat, state.features, state.scores)
-            return self.output(pooled), StreamState(rnn_state, memory, mask)
-        score = self.attention(feat)  # (B, 1)
-        features = torch.cat([state.features[:, 1:], feat.unsqueeze(1)], dim=1)  # (B, W, D)
-        scores = torch.cat([state.scores[:, 1:], score], dim=1)  # (B, W)
-        weights = torch.softmax(scores, dim=-1)
-        pooled = torch.einsum("bw,bwd->bd", weights, features)
-        return self.output(pooled), StreamState(rnn_state, features, scores)
+        else:
+            score = self.attention(feat)  # (B, 1)
+            pooled, memory, mask = self.vector.step(feat, score, state.features, state.scores)
+        return self.output(pooled), StreamState(rnn_state, memory, mask)
 
     # -- vocabulary growth ----------------------------------------------------------------------
 

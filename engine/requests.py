@@ -1,20 +1,17 @@
-"""What a sampling request is: its settings, prompts, samples, and the decoder's jobs.
+"""What a generation request is: prompts with their settings, and the samples that answer them.
 
-Plain frozen dataclasses shared by `sample.py` (the API), `_decode.py` (the loop), the CLI and the
-worker, so none of those import each other for their types. No torch here: the CLI reads its
-argparse defaults from these classes and `--help` stays fast.
+Plain frozen dataclasses shared by `generate.py` (the API), the CLI and the worker, so none of
+those import each other for their types. No torch here: the CLI reads its argparse defaults from
+these classes and `--help` stays fast.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from engine.errors import EngineError
 
-__all__ = ["CONTEXT_CHARS", "Job", "Mode", "Prompt", "Sample", "SampleSettings", "context_tail"]
-
-Mode = Literal["stream", "window"]
+__all__ = ["CONTEXT_CHARS", "Prompt", "Sample", "SampleSettings", "context_tail"]
 
 # How much of a --prefix the `generate` and `next` commands read by default. `generate()` itself
 # reads the whole context a Prompt carries: the caller decides how much of a story to send.
@@ -77,18 +74,6 @@ class Sample:
     seed: int
     # False: it was to stop at a sentence end but hit the length cap mid-sentence (it reads cut)
     finished: bool = True
-
-
-@dataclass(frozen=True)
-class Job:
-    """One candidate row before batching."""
-
-    prompt: int  # index of its prompt; the rows of one prompt are adjacent
-    ids: list[int]  # context + keyword ids fed before sampling
-    keyword: str
-    temperature: float
-    seed: int
-    settings: SampleSettings
 
 
 def context_tail(context: str, chars: int) -> str:

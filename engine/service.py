@@ -51,10 +51,10 @@ import torch
 from engine import checkpoint
 from engine.checkpoint import Checkpoint
 from engine.errors import EngineError
+from engine.generate import generate
 from engine.model import pick_device
 from engine.quantize import Quantize
-from engine.sample import generate
-from engine.sampling import Prompt, SampleSettings
+from engine.requests import Prompt, SampleSettings
 
 __all__ = ["FIELDS", "RequestError", "Worker", "main_serve", "parse_generate", "serve"]
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from engine import checkpoint as ckpt
@@ -261,12 +260,9 @@ class _Loop:
         """One optimizer step; stream: (B, T) -> (B, T) targets, window: (B, L) -> (B,).
         Returns the cross-entropy (the anchor's pull is optimised but not reported)."""
         job, model = self.job, self.model
-        if self.opt.mode == "stream":
-            state = carry_state(job.state, self.opt.state_reset, generator)
-            _, loss, job.state = model(x, y, state)  # loss: mean over the (B, T) targets
-            assert loss is not None
-        else:
-            loss = F.cross_entropy(model.forward_window(x), y, ignore_index=0)
+        state = carry_state(job.state, self.opt.state_reset, generator)  # None in window mode
+        _, loss, job.state = model(x, y, state, mode=self.opt.mode)  # loss: mean over targets
+        assert loss is not None
         total = loss if job.anchor is None else loss + job.anchor.penalty(model)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()

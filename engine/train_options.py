@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.config import Attention, ModelConfig
+from engine.config import Attention, Mode, ModelConfig
 
 __all__ = [
     "ANCHOR_CHARS",
@@ -24,13 +24,11 @@ __all__ = [
     "STREAM_ATTENTION",
     "STREAM_SETTINGS",
     "SUMMARY",
-    "Mode",
     "ProgressCallback",
     "Recipe",
     "TrainOptions",
 ]
 
-Mode = Literal["stream", "window"]
 DEFAULT_EPOCHS = 10
 # The attention of a new model trained in stream mode, and each kind's span. textgenrnn's
 # ("vector") scores a step by its own features only, so over a carried state it cannot prefer the

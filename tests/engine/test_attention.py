@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from engine import checkpoint as ckpt
 from engine.config import ModelConfig
 from engine.errors import CheckpointError
+from engine.generate import Prompt, SampleSettings, generate
 from engine.model import CharRNN, StreamState
-from engine.sample import Prompt, SampleSettings, generate
 from engine.train import train
 from engine.vocab import Vocab
 from tests.engine.conftest import TINY_TEXT, tiny_options
@@ -143,7 +143,8 @@ def test_window_mode_reads_a_query_models_window_as_a_stream() -> None:
     idx = torch.randint(1, 12, (2, 10))
     with torch.no_grad():
         whole, _, _ = net(idx)
-        assert torch.allclose(net.forward_window(idx), whole[:, -1], atol=1e-6)
+        windowed, _, _ = net(idx, mode="window")
+        assert torch.allclose(windowed, whole[:, -1], atol=1e-6)
 
 
 def test_checkpoint_round_trip_and_old_configs_mean_vector(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The CUDA decode path, everything of it a CPU can check: the cell step is the model's step, and
-the fixed-shape loop (what a CUDA graph replays) writes the texts of the ordinary loop."""
+"""The CUDA-graph decode loop, everything of it a CPU can check: the cell step is the model's
+step, the fixed-shape loop (what a CUDA graph replays) writes the texts of the eager loop, and a
+failed capture falls back to the eager loop."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import _cuda_decode, _decode
 from engine import checkpoint as ckpt
-from engine._cuda_decode import bucket, cell_step, decode_static
-from engine._decode import decode
+from engine import generate
+from engine._decode_eager import decode_eager
+from engine._decode_graph import bucket, cell_step, decode_graph
+from engine._decode_step import Job
 from engine.config import ModelConfig
+from engine.generate import context_ids, decode
 from engine.model import CharRNN
-from engine.sample import context_ids
-from engine.sampling import Job, SampleSettings
+from engine.requests import SampleSettings
 from engine.vocab import normalize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,8 +79,8 @@ def test_the_fixed_shape_loop_writes_the_texts_of_the_ordinary_loop(
     ]
     jobs = jobs_for(loaded.vocab, specs)
     with torch.inference_mode():
-        expected = decode(loaded.model, loaded.vocab, jobs, "stream")
-        got = decode_static(loaded.model, loaded.vocab, jobs, capture=False)
+        expected = decode_eager(loaded.model, loaded.vocab, jobs, "stream")
+        got = decode_graph(loaded.model, loaded.vocab, jobs, capture=False)
     assert got[0] == expected[0]
     assert got[1] == pytest.approx(expected[1], abs=1e-5)
     assert len({len(text) for text in got[0]}) > 1  # the stops did stop some rows
@@ -91,21 +93,21 @@ def test_a_failed_capture_falls_back_to_the_ordinary_loop(
     loaded = ckpt.load(tiny_checkpoint)
     jobs = jobs_for(loaded.vocab, [("The cat sat", "", 0.8, 1, SampleSettings(max_chars=40))])
     with torch.inference_mode():
-        expected = decode(loaded.model, loaded.vocab, jobs, "stream")
+        expected = decode_eager(loaded.model, loaded.vocab, jobs, "stream")
     captures: list[int] = []
 
     def refuse(*args: object, **kwargs: object) -> None:
         captures.append(1)
         raise RuntimeError("operation not permitted when stream is capturing")
 
-    wanted = _decode._graphs_wanted
+    wanted = generate._graphs_wanted
     cuda = torch.device("cuda")
-    monkeypatch.delenv(_decode.CUDA_GRAPHS, raising=False)
-    monkeypatch.setattr(_decode, "_GRAPHS_FAILED", [])
-    monkeypatch.setattr(_cuda_decode, "decode_static", refuse)
+    monkeypatch.delenv(generate.CUDA_GRAPHS, raising=False)
+    monkeypatch.setattr(generate, "_GRAPHS_FAILED", [])
+    monkeypatch.setattr(generate, "decode_graph", refuse)
     assert wanted(cuda, "stream") and not wanted(cuda, "window")
     # The tiny model is on the CPU: let decode take the CUDA branch as a GPU would.
-    monkeypatch.setattr(_decode, "_graphs_wanted", lambda device, mode: wanted(cuda, mode))
+    monkeypatch.setattr(generate, "_graphs_wanted", lambda device, mode: wanted(cuda, mode))
     with torch.inference_mode():
         assert decode(loaded.model, loaded.vocab, jobs, "stream") == expected
         assert decode(loaded.model, loaded.vocab, jobs, "stream") == expected
@@ -122,7 +124,7 @@ def test_the_captured_step_writes_the_texts_of_the_uncaptured_step(tiny_checkpoi
         loaded.vocab, [("The cat sat", " on", 0.8, seed, settings) for seed in (1, 2, 3)]
     )
     with torch.inference_mode():
-        eager = decode_static(loaded.model, loaded.vocab, jobs, capture=False)
-        replayed = decode_static(loaded.model, loaded.vocab, jobs, capture=True)
+        eager = decode_graph(loaded.model, loaded.vocab, jobs, capture=False)
+        replayed = decode_graph(loaded.model, loaded.vocab, jobs, capture=True)
     assert replayed[0] == eager[0]
     assert replayed[1] == pytest.approx(eager[1], abs=1e-5)

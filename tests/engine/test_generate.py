@@ -1,34 +1,26 @@
-"""Sampling: seeds, greedy decoding, batching, stops, keywords, specials, ranking, the CLI."""
+"""Generation: seeds, greedy decoding, batching, stops, keywords, specials, ranking."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-from engine.checkpoint import Checkpoint, load, save
 from engine.config import ModelConfig
-from engine.errors import EngineError
-from engine.model import CharRNN, StreamState
-from engine.sample import (
+from engine.generate import (
     CONTEXT_CHARS,
     Prompt,
     Sample,
     SampleSettings,
     context_ids,
     generate,
-    next_probs,
 )
+from engine.model import CharRNN, StreamState
 from engine.sentences import trim_capped
 from engine.vocab import Vocab
 
-ROOT = Path(__file__).resolve().parents[2]
 STORY = "The cat sat. The dog ran! 그는 집에 갔다. 그녀는 웃었어요. 어디 가니? " * 2
 SCRIPTS = 'He said "stop." 3.14 is pi. Then more. 첫 줄\n둘째 “어디 가니?” 그리고 계속 걸었'
 MODES = ("stream", "window")
@@ -91,8 +83,10 @@ class ScriptedModel(torch.nn.Module):
     def step(self, idx: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
         return self._next(idx.size(0)), state
 
-    def forward_window(self, idx: torch.Tensor) -> torch.Tensor:
-        return self._next(idx.size(0))
+    def forward(
+        self, idx: torch.Tensor, targets: None = None, state: None = None, mode: str = "stream"
+    ) -> tuple[torch.Tensor, None, None]:
+        return self._next(idx.size(0)), None, None  # only window mode calls it: (B, V)
 
 
 def one(model: CharRNN, vocab: Vocab, prompt: Prompt, mode: str = "stream") -> list[str]:
@@ -121,7 +115,7 @@ def greedy_reference(model: CharRNN, vocab: Vocab, context: str, steps: int, mod
             if mode == "window":
                 seq = (ids + out)[-model.config.max_length :]
                 seq = [0] * (model.config.max_length - len(seq)) + seq
-                logits = model.forward_window(torch.tensor([seq]))
+                logits, _, _ = model(torch.tensor([seq]), mode="window")
             logits[0, banned] = float("-inf")
             tok = int(logits[0].argmax())
             out.append(tok)
@@ -327,104 +321,6 @@ def test_context_tail_and_start_token(vocab: Vocab) -> None:
     long_ids = context_ids(vocab, STORY * 20)
     assert vocab.start_index not in long_ids
     assert len(long_ids) <= CONTEXT_CHARS
-
-
-def test_bad_settings_are_refused() -> None:
-    """Negative temperatures or an out-of-range top_p raise EngineError."""
-    with pytest.raises(EngineError):
-        SampleSettings(temperatures=(-1.0,))
-    with pytest.raises(EngineError):
-        SampleSettings(top_p=0.0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(
-    random_model: CharRNN, vocab: Vocab, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    return save(Checkpoint(random_model, vocab), tmp_path_factory.mktemp("ckpt") / "model")
-
-
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_cli_generate_json_prints_one_object(model_dir: Path) -> None:
-    """`generate --json` prints {"candidates": [...]} with n texts that exclude the prefix."""
-    done = run_cli(
-        "generate",
-        "--model",
-        str(model_dir),
-        "--prefix",
-        "The cat",
-        "-n",
-        "3",
-        "--max-chars",
-        "50",
-        "--temperature",
-        "0.8",
-        "--seed",
-        "1",
-        "--json",
-        "--device",
-        "cpu",
-    )
-    assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
-    assert len(data["candidates"]) == 3
-    for cand in data["candidates"]:
-        assert len(cand["text"]) <= 50
-        assert isinstance(cand["mean_logprob"], float)
-
-
-def test_cli_next_json_and_interactive(model_dir: Path) -> None:
-    """`next --json` lists the top characters by probability; --interactive follows the picks."""
-    done = run_cli(
-        "next",
-        "--model",
-        str(model_dir),
-        "--prefix",
-        "The c",
-        "--top",
-        "4",
-        "--mode",
-        "stream",
-        "--json",
-    )
-    assert done.returncode == 0, done.stderr
-    rows = json.loads(done.stdout)["next"]
-    model, vocab = load(model_dir).model, load(model_dir).vocab
-    probs = next_probs(model, vocab, "The c", "stream")
-    assert [r["p"] for r in rows] == pytest.approx(probs.topk(4).values.tolist(), abs=1e-6)
-    assert [r["char"] for r in rows] == [vocab.tokens[i] for i in probs.topk(4).indices]
-    picked = run_cli(
-        "next",
-        "--model",
-        str(model_dir),
-        "--prefix",
-        "The c",
-        "--top",
-        "3",
-        "--interactive",
-        "--json",
-        stdin="2\n1\nq\n",
-    )
-    assert picked.returncode == 0, picked.stderr
-    expected = "The c"
-    for choice in (2, 1):
-        probs = next_probs(model, vocab, expected, "window")
-        order = [
-            i for i in probs.argsort(descending=True).tolist() if i not in vocab.special_indices()
-        ]
-        expected += vocab.tokens[order[choice - 1]]
-    assert json.loads(picked.stdout) == {"text": expected}
 
 
 def test_latin_keyword_is_a_whole_word() -> None:

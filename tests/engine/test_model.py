@@ -1,4 +1,5 @@
-"""The model's one stream contract: forward(idx, targets, state) -> (logits, loss, state)."""
+"""The model's one contract in both modes: forward(idx, targets, state, mode) -> (logits, loss,
+state)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,28 @@ def test_window_one_reads_each_steps_own_features() -> None:
         logits, _, state = net(idx)
     assert torch.equal(logits, net.output(feats))
     assert state.features.shape == (2, 1, feats.size(-1))
+
+
+def test_window_mode_returns_the_loss_of_the_token_after_each_window() -> None:
+    """Window mode: (B, L) windows -> (B, V) logits, the mean cross-entropy over non-pad (B,)
+    targets, and no state to carry."""
+    net = model(window=3)
+    idx = torch.randint(1, 12, (4, 6))
+    targets = torch.tensor([3, 0, 5, 7])
+    with torch.no_grad():
+        logits, loss, state = net(idx, targets, mode="window")
+        expected = F.cross_entropy(logits, targets, ignore_index=0)
+    assert logits.shape == (4, 12) and state is None
+    assert loss is not None and float(loss) == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_window_mode_of_a_vector_model_reads_each_window_whole() -> None:
+    """textgenrnn's window mode attends over all L positions, whatever the stream window."""
+    net = model(window=1)
+    idx = torch.randint(1, 12, (2, 6))
+    with torch.no_grad():
+        logits, _, _ = net(idx, mode="window")
+        feats, _ = net.features(idx)
+        weights = torch.softmax(net.attention(feats).squeeze(-1), dim=-1)  # (B, L)
+        expected = net.output(torch.einsum("bl,bld->bd", weights, feats))
+    assert torch.allclose(logits, expected, atol=1e-5)

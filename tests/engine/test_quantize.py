@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from engine import checkpoint as ckpt
 from engine.errors import EngineError
 from engine.evaluate import evaluate
+from engine.generate import Prompt, SampleSettings, generate
 from engine.quantize import quantize_model
-from engine.sample import Prompt, SampleSettings, generate
 from engine.service import Worker
 from tests.engine.conftest import TINY_TEXT
 

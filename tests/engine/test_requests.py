@@ -1,4 +1,5 @@
-"""Sampling requests: the whole context is read, distinct candidates, the CLI's context cut."""
+"""What a request asks for, end to end: the whole context is read, distinct candidates, ranked
+over-generation, refused settings, the CLI's context cut."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 
 from engine.config import ModelConfig
 from engine.errors import EngineError
+from engine.generate import _choose, generate
 from engine.model import CharRNN
-from engine.sample import _choose, generate
-from engine.sampling import Prompt, Sample, SampleSettings, context_tail
+from engine.requests import Prompt, Sample, SampleSettings, context_tail
 from engine.vocab import Vocab
 
 STORY = "The cat sat. The dog ran! 그는 집에 갔다. 그녀는 웃었어요. 어디 가니? "
@@ -124,3 +125,11 @@ def test_a_prompt_needs_at_least_one_candidate() -> None:
     """n < 1 is refused with an EngineError (the worker relays its message)."""
     with pytest.raises(EngineError, match="n must be"):
         Prompt(n=0)
+
+
+def test_bad_settings_are_refused() -> None:
+    """Negative temperatures or an out-of-range top_p raise EngineError."""
+    with pytest.raises(EngineError):
+        SampleSettings(temperatures=(-1.0,))
+    with pytest.raises(EngineError):
+        SampleSettings(top_p=0.0)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from engine import _decode
-from engine.sampling import Job, SampleSettings
 from engine.sentences import (
     char_classes,
     rank_score,
@@ -14,7 +11,6 @@ from engine.sentences import (
     sentence_ends,
     trim_capped,
 )
-from engine.vocab import Vocab
 
 
 @pytest.mark.parametrize(
@@ -76,30 +72,3 @@ def test_rank_score_prefers_fresh_text_with_the_keyword() -> None:
     )
     assert rank_score("the cat", -1.0, "cat") > rank_score("the dog", -1.0, "cat")
     assert rank_score("   ", 0.0, "") == float("-inf")
-
-
-def test_a_title_stops_no_sampled_sentence() -> None:
-    """The sampler's rule, fed one character at a time: "Mr. " goes on, "on. " stops, and a
-    context that ends in "Mr" makes the next "." a title's."""
-    tokens = ["<pad>", "<unk>", "<s>", *"MDrsaonBw. "]
-    vocab = Vocab(tokens)
-    classes = char_classes(tokens)
-    flags, _, _ = _decode._tables(vocab, classes, torch.device("cpu"))
-    settings = SampleSettings(max_chars=40, stop_at_sentence_end=True)
-
-    def stop_after(context: str, written: str) -> int | None:
-        jobs = [Job(0, vocab.encode(context), "", 1.0, 0, settings)]
-        rows = _decode._init_rows(
-            vocab, classes, jobs, [40], 40, torch.zeros(1, len(tokens)), None, None,
-            torch.device("cpu"),
-        )  # fmt: skip
-        for t, char in enumerate(written):
-            _decode._update_stop(rows, torch.tensor(vocab.encode(char)), t, flags)
-            if bool(rows.finished[0]):
-                return int(rows.kept[0])
-        return None
-
-    assert stop_after("", "Mr. Bow. a") == 8  # "Mr. Bow." kept, the space not
-    assert stop_after("", "Bon. a") == 4
-    assert stop_after("Mr", ". Bow. a") == 6
-    assert stop_after("Mrs", ". a") is None

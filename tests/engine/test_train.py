@@ -152,7 +152,7 @@ def test_chunked_stream_forward_equals_one_long_forward() -> None:
 
 
 def test_window_evaluation_is_the_mean_loss_of_textgenrnn_examples() -> None:
-    """Window-mode eval equals the cross-entropy of forward_window on each example."""
+    """Window-mode eval equals the cross-entropy of the window-mode logits on each example."""
     torch.manual_seed(0)
     vocab = Vocab.build(["hello world"])
     model = CharRNN(ModelConfig(vocab_size=len(vocab), dim_embeddings=8, rnn_size=8, max_length=4))
@@ -160,7 +160,7 @@ def test_window_evaluation_is_the_mean_loss_of_textgenrnn_examples() -> None:
     stream = encode(docs, vocab)
     positions = target_positions(stream)
     with torch.no_grad():
-        logits = model.eval().forward_window(windows(stream, positions, 4))
+        logits, _, _ = model.eval()(windows(stream, positions, 4), mode="window")
         expected = torch.nn.functional.cross_entropy(logits, stream.targets[positions].long())
     result = evaluate(model, vocab, docs, mode="window")
     assert result["chars"] == 12  # 10 characters + 2 ends
