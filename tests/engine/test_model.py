@@ -84,3 +84,17 @@ def test_window_mode_of_a_vector_model_reads_each_window_whole() -> None:
         weights = torch.softmax(net.attention(feats).squeeze(-1), dim=-1)  # (B, L)
         expected = net.output(torch.einsum("bl,bld->bd", weights, feats))
     assert torch.allclose(logits, expected, atol=1e-5)
+
+
+def test_chunked_stream_forward_equals_one_long_forward() -> None:
+    """Reading a text in chunks with the carried state gives the logits of one forward."""
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=12, dim_embeddings=8, rnn_size=16, window=6)).eval()
+    idx = torch.randint(0, 12, (3, 23))
+    with torch.no_grad():
+        whole, _, _ = model(idx)
+        parts, state = [], None
+        for begin in range(0, 23, 5):
+            logits, _, state = model(idx[:, begin : begin + 5], state=state)
+            parts.append(logits)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
