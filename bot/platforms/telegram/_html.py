@@ -1,4 +1,5 @@
-"""HTML text as Telegram takes it: escaping, the visible length, splitting at its limit."""
+"""HTML text as Telegram takes it: its markup for the phrases (`HTML`), escaping, the visible
+length, splitting at its limit."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import html
 import re
 
 from telegram.constants import ParseMode
+
+from bot.core.views import RoundView
+from bot.i18n import Translator
+from bot.platforms.phrases.markup import Styled
 
 PARSE_MODE = ParseMode.HTML
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text after entity parsing
@@ -15,6 +20,23 @@ _TAG = re.compile(r"<[^>]*>")
 def esc(text: str) -> str:
     """Member or writer text made safe for ParseMode.HTML."""
     return html.escape(text, quote=False)
+
+
+class HtmlMarkup(Styled):
+    """The phrases' markup on Telegram (ParseMode.HTML); every tag closes on the line that
+    opens it, so `split` cuts between lines."""
+
+    between = "\n\n"  # a blank line between a round's candidates
+
+    def escape(self, raw: str) -> str:
+        return esc(raw)
+
+    def vote_hint(self, t: Translator, view: RoundView) -> str:
+        """The answer to /round is not the round message: it points there."""
+        return esc(t.gettext("Vote with the buttons under the round message, or /vote <n>."))
+
+
+HTML = HtmlMarkup(bold="<b>{}</b>", italic="<i>{}</i>", code="<code>{}</code>")
 
 
 def visible_length(text: str) -> int:

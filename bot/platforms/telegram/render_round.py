@@ -1,7 +1,7 @@
 """How a round looks on Telegram: the round message (its candidates and keycap keyboard with the
-live counts), a candidate's own message, the answers to taps, the end of a round. HTML, every
-piece of member or writer text escaped, in the chat's language (the tapping member's, for an
-answer to a tap)."""
+live counts), a candidate's own message, the answers to taps, the end of a round. The words are
+the phrases' (bot/platforms/phrases/voting.py) in HTML; here are the keyboard, its callback data
+and the hints that only Telegram's buttons need."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.core.keycaps import keycap
 from bot.core.views import CandidateView, ContinueResult, RoundResult, RoundView, VoteResult
 from bot.i18n import Translator
-from bot.platforms import _words
-from bot.platforms.telegram._html import MAX_MESSAGE, esc, visible_length
+from bot.platforms.phrases import voting
+from bot.platforms.telegram._html import HTML, MAX_MESSAGE, visible_length
 
 _BUTTONS_PER_ROW = 3
 _CALLBACK = re.compile(r"v:(\d{1,12}):(\d)")
@@ -41,80 +41,52 @@ def keyboard(view: RoundView) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def _tap_hint(t: Translator, thumbs: bool = False) -> str:
+    """How to vote with the keyboard (and, in the message-per-candidate layout, with 👍)."""
+    if thumbs:
+        return t.gettext(
+            "Tap a number to vote, tap it again to take your vote back; a 👍 on a candidate "
+            "above counts too."
+        )
+    return t.gettext("Tap a number to vote, tap it again to take your vote back.")
+
+
 def candidate(t: Translator, item: CandidateView) -> str:
-    """A candidate's own message (message-per-candidate layout)."""
-    return f"{keycap(item.ordinal)} {esc(item.text)}\n<i>{_asked(t, item)}</i>"
-
-
-def _asked(t: Translator, item: CandidateView) -> str:
-    asked = t.gettext("asked by {name}", name=esc(item.requested_by_name))
-    return asked + (f" · “{esc(item.keyword)}”" if item.keyword else "")
-
-
-def _closes(t: Translator, view: RoundView) -> str:
-    if view.seconds_left is None:
-        return ""
-    return " " + t.gettext("Voting closes in about {time}.", time=t.duration(view.seconds_left))
+    """A candidate's own message (message-per-candidate layout; its count is on its button)."""
+    return voting.candidate(t, HTML, item, counts=False)
 
 
 def round_header(t: Translator, view: RoundView) -> str:
     """The round message above the keyboard (message-per-candidate layout)."""
-    head = t.gettext(
-        "🗳️ <b>Round {id}</b> of “{title}”: which line comes next?",
-        id=view.id,
-        title=esc(view.story_title),
-    )
-    hint = t.gettext(
-        "Tap a number to vote, tap it again to take your vote back; a 👍 on a candidate above "
-        "counts too."
-    )
-    return f"{head}\n{hint}{_closes(t, view)}"
+    hint = voting.footer(t, HTML, view, _tap_hint(t, thumbs=True), live=True)
+    return f"{voting.heading(t, HTML, view, live=True)}\n{hint}"
 
 
 def round_message(t: Translator, view: RoundView, outcome: RoundResult | None = None) -> str:
-    """The one round message: all its candidates above the keyboard; once it ended, with the
-    final counts and the outcome. Candidate texts are shortened only when all of them together
-    would pass Telegram's limit."""
-    longest = max((len(c.text) for c in view.candidates), default=0)
-    while True:
-        text = _round_text(t, view, outcome, longest)
-        if visible_length(text) <= MAX_MESSAGE or longest <= 40:
-            return text
-        longest = longest * 9 // 10
-
-
-def _round_text(t: Translator, view: RoundView, outcome: RoundResult | None, cap: int) -> str:
-    rows = [
-        t.gettext(
-            "🗳️ <b>Round {id}</b> of “{title}”: which line comes next?",
-            id=view.id,
-            title=esc(view.story_title),
-        )
-    ]
-    winner = outcome.winner.ordinal if outcome and outcome.winner else None
-    for c in view.candidates:
-        text = c.text if len(c.text) <= cap else c.text[: cap - 1].rstrip() + "…"
-        mark = " 🏆" if c.ordinal == winner else ""
-        counted = f" · <b>{_words.votes(t, c.votes)}</b>" if outcome else ""
-        rows.append(f"\n{keycap(c.ordinal)}{mark} {esc(text)}\n<i>{_asked(t, c)}</i>{counted}")
-    if outcome is not None:
-        rows.append("\n" + result(t, outcome))
-    else:
-        hint = t.gettext("Tap a number to vote, tap it again to take your vote back.")
-        rows.append("\n" + hint + _closes(t, view))
-    return "\n".join(rows)
+    """The one round message: all its candidates above the keyboard (which shows the counts
+    while it is open); once it ended, with the final counts and the outcome. Candidate texts
+    are shortened only when all of them together would pass Telegram's limit."""
+    return voting.round_text(
+        t,
+        HTML,
+        view,
+        outcome,
+        hint=_tap_hint(t),
+        counts=outcome is not None,
+        live=True,
+        limit=MAX_MESSAGE,
+        length=visible_length,
+    )
 
 
 def round_added(t: Translator, outcome: ContinueResult) -> str:
-    """The answer to a /continue that added candidates to the open round's message."""
-    added = " ".join(keycap(n) for n in outcome.added)
-    said = t.gettext("➕ {list} joined round {id} ⬆️", list=added, id=outcome.view.id)
-    return said + fewer(t, outcome)
+    """The answer to a /continue that added candidates to the open round's message (above)."""
+    return voting.added(t, outcome) + " ⬆️" + fewer(t, outcome)
 
 
 def fewer(t: Translator, outcome: ContinueResult) -> str:
     """A note when the writer had fewer distinct ideas than were asked for ('' otherwise)."""
-    return f" ({esc(_words.fewer(t, len(outcome.added)))})" if outcome.fewer else ""
+    return voting.fewer_note(t, HTML, outcome)
 
 
 def round_moved(t: Translator, view: RoundView) -> str:
@@ -124,82 +96,16 @@ def round_moved(t: Translator, view: RoundView) -> str:
     )
 
 
-def full_round(t: Translator, view: RoundView) -> str:
-    """/round: every candidate with its count, in one text."""
-    state = _words.status(t, view.round.status)
-    if view.seconds_left is not None:
-        state += ", " + _words.time_left(t, view.seconds_left)
-    rows = [
-        t.gettext(
-            "🗳️ <b>Round {id}</b> of “{title}”: {state}",
-            id=view.id,
-            title=esc(view.story_title),
-            state=state,
-        )
-    ]
-    for c in view.candidates:
-        rows.append(f"{keycap(c.ordinal)} {esc(c.text)} — <b>{_words.votes(t, c.votes)}</b>")
-    if view.round.status == "voting":
-        rows.append(
-            t.gettext("Vote with the buttons under the round message, or /vote &lt;n&gt;.")
-        )
-    return "\n".join(rows)
-
-
 def vote_answer(t: Translator, vote: VoteResult) -> str:
     """The answer to a tap (plain text: callback answers have no parse mode)."""
-    previous, current = vote.change.previous, vote.change.current
-    if current is None:
-        return t.gettext("🗑️ Your vote for {n} is taken back.", n=keycap(previous or 0))
-    if previous is None:
-        return t.gettext("✅ You vote for {n}.", n=keycap(current))
-    if previous == current:
-        return t.gettext("✅ You already vote for {n}.", n=keycap(current))
-    return t.gettext(
-        "🔁 Your vote moved from {before} to {after}.",
-        before=keycap(previous),
-        after=keycap(current),
-    )
+    return voting.vote_said(vote, t)
 
 
 def result(t: Translator, outcome: RoundResult) -> str:
     """How a round ended (the round message's last part, or a message of its own)."""
-    view = outcome.view
-    if outcome.reason == "cancelled":
-        return t.gettext(
-            "🚫 <b>Round {id}</b> was cancelled; nothing joins the story.", id=view.id
-        )
-    reason = esc(_words.reason(t, outcome.reason))
-    if outcome.winner is None:
-        return t.gettext(
-            "⏹️ <b>Round {id}</b> closed ({reason}): nobody voted, so nothing joins the story.",
-            id=view.id,
-            reason=reason,
-        )
-    tally = " · ".join(f"{keycap(c.ordinal)} {c.votes}" for c in view.candidates)
-    head = t.gettext(
-        "🏆 <b>Round {id}</b> closed ({reason}). Votes: {tally}.",
-        id=view.id,
-        reason=reason,
-        tally=tally,
-    )
-    n = keycap(outcome.winner.ordinal)
-    if outcome.line is not None:
-        wins = t.gettext(
-            "{n} wins and joins the story as line {position}:", n=n, position=outcome.line.position
-        )
-    else:
-        wins = t.gettext("{n} wins and joins the story:", n=n)
-    return f"{head}\n{wins}\n“{esc(outcome.winner.text)}”"
+    return voting.ended(t, HTML, outcome)
 
 
 def winner_line(t: Translator, outcome: RoundResult) -> str:
     """The winner posted as the story's new line."""
-    assert outcome.winner is not None
-    number = f"<b>{outcome.line.position}.</b> " if outcome.line else ""
-    by = t.gettext(
-        "— 🤖 the writer ({n}, {votes})",
-        n=keycap(outcome.winner.ordinal),
-        votes=_words.votes(t, outcome.winner.votes),
-    )
-    return f"📜 {number}{esc(outcome.winner.text)}\n<i>{by}</i>"
+    return voting.winner_post(t, HTML, outcome)

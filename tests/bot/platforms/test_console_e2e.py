@@ -107,9 +107,9 @@ async def test_scripted_round_from_story_to_export(
     """Two lines, two /continue, three voters (one moves), close: the winner is the last line."""
     db = tmp_path / "story.db"
     out = run_console(write_config(tmp_path, random_writer_dir), db, SCRIPT)
-    assert "Added candidates 4, 5, 6" in out
-    assert "Vote moved from 2️⃣ to 4️⃣" in out
-    assert "Winner 4️⃣ joins the story" in out
+    assert "Added 4️⃣, 5️⃣, 6️⃣ to round 1" in out
+    assert "vote moved from 2️⃣ to 4️⃣" in out
+    assert "4️⃣ joins the story" in out
     lines = await story_lines(db)
     assert lines[:2] == [
         ("human", "you", "The dragon woke under the mountain."),
@@ -169,7 +169,7 @@ async def test_sigkill_mid_round_loses_nothing(tmp_path: Path, random_writer_dir
     process.stdin.write(b"/story new Kill\n/write One.\n/continue\n/vote 1\n/as bob\n/vote 2\n")
     await process.stdin.drain()
     seen = ""
-    while seen.count("Voted for") < 2:
+    while seen.count("You vote for") < 2:
         chunk = await asyncio.wait_for(process.stdout.readline(), 60)
         assert chunk, seen
         seen += chunk.decode()
@@ -277,5 +277,5 @@ async def test_a_whole_round_in_korean(tmp_path: Path, random_writer_dir: Path) 
         "🏆 1번째 투표가 끝났어요 (운영자).",
     ):
         assert said in out, said
-    for english in ("New story", "Line 1 added", "Round 1 of", "Voted for", "There is no"):
+    for english in ("New story", "Line 1 added", "Round 1 of", "You vote for", "There is no"):
         assert english not in out, english

@@ -1,4 +1,4 @@
-"""The words every renderer shares (bot/platforms/_words.py), on views of a real relay."""
+"""The phrases every platform shares (bot/platforms/phrases), on views of a real relay."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from bot.core.views import LineRemoved, TrainingNews
 from bot.i18n import translator
-from bot.platforms import _words, console_render
+from bot.platforms import console_render
 from bot.platforms.discord import render as discord_render
+from bot.platforms.phrases import QUOTE_CHARS
+from bot.platforms.phrases import writer as _words
 from bot.platforms.telegram import render as telegram_render
 from bot.trainer_client import CRASHED, KILLED, NO_SUMMARY, SILENT
 from tests.bot.conftest import CHAT, MOD, World
@@ -46,7 +48,7 @@ async def test_a_removed_long_line_is_quoted_with_an_ellipsis(world: World) -> N
     for text in said:
         quoted = text.split("“", 1)[1].rstrip("”")
         assert quoted.endswith("…") and long_line.startswith(quoted[:-1])
-        assert len(quoted) <= _words.QUOTE_CHARS
+        assert len(quoted) <= QUOTE_CHARS
 
 
 async def test_model_speaks_the_chats_language_to_the_last_line(world: World) -> None:

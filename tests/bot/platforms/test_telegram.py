@@ -22,7 +22,7 @@ from bot.core.router import CommandRouter
 from bot.core.views import ChatKey
 from bot.i18n import languages
 from bot.platforms.telegram import RoundMessages, TelegramPlatform
-from bot.platforms.telegram.rounds import Layout
+from bot.platforms.telegram.round_board import Layout
 from storage import Database, SqliteStore
 from tests.bot.conftest import FakeClock, FakeTimers, FakeTrainer, FakeWriter
 from tests.bot.counting import CountingStore
@@ -234,7 +234,7 @@ async def test_group_round_from_story_to_winner(setup: Setup) -> None:
         assert edit.params["message_id"] == round_message.result["message_id"]
         assert "reply_markup" not in edit.params  # the keyboard is gone
         assert setup.buttons(round_message) == []
-        assert "2️⃣ wins" in edit.result["text"] and "line 3" in edit.result["text"]
+        assert "2️⃣ won" in edit.result["text"] and "line 3" in edit.result["text"]
 
         winner_text = candidates[1].result["text"].splitlines()[0].removeprefix("2️⃣ ")
         assert any(winner_text in text for text in setup.fake.texts(GROUP["id"], mark))
@@ -268,7 +268,7 @@ async def test_round_and_votes_survive_a_restart(setup: Setup) -> None:
         closed = await bot.relay.close_due(round_id)
         assert closed is not None
         edit = await setup.fake.wait_for("editMessageText", after=mark)
-        assert "1️⃣ wins" in edit.result["text"]
+        assert "1️⃣ won" in edit.result["text"]
         votes = sorted((v.member_id, v.ordinal) for v in await bot.store.votes(round_id))
         assert votes == [("11", 1), ("12", 3), ("13", 1)]
 
@@ -285,7 +285,7 @@ async def test_admin_closes_the_round_early(setup: Setup) -> None:
         mark = len(setup.fake.calls)
         setup.fake.command(GROUP, ADA, "/round close")
         edit = await setup.fake.wait_for("editMessageText", after=mark)
-        assert "3️⃣ wins" in edit.result["text"] and setup.buttons(round_message) == []
+        assert "3️⃣ won" in edit.result["text"] and setup.buttons(round_message) == []
         winner = await setup.fake.wait_for("sendMessage", after=mark)
         assert winner.result["text"].startswith("📜 3. ")
         assert len(setup.fake.sent("getChatAdministrators")) == 1  # cached for the minute
@@ -518,7 +518,7 @@ async def test_one_message_round_from_continue_to_result(setup: Setup) -> None:
         assert setup.buttons(round_message) == ["1️⃣ 0", "2️⃣ 0", "3️⃣ 0"]
 
         added = await setup.say(BOB, "/continue castle")
-        assert added.result["text"].startswith("➕ 4️⃣ 5️⃣ 6️⃣ joined round 1")
+        assert added.result["text"].startswith("➕ Added 4️⃣, 5️⃣, 6️⃣ to round 1")
         message_id = round_message.result["message_id"]
         edited = setup.fake.messages[(GROUP["id"], message_id)]
         assert (
@@ -533,7 +533,7 @@ async def test_one_message_round_from_continue_to_result(setup: Setup) -> None:
         edit = await setup.fake.wait_for("editMessageText", after=mark)
         assert edit.params["message_id"] == message_id and setup.buttons(round_message) == []
         assert "5️⃣ 🏆 castle candidate 107-1." in edit.result["text"]
-        assert "5️⃣ wins and joins the story as line 3" in edit.result["text"]
+        assert "5️⃣ joins the story as line 3" in edit.result["text"]
         winner = await setup.fake.wait_for("sendMessage", after=mark)
         assert winner.result["text"].startswith("📜 3. castle candidate 107-1.")
 
