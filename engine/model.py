@@ -122,11 +122,11 @@ class CharRNN(nn.Module):
     ) -> tuple[Tensor, Tensor | None, StreamState | None]:
         """The logits, the loss when targets are given, and the state to read on from.
 
-        stream: (B, T) ids -> (B, T) targets and (B, T, V) logits at every position. Reading a
-        text in chunks, each given the state the previous one returned, gives the logits of one
-        long forward; `state=None` starts from nothing.
-        window: (B, L) windows -> (B,) targets and (B, V) logits of the token after each window,
-        each read from a zero state; no state (None).
+        stream: idx and targets (B, T) -> logits (B, T, V) at every position. Reading a text in
+        chunks, each given the state the previous one returned, gives the logits of one long
+        forward; `state=None` starts from nothing.
+        window: idx (B, L) windows, targets (B,) -> logits (B, V) of the token after each
+        window, each read from a zero state; the state returned is None.
         The loss is the mean cross-entropy over targets that are not <pad> (0).
         """
         if mode == "window":

@@ -1,7 +1,11 @@
-"""Shared engine fixtures: a tiny model trained in a few seconds, saved once per test session."""
+"""Shared engine fixtures: a tiny model trained in a few seconds, saved once per test session,
+and the command line run as a user runs it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +58,18 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_engine(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`python -m engine ARGS` from the project root, in a process of its own, on one thread (tiny
+    models are faster so, and the test CPU may be shared)."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +10,10 @@ import pytest
 from engine.checkpoint import Checkpoint, load, save
 from engine.generate import next_probs
 from engine.vocab import Vocab
+from tests.engine.conftest import run_engine as run_cli
 from tests.engine.test_generate import SCRIPTS, STORY, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +21,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """test_generate's random model, saved."""
     vocab = Vocab.build([STORY, SCRIPTS])
     return save(Checkpoint(tiny_model(vocab), vocab), tmp_path_factory.mktemp("ckpt") / "model")
-
-
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_cli_generate_json_prints_one_object(model_dir: Path) -> None:

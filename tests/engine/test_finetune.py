@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +21,10 @@ from engine.evaluate import evaluate
 from engine.finetune import Figures, by_language, finetune, gate, read_excerpts, split_held_out
 from engine.train import train
 from engine.train_options import Recipe, TrainOptions
-from tests.engine.conftest import tiny_options
+from tests.engine.conftest import run_engine, tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 # Quick and small: the test texts are one batch per epoch, so many short epochs; a gentle rate
 # and twice as much replay keep the tiny base's English and Korean. (The anchor's nominal
@@ -195,16 +192,7 @@ def test_excerpts_are_split_by_language() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "finetune", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_engine("finetune", *args)
 
 
 @pytest.mark.slow

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +13,9 @@ from engine import checkpoint
 from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
 from engine.train import train
-from tests.engine.conftest import TINY_MODEL, TINY_TEXT, tiny_options
+from tests.engine.conftest import TINY_MODEL, TINY_TEXT, run_engine, tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -139,17 +133,7 @@ def test_metrics_keep_curves_and_the_run_it_was_fine_tuned_from(
 
 
 def _cli(*args: str) -> dict[str, Any]:
-    # One thread: the tiny model trains faster so, and the test CPU may be shared.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_engine(*args)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout
