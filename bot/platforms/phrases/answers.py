@@ -4,28 +4,9 @@ needs one case here and nothing per platform."""
 
 from __future__ import annotations
 
+from bot.core import views as v
 from bot.core.records import Line, Novel, Story
 from bot.core.registry import Result
-from bot.core.views import (
-    ContinueResult,
-    ExportFile,
-    Help,
-    LineAdded,
-    LineRemoved,
-    ModelView,
-    NovelList,
-    RoundResult,
-    RoundView,
-    SettingsView,
-    StoryEnded,
-    StoryList,
-    StoryRenamed,
-    StoryStarted,
-    StoryView,
-    TrainingNews,
-    TrainingStatus,
-    VoteResult,
-)
 from bot.i18n import Translator
 from bot.platforms.phrases import voting, writer
 from bot.platforms.phrases.common import clip
@@ -35,55 +16,55 @@ from bot.platforms.phrases.markup import Markup
 def answer(t: Translator, m: Markup, outcome: Result) -> str:
     """Any command result as text of the platform's markup."""
     match outcome:
-        case StoryStarted(view):
+        case v.StoryStarted(view):
             return t.gettext(
                 "📖 New story: {title}. Add lines with /write, or let the writer propose some "
                 "with /continue.",
                 title=m.title(view.story.title),
             )
-        case StoryRenamed(renamed, old_title):
+        case v.StoryRenamed(renamed, old_title):
             return t.gettext(
                 "✏️ {old} is now called {title}.",
                 old=m.title(old_title),
                 title=m.title(renamed.title),
             )
-        case StoryEnded(view):
+        case v.StoryEnded(view):
             heading = t.gettext(
                 "🔚 {title} has ended ({n} lines).",
                 title=m.title(view.story.title),
                 n=view.total_lines,
             )
             return story(t, m, view, heading)
-        case StoryView():
+        case v.StoryView():
             return story(t, m, outcome)
-        case StoryList(stories):
+        case v.StoryList(stories):
             rows = [m.item(_story_row(t, m, s)) for s in stories]
             return "\n".join(rows) or t.gettext("No stories in this chat yet.")
-        case ExportFile(filename, content):
+        case v.ExportFile(filename, content):
             return t.gettext(
                 "📄 {name} ({n} characters)", name=m.text(filename), n=t.number(len(content))
             )
-        case LineAdded(item):
+        case v.LineAdded(item):
             return t.gettext(
                 "✍️ Line {position} added by {name}.",
                 position=item.position,
                 name=m.text(item.author_name),
             )
-        case LineRemoved(item):
+        case v.LineRemoved(item):
             return t.gettext(
                 "↩️ Removed line {position} (kept in history): “{text}”",
                 position=item.position,
                 text=m.text(clip(item.text)),
             )
-        case ContinueResult():
+        case v.ContinueResult():
             return voting.continued(t, m, outcome, m.vote_hint(t, outcome.view))
-        case VoteResult():
+        case v.VoteResult():
             return voting.vote_reply(t, m, outcome)
-        case RoundView():
+        case v.RoundView():
             return voting.round_text(t, m, outcome, hint=m.vote_hint(t, outcome))
-        case RoundResult():
+        case v.RoundResult():
             return voting.ended(t, m, outcome)
-        case SettingsView(_, temperature, candidates, vote_seconds, language):
+        case v.SettingsView(_, temperature, candidates, vote_seconds, language):
             return t.gettext(
                 "⚙️ temperature {temperature}, candidates {candidates}, vote_time {seconds} s, "
                 "language {language}",
@@ -92,20 +73,20 @@ def answer(t: Translator, m: Markup, outcome: Result) -> str:
                 seconds=m.bold(str(vote_seconds)),
                 language=m.bold(m.text(language)),
             )
-        case NovelList():
+        case v.NovelList():
             return novels(t, m, outcome)
-        case TrainingStatus():
+        case v.TrainingStatus():
             return paragraph(m, "🧠", writer.training_status(t, outcome))
-        case ModelView():
+        case v.ModelView():
             return paragraph(m, "🤖", writer.model(t, outcome))
-        case Help(commands):
+        case v.Help(commands):
             return "\n".join(
                 m.item(f"{m.code(usage)} — {m.text(t.gettext(what))}") for usage, what in commands
             )
     raise AssertionError(f"no words for {type(outcome).__name__}")
 
 
-def training(t: Translator, m: Markup, news: TrainingNews) -> str:
+def training(t: Translator, m: Markup, news: v.TrainingNews) -> str:
     """A fine-tune ended (announced to the chat)."""
     return "🧠 " + m.text(writer.news(t, news))
 
@@ -121,7 +102,7 @@ def paragraph(m: Markup, emoji: str, rows: list[str]) -> str:
     return "\n".join([f"{emoji} {first}", *(m.item(row) for row in rest)])
 
 
-def story(t: Translator, m: Markup, view: StoryView, heading: str = "") -> str:
+def story(t: Translator, m: Markup, view: v.StoryView, heading: str = "") -> str:
     """The latest lines of a story under its heading."""
     head = heading or t.ngettext(
         "📖 {title} — {n} line",
@@ -145,7 +126,7 @@ def line(t: Translator, m: Markup, item: Line) -> str:
     return f"{m.bold(f'{item.position}.')} {m.text(item.text)} {m.italic('— ' + who)}"
 
 
-def novels(t: Translator, m: Markup, listing: NovelList) -> str:
+def novels(t: Translator, m: Markup, listing: v.NovelList) -> str:
     """/novel list, and what /novel add just added."""
     head = ""
     if listing.added is not None:
