@@ -69,8 +69,8 @@ def _model(model_dir: str | None, device: str, quantize: str) -> tuple[Any, Any,
     import torch
 
     from engine.checkpoint import load
-    from engine.config import ModelConfig
     from engine.model import CharRNN
+    from engine.model_config import ModelConfig
     from engine.quantize import quantize_model
     from engine.vocab import Vocab
 

@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from engine._decode_step import Decoded, Job, Rows, finish, sample, start
-from engine.config import Mode
 from engine.model import CharRNN
+from engine.model_config import Mode
 from engine.vocab import Vocab
 
 __all__ = ["decode_eager"]

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.config import Mode
 from engine.model import CharRNN, StreamState
+from engine.model_config import Mode
 from engine.requests import SampleSettings
 from engine.sentences import (
     CharClasses,

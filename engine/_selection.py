@@ -19,10 +19,10 @@ from typing import Any
 
 from torch import Tensor
 
-from engine.config import Mode
 from engine.data import Document
 from engine.evaluate import evaluate
 from engine.model import CharRNN
+from engine.model_config import Mode
 from engine.train_options import TrainOptions
 from engine.vocab import Vocab
 

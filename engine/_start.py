@@ -17,10 +17,10 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine._rehearsal import Anchor
-from engine.config import ModelConfig
 from engine.data import Document
 from engine.errors import CheckpointError, DataError, EngineError
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.train_options import MODEL_FIELDS, STREAM_ATTENTION, STREAM_SETTINGS, TrainOptions
 from engine.vocab import Vocab
 

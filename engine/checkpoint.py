@@ -19,9 +19,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engine.config import ModelConfig
 from engine.errors import CheckpointError
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.quantize import Quantize, quantize_model
 from engine.vocab import Vocab
 

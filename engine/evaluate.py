@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.config import Mode
 from engine.data import Document, as_documents, encode, read_text_file, target_positions, windows
 from engine.errors import DataError
 from engine.generate import Prompt, SampleSettings, generate
 from engine.model import CharRNN, StreamState, pick_device
+from engine.model_config import Mode
 from engine.vocab import Vocab
 
 # Stream mode: documents per batch and time steps per chunk; window mode: windows per batch.

@@ -25,9 +25,9 @@ from torch import Tensor
 from engine._decode_eager import decode_eager
 from engine._decode_graph import decode_graph
 from engine._decode_step import Decoded, Job
-from engine.config import Mode
 from engine.errors import EngineError
 from engine.model import CharRNN
+from engine.model_config import Mode
 from engine.requests import CONTEXT_CHARS, Prompt, Sample, SampleSettings, context_tail
 from engine.sentences import rank_score
 from engine.vocab import Vocab, normalize

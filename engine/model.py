@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.attention import QueryAttention, VectorAttention
-from engine.config import Mode, ModelConfig
+from engine.model_config import Mode, ModelConfig
 
 RnnState = Any  # (h, c) for an LSTM layer, h for a GRU layer; batch is dim 1
 

@@ -41,9 +41,9 @@ import numpy as np
 import torch
 
 from engine.checkpoint import Checkpoint, save
-from engine.config import ModelConfig
 from engine.errors import CheckpointError
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.vocab import PAD, START, Vocab
 
 __all__ = ["ImportResult", "import_textgenrnn", "main_import", "read_textgenrnn_vocab"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.config import Attention, Mode, ModelConfig
+from engine.model_config import Attention, Mode, ModelConfig
 
 __all__ = [
     "ANCHOR_CHARS",

@@ -19,8 +19,8 @@ def random_writer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from engine import checkpoint
-    from engine.config import ModelConfig
     from engine.model import CharRNN
+    from engine.model_config import ModelConfig
     from engine.vocab import Vocab
 
     torch.manual_seed(0)

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from engine import checkpoint as ckpt
-from engine.config import ModelConfig
 from engine.errors import CheckpointError
 from engine.generate import Prompt, SampleSettings, generate
 from engine.model import CharRNN, StreamState
+from engine.model_config import ModelConfig
 from engine.train import train
 from engine.vocab import Vocab
 from tests.engine.conftest import TINY_TEXT, tiny_options

@@ -14,9 +14,9 @@ from engine import generate
 from engine._decode_eager import decode_eager
 from engine._decode_graph import bucket, cell_step, decode_graph
 from engine._decode_step import Job
-from engine.config import ModelConfig
 from engine.generate import context_ids, decode
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.requests import SampleSettings
 from engine.vocab import normalize
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.config import ModelConfig
 from engine.data import Document, encode, target_positions, windows
 from engine.evaluate import evaluate
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.vocab import Vocab
 
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from engine.config import ModelConfig
 from engine.generate import (
     CONTEXT_CHARS,
     Prompt,
@@ -18,6 +17,7 @@ from engine.generate import (
     generate,
 )
 from engine.model import CharRNN, StreamState
+from engine.model_config import ModelConfig
 from engine.sentences import trim_capped
 from engine.vocab import Vocab
 

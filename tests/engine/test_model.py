@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.config import ModelConfig
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from engine.config import ModelConfig
 from engine.errors import EngineError
 from engine.generate import _choose, generate
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.requests import Prompt, Sample, SampleSettings, context_tail
 from engine.vocab import Vocab
 

@@ -10,9 +10,9 @@ import torch
 
 from engine import _selection
 from engine._selection import Selector
-from engine.config import ModelConfig
 from engine.data import Document
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.train_options import TrainOptions
 from engine.vocab import Vocab
 

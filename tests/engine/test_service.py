@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from engine import checkpoint, service
-from engine.config import ModelConfig
 from engine.model import CharRNN
+from engine.model_config import ModelConfig
 from engine.service import FIELDS, Worker, answer_batch, serve
 from engine.vocab import Vocab
 
