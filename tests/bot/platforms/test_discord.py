@@ -301,8 +301,9 @@ async def test_commands_synced_with_descriptions_and_identify_asks_for_reactions
     for item in walk(synced):
         assert item["description"] and item["description"] != "…", item["name"]
     subcommands = {c["name"]: {o["name"] for o in c.get("options", [])} for c in synced}
-    assert subcommands["story"] == {"new", "show", "export", "list", "end"}
+    assert subcommands["story"] == {"new", "show", "export", "list", "rename", "end"}
     assert subcommands["round"] == {"show", "close", "cancel"}
+    assert subcommands["settings"] == {"show", "set"}
     assert subcommands["novel"] == {"add", "list", "remove"}
     intents = discord.Intents._from_value(guild.fake.intents or 0)
     assert intents.reactions and intents.guilds and not intents.message_content
