@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import choose_platforms
-from tests.bot.platforms.fake_discord import FakeDiscord, Member
-from tests.bot.platforms.fake_telegram import TOKEN, FakeBotAPI, private, user
+from tests.bot.platforms.discord.fake_discord import FakeDiscord, Member
+from tests.bot.platforms.telegram.fake_bot_api import TOKEN, FakeBotAPI, private, user
 
 ROOT = Path(__file__).resolve().parents[2]
 

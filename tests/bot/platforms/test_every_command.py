@@ -23,13 +23,13 @@ from bot.platforms.console import CHAT as CONSOLE_CHAT
 from bot.platforms.console import ConsolePlatform
 from bot.platforms.discord import DiscordPlatform
 from tests.bot.conftest import World
-from tests.bot.platforms.fake_discord import CHANNEL_ID, GUILD_ID, FakeDiscord
-from tests.bot.platforms.fake_discord import Upload as DcUpload
-from tests.bot.platforms.fake_telegram import FakeBotAPI, administrator
-from tests.bot.platforms.test_discord import ALICE as DC_ALICE
-from tests.bot.platforms.test_discord import MOD as DC_MOD
-from tests.bot.platforms.test_discord import _no_wait
-from tests.bot.platforms.test_telegram import ADA, ALICE, GROUP, GROUP_KEY, Setup
+from tests.bot.platforms.discord.fake_discord import CHANNEL_ID, GUILD_ID, FakeDiscord
+from tests.bot.platforms.discord.fake_discord import Upload as DcUpload
+from tests.bot.platforms.discord.helpers import ALICE as DC_ALICE
+from tests.bot.platforms.discord.helpers import MOD as DC_MOD
+from tests.bot.platforms.discord.helpers import _no_wait
+from tests.bot.platforms.telegram.fake_bot_api import FakeBotAPI, administrator
+from tests.bot.platforms.telegram.helpers import ADA, ALICE, GROUP, GROUP_KEY, Setup
 
 NOVEL = "The sea was calm that night, and the lamp burned until dawn. " * 40
 

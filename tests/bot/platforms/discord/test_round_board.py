@@ -1,0 +1,137 @@
+"""bot/platforms/discord/round_board.py: the round message, reactions as votes, the live counts,
+the ballots read back at close (its BallotBox port); end to end, the real discord.py client against
+the local fake Discord (fake_discord.py: REST and the gateway over a real WebSocket), the relay
+core, a real SQLite store, the fake writer."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import tally
+from bot.core.records import Ballot, Chat, Round, Vote
+from tests.bot.conftest import ALICE as ALICE_ACTOR
+from tests.bot.conftest import CHAT, World
+from tests.bot.platforms.discord.fake_discord import BOT_ID, MEMBER_PERMISSIONS
+from tests.bot.platforms.discord.helpers import ALICE, BOB, CAROL, MOD, Guild, GuildFactory
+
+
+async def test_round_in_a_guild_from_story_to_winner(guild: Guild) -> None:
+    """Story, two writers, /continue, three reaction votes (one moves), deadline: winner posted."""
+    message = await guild.open_round()
+    await guild.fake.react(ALICE, message.id, "1️⃣")
+    await guild.fake.react(BOB, message.id, "3️⃣")
+    await guild.fake.react(CAROL, message.id, "1️⃣")
+    await guild.votes_become(message, {"1": 1, "2": 3, "3": 1})
+    await guild.fake.react(CAROL, message.id, "3️⃣")
+    await guild.votes_become(message, {"1": 1, "2": 3, "3": 3})
+    # The bot may manage messages, so Carol's old reaction goes, and that changes no vote.
+    await guild.fake.wait_until(lambda: CAROL.id not in message.reactions["1️⃣"])
+    await guild.fake.wait_until(lambda: "-# 2 votes" in message.content)  # live counts
+    await guild.votes_become(message, {"1": 1, "2": 3, "3": 3})
+
+    await guild.deadline_passes(message)
+    assert await guild.last_line() == ("ai", "dragon candidate 101-2.")
+    assert "closed (deadline): 3️⃣ won with 2 votes of 3" in message.content
+    posted = guild.fake.channel_messages()[-1]
+    assert "🏆" in posted.content and "dragon candidate 101-2." in posted.content
+    assert not any(
+        v.member_id == str(BOT_ID)
+        for v in await guild.world.store.votes((await guild.round_of(message)).id)
+    )
+
+
+async def test_reaction_while_disconnected_counts_at_close(guild: Guild) -> None:
+    """Reactions made while the bot was away and never dispatched to it count at close."""
+    message = await guild.open_round()
+    await guild.fake.react(ALICE, message.id, "1️⃣")
+    await guild.votes_become(message, {"1": 1})
+    guild.fake.invalidate_resume = True
+    guild.fake.hold_gateway()
+    await guild.fake.drop()
+    await guild.fake.react(BOB, message.id, "3️⃣")
+    await guild.fake.react(CAROL, message.id, "3️⃣")
+    guild.fake.release_gateway()
+    await guild.fake.connected(identifies=2)  # RESUME refused: a fresh IDENTIFY
+    assert "INVALID_SESSION" in guild.fake.gateway_log
+    await guild.votes_become(message, {"1": 1})  # the gateway never told the bot
+
+    await guild.deadline_passes(message)
+    assert await guild.last_line() == ("ai", "dragon candidate 101-2.")
+    assert "3️⃣ won with 2 votes of 3" in message.content
+    assert guild.fake.calls_to("GET", f"/messages/{message.id}/reactions/")
+
+
+async def test_removing_a_reaction_removes_only_the_current_vote(make_guild: GuildFactory) -> None:
+    """Taking back a moved vote's old reaction changes nothing; the current one's unvotes."""
+    guild = await make_guild(bot_permissions=MEMBER_PERMISSIONS)
+    message = await guild.open_round()
+    await guild.fake.react(ALICE, message.id, "1️⃣")
+    await guild.fake.react(ALICE, message.id, "2️⃣")
+    await guild.votes_become(message, {"1": 2})
+    await guild.fake.unreact(ALICE, message.id, "1️⃣")
+    await guild.fake.react(BOB, message.id, "3️⃣")  # a later event, handled after the removal
+    await guild.votes_become(message, {"1": 2, "2": 3})
+    await guild.fake.unreact(ALICE, message.id, "2️⃣")
+    await guild.votes_become(message, {"2": 3})
+    assert not guild.fake.calls_to("DELETE", "/reactions/")
+
+
+async def test_continue_again_adds_candidates_to_the_same_message(guild: Guild) -> None:
+    """A second /continue edits the round message and seeds only the new keycaps."""
+    message = await guild.open_round()
+    reply = await guild.fake.answer(BOB, "continue", keyword="castle")
+    assert "Added 4️⃣, 5️⃣, 6️⃣ to round 1" in reply.text()
+    await guild.fake.wait_until(lambda: len(message.reactions) == 6)
+    # The first /continue took seeds 101-106 (3 candidates, over-generated twice): 107 is new.
+    assert "castle candidate 107-0." in message.content
+    assert len(guild.fake.calls_to("PUT", "/reactions/")) == 6
+
+
+async def test_moderator_closes_round_publicly(guild: Guild) -> None:
+    """/round close by a moderator: the reply names the winner, the round message shows it."""
+    message = await guild.open_round()
+    await guild.fake.react(BOB, message.id, "2️⃣")
+    await guild.votes_become(message, {"2": 2})
+    refused = await guild.fake.answer(ALICE, "round close")
+    assert refused.messages()[0].ephemeral and "Only moderators" in refused.text()
+    reply = await guild.fake.answer(MOD, "round close")
+    assert not reply.messages()[0].ephemeral
+    assert "2️⃣ won with 1 vote" in reply.text() and "dragon candidate 101-1." in reply.text()
+    await guild.fake.wait_until(lambda: "closed (moderator)" in message.content)
+
+
+def test_reconcile_merges_reactions_into_votes() -> None:
+    """Unseen reactions become votes, a kept stored vote stands, a vote with no reaction goes."""
+    votes = [Vote(1, "a", "A", 2, 0.0), Vote(1, "b", "B", 1, 0.0), Vote(1, "c", "C", 3, 0.0)]
+    ballots = [
+        Ballot("a", "A", 1),
+        Ballot("a", "A", 2),
+        Ballot("b", "B", 3),
+        Ballot("d", "D", 3),
+        Ballot("d", "D", 2),
+        Ballot("e", "E", 9),
+    ]
+    cast, gone = tally.reconcile(votes, ballots, ordinals={1, 2, 3})
+    assert cast == [Ballot("b", "B", 3), Ballot("d", "D", 2)]
+    assert gone == ["c"]
+
+
+class _BrokenBallotBox:
+    async def ballots(self, chat: Chat, round_: Round) -> list[Ballot] | None:
+        raise RuntimeError("the platform is down")
+
+
+async def test_unreadable_ballot_box_does_not_keep_a_round_open(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If the platform's reactions cannot be read at close, the stored votes decide."""
+    world.relay.add_ballot_box("console", _BrokenBallotBox())
+    await world.relay.new_story(CHAT, ALICE_ACTOR, "Dragon")
+    opened = await world.relay.continue_story(CHAT, ALICE_ACTOR)
+    await world.relay.set_round_message(opened.view.id, "somewhere:1")
+    await world.relay.vote(CHAT, ALICE_ACTOR, 2)
+    world.clock.t += 10_000
+    closed = await world.relay.close_due(opened.view.id)
+    assert closed is not None and closed[1].winner is not None
+    assert closed[1].winner.ordinal == 2
+    assert "reading the votes of round 1 on console failed" in caplog.text
