@@ -150,7 +150,8 @@ async def count_rows(store: SqliteStore, chats: int) -> dict[str, int]:
             lines += len(await store.lines(story_id))
         for round_ in closed:
             if round_.story_id in story_ids:
-                votes += len(await store.votes(round_.id))
+                snapshot = await store.round_snapshot(round_.id)
+                votes += len(snapshot.votes) if snapshot else 0
     return {"lines": lines, "votes": votes}
 
 

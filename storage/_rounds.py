@@ -17,7 +17,6 @@ from bot.core.records import (
     NewCandidate,
     Round,
     RoundStatus,
-    Vote,
     VoteChange,
 )
 from storage._rows import (
@@ -26,7 +25,6 @@ from storage._rows import (
     VOTE_COLUMNS,
     to_candidate,
     to_round,
-    to_vote,
 )
 from storage._stories import insert_line, story_is_open
 from storage.database import Database, Session
@@ -305,7 +303,3 @@ class RoundQueries:
                 current = ordinal
             await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=current)
-
-    async def votes(self, round_id: int) -> list[Vote]:
-        """The round's votes, oldest first."""
-        return [to_vote(r) for r in await self._db.fetch_all(SQL_VOTES, (round_id,))]

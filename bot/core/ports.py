@@ -29,7 +29,6 @@ from bot.core.records import (
     TrainingRun,
     TrainingText,
     VersionFigures,
-    Vote,
     VoteChange,
     WriterFacts,
     WriterVersion,
@@ -125,7 +124,6 @@ class Store(Protocol):
     async def toggle_vote(
         self, round_id: int, member_id: str, member_name: str, ordinal: int, at: float
     ) -> VoteChange: ...
-    async def votes(self, round_id: int) -> list[Vote]: ...
 
     # novels: duplicates (same sha256 among a chat's non-removed novels) raise "duplicate"
     async def add_novel(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 import pytest
 
 from bot.core.ports import Store, StoreConflict
-from bot.core.records import NewCandidate, Round, Story
+from bot.core.records import NewCandidate, Round, Story, Vote
 
 T0 = 1_700_000_000.0
 WRITER = ("writer", "The Writer")
@@ -48,3 +48,10 @@ async def conflict(awaitable: Awaitable[object]) -> str:
     with pytest.raises(StoreConflict) as info:
         await awaitable
     return info.value.reason
+
+
+async def stored_votes(store: Store, round_id: int) -> list[Vote]:
+    """The round's votes as the store keeps them, read the way the bot reads them."""
+    snapshot = await store.round_snapshot(round_id)
+    assert snapshot is not None
+    return snapshot.votes

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from bot.core.records import Chat
+import pytest
+
+from bot.core.records import Ballot, Chat, Round
 from bot.core.views import RoundResult
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
@@ -153,3 +155,24 @@ async def test_recover_closes_overdue_rounds_at_once(world: World) -> None:
     assert chat.external_id == CHAT.external_id
     assert result.view.id == opened.view.id and result.winner is not None
     assert result.winner.ordinal == 2 and world.timers.armed == {}
+
+
+class _BrokenBallotBox:
+    async def ballots(self, chat: Chat, round_: Round) -> list[Ballot] | None:
+        raise RuntimeError("the platform is down")
+
+
+async def test_unreadable_ballot_box_does_not_keep_a_round_open(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If the platform's reactions cannot be read at close, the stored votes decide."""
+    world.relay.add_ballot_box("console", _BrokenBallotBox())
+    await world.relay.new_story(CHAT, ALICE, "Dragon")
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.set_round_message(opened.view.id, "somewhere:1")
+    await world.relay.vote(CHAT, ALICE, 2)
+    world.clock.t += 10_000
+    closed = await world.relay.close_due(opened.view.id)
+    assert closed is not None and closed[1].winner is not None
+    assert closed[1].winner.ordinal == 2
+    assert "reading the votes of round 1 on console failed" in caplog.text

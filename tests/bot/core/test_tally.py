@@ -31,16 +31,17 @@ def test_no_votes_skips_or_takes_the_best_score() -> None:
     assert pick_winner([], [], "best_score") is None
 
 
-def test_reconcile_keeps_a_moved_vote_and_drops_a_taken_back_one() -> None:
-    """A stored vote still among the member's ballots stands; a member with only other
-    ballots gets the lowest; a stored vote with no ballot left goes; other emoji are ignored."""
-    stored = [vote("a", 2), vote("b", 1)]
+def test_reconcile_merges_reactions_into_votes() -> None:
+    """Unseen reactions become votes, a kept stored vote stands, a vote with no reaction goes."""
+    votes = [Vote(1, "a", "A", 2, 0.0), Vote(1, "b", "B", 1, 0.0), Vote(1, "c", "C", 3, 0.0)]
     ballots = [
-        Ballot("a", "A", 1),  # an old reaction the platform kept: a's vote for 2 stands
+        Ballot("a", "A", 1),
         Ballot("a", "A", 2),
-        Ballot("c", "C", 3),
-        Ballot("c", "C", 2),
-        Ballot("d", "D", 7),  # not a candidate of this round
+        Ballot("b", "B", 3),
+        Ballot("d", "D", 3),
+        Ballot("d", "D", 2),
+        Ballot("e", "E", 9),
     ]
-    cast, gone = reconcile(stored, ballots, ordinals={1, 2, 3})
-    assert cast == [Ballot("c", "C", 2)] and gone == ["b"]
+    cast, gone = reconcile(votes, ballots, ordinals={1, 2, 3})
+    assert cast == [Ballot("b", "B", 3), Ballot("d", "D", 2)]
+    assert gone == ["c"]

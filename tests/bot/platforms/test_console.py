@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database, SqliteStore
+from tests.storage.helpers import stored_votes
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,7 +74,7 @@ async def round_state(db_path: Path) -> tuple[str, list[tuple[str, int]]]:
     async with Database(db_path) as db:
         store = SqliteStore(db)
         (round_,) = await store.rounds_with_status(["voting", "closed", "cancelled"])
-        votes = [(v.member_id, v.ordinal) for v in await store.votes(round_.id)]
+        votes = [(v.member_id, v.ordinal) for v in await stored_votes(store, round_.id)]
         return round_.status, sorted(votes)
 
 

@@ -19,6 +19,7 @@ from tests.bot.platforms.discord.fake_discord import (
     Member,
     Message,
 )
+from tests.storage.helpers import stored_votes
 
 ALICE = Member(1, "Alice")
 BOB = Member(2, "Bob")
@@ -57,7 +58,7 @@ class Guild:
         await eventually(lambda: self._votes_are(round_.id, expected))
 
     async def _votes_are(self, round_id: int, expected: dict[str, int]) -> bool:
-        votes = await self.world.store.votes(round_id)
+        votes = await stored_votes(self.world.store, round_id)
         return {v.member_id: v.ordinal for v in votes} == expected
 
     async def deadline_passes(self, message: Message) -> None:

@@ -5,14 +5,9 @@ core, a real SQLite store, the fake writer."""
 
 from __future__ import annotations
 
-import pytest
-
-from bot.core import tally
-from bot.core.records import Ballot, Chat, Round, Vote
-from tests.bot.conftest import ALICE as ALICE_ACTOR
-from tests.bot.conftest import CHAT, World
 from tests.bot.platforms.discord.fake_discord import BOT_ID, MEMBER_PERMISSIONS
 from tests.bot.platforms.discord.helpers import ALICE, BOB, CAROL, MOD, Guild, GuildFactory
+from tests.storage.helpers import stored_votes
 
 
 async def test_round_in_a_guild_from_story_to_winner(guild: Guild) -> None:
@@ -36,7 +31,7 @@ async def test_round_in_a_guild_from_story_to_winner(guild: Guild) -> None:
     assert "🏆" in posted.content and "dragon candidate 101-2." in posted.content
     assert not any(
         v.member_id == str(BOT_ID)
-        for v in await guild.world.store.votes((await guild.round_of(message)).id)
+        for v in await stored_votes(guild.world.store, (await guild.round_of(message)).id)
     )
 
 
@@ -98,40 +93,3 @@ async def test_moderator_closes_round_publicly(guild: Guild) -> None:
     assert not reply.messages()[0].ephemeral
     assert "2️⃣ won with 1 vote" in reply.text() and "dragon candidate 101-1." in reply.text()
     await guild.fake.wait_until(lambda: "closed (moderator)" in message.content)
-
-
-def test_reconcile_merges_reactions_into_votes() -> None:
-    """Unseen reactions become votes, a kept stored vote stands, a vote with no reaction goes."""
-    votes = [Vote(1, "a", "A", 2, 0.0), Vote(1, "b", "B", 1, 0.0), Vote(1, "c", "C", 3, 0.0)]
-    ballots = [
-        Ballot("a", "A", 1),
-        Ballot("a", "A", 2),
-        Ballot("b", "B", 3),
-        Ballot("d", "D", 3),
-        Ballot("d", "D", 2),
-        Ballot("e", "E", 9),
-    ]
-    cast, gone = tally.reconcile(votes, ballots, ordinals={1, 2, 3})
-    assert cast == [Ballot("b", "B", 3), Ballot("d", "D", 2)]
-    assert gone == ["c"]
-
-
-class _BrokenBallotBox:
-    async def ballots(self, chat: Chat, round_: Round) -> list[Ballot] | None:
-        raise RuntimeError("the platform is down")
-
-
-async def test_unreadable_ballot_box_does_not_keep_a_round_open(
-    world: World, caplog: pytest.LogCaptureFixture
-) -> None:
-    """If the platform's reactions cannot be read at close, the stored votes decide."""
-    world.relay.add_ballot_box("console", _BrokenBallotBox())
-    await world.relay.new_story(CHAT, ALICE_ACTOR, "Dragon")
-    opened = await world.relay.continue_story(CHAT, ALICE_ACTOR)
-    await world.relay.set_round_message(opened.view.id, "somewhere:1")
-    await world.relay.vote(CHAT, ALICE_ACTOR, 2)
-    world.clock.t += 10_000
-    closed = await world.relay.close_due(opened.view.id)
-    assert closed is not None and closed[1].winner is not None
-    assert closed[1].winner.ordinal == 2
-    assert "reading the votes of round 1 on console failed" in caplog.text

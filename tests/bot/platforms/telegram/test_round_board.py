@@ -26,6 +26,7 @@ from tests.bot.platforms.telegram.helpers import (
     settle,
     story_with_two_lines,
 )
+from tests.storage.helpers import stored_votes
 
 
 async def test_group_round_from_story_to_winner(setup: Setup) -> None:
@@ -87,7 +88,7 @@ async def test_round_and_votes_survive_a_restart(setup: Setup) -> None:
         assert closed is not None
         edit = await setup.fake.wait_for("editMessageText", after=mark)
         assert "1️⃣ won" in edit.result["text"]
-        votes = sorted((v.member_id, v.ordinal) for v in await bot.store.votes(round_id))
+        votes = sorted((v.member_id, v.ordinal) for v in await stored_votes(bot.store, round_id))
         assert votes == [("11", 1), ("12", 3), ("13", 1)]
 
 
@@ -102,8 +103,8 @@ async def test_button_data_cannot_vote_in_another_round(setup: Setup) -> None:
         forged = f"v:{round_id_of(elsewhere)}:1"
         assert "round is over" in await setup.tap(BOB, round_message, 1, data=forged)
         assert "does nothing" in await setup.tap(BOB, round_message, 1, data="v:1")
-        assert await bot.store.votes(round_id_of(round_message)) == []
-        assert await bot.store.votes(round_id_of(elsewhere)) == []
+        assert await stored_votes(bot.store, round_id_of(round_message)) == []
+        assert await stored_votes(bot.store, round_id_of(elsewhere)) == []
 
 
 async def test_more_candidates_move_the_round_message(setup: Setup) -> None:
@@ -151,7 +152,8 @@ async def test_thumbs_up_reaction_votes_and_taking_it_back_unvotes(setup: Setup)
         await settle(setup, bot)
         assert setup.fake.sent("editMessageReplyMarkup", mark) == []
         votes = [
-            (v.member_id, v.ordinal) for v in await bot.store.votes(round_id_of(round_message))
+            (v.member_id, v.ordinal)
+            for v in await stored_votes(bot.store, round_id_of(round_message))
         ]
         assert votes == [("13", 3)]
         assert "message_reaction" in (setup.fake.allowed_updates or [])
