@@ -1,7 +1,7 @@
 """Persistence for relaytale: SQLite (WAL) through aiosqlite; all of the project's SQL lives here.
 
-`Database` opens the file, applies the numbered migrations in storage/migrations/ and is the one
-writer; `SqliteStore` implements bot.core.ports.Store on it.
+`Database` opens the file, applies the numbered migrations in storage/migrations/sqlite/ and is
+the one writer; `SqliteStore` implements bot.core.ports.Store on it.
 
     async with Database("relaytale.db") as db:
         store = SqliteStore(db)

@@ -26,7 +26,7 @@ from storage.errors import SchemaError, StorageError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
 # RETURNING needs 3.35; json_each (used to pass a list as one parameter) is built in from 3.38.
 MIN_SQLITE = (3, 38, 0)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
