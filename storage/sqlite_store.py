@@ -7,6 +7,7 @@ writer.
 
 from __future__ import annotations
 
+from storage._deliveries import DeliveryQueries
 from storage._library import LibraryQueries
 from storage._lookups import LookupQueries
 from storage._rounds import RoundQueries
@@ -15,7 +16,9 @@ from storage._writers import WriterQueries
 from storage.database import Database
 
 
-class SqliteStore(StoryQueries, RoundQueries, LookupQueries, LibraryQueries, WriterQueries):
+class SqliteStore(
+    StoryQueries, RoundQueries, LookupQueries, LibraryQueries, WriterQueries, DeliveryQueries
+):
     """The store the bot runs on. Give it an opened Database; closing that is the caller's job."""
 
     def __init__(self, db: Database) -> None:

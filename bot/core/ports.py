@@ -170,6 +170,10 @@ class Store(Protocol):
     async def new_training_chars(self, lineage: str, scope: int | None) -> int: ...
     async def chats_with_new_text(self, min_chars: int) -> list[tuple[Chat, int]]: ...
 
+    # deliveries: True the first time a platform delivers this update (remembered for a day),
+    # False for the same update again (a webhook retry that reached another process)
+    async def first_delivery(self, platform: str, update_id: int, at: float) -> bool: ...
+
 
 @dataclass(frozen=True)
 class WriterRequest:
