@@ -102,6 +102,11 @@ class Relay:
         """A platform whose votes also live on its side: read before each of its rounds closes."""
         self.ctx.ballot_boxes[platform] = box
 
+    async def first_delivery(self, platform: str, delivery_id: int) -> bool:
+        """Whether a platform delivers this update for the first time; a second delivery (a
+        webhook retry that reached another process) is not handled again."""
+        return await self.ctx.store.first_delivery(platform, delivery_id, self.ctx.clock.now())
+
     # -- stories and lines ----------------------------------------------------------------------
 
     async def new_story(self, key: ChatKey, actor: Actor, title: str) -> StoryView:

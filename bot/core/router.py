@@ -89,6 +89,11 @@ class CommandRouter:
         """Where the platform shows a round, so taps and reactions find it after a restart."""
         await self.relay.set_round_message(round_id, message_ref)
 
+    async def first_delivery(self, platform: str, delivery_id: int) -> bool:
+        """Whether this update is new to every process of the bot: a platform that may deliver
+        one twice (Telegram's webhook retries) hands on only a first delivery."""
+        return await self.relay.first_delivery(platform, delivery_id)
+
     def add_ballot_box(self, platform: str, box: BallotBox) -> None:
         """A platform whose votes also live on its side (Discord's reactions): the core reads
         them before each of its rounds closes."""

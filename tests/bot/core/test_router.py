@@ -96,3 +96,11 @@ async def test_settings_show_for_anyone_change_for_moderators(world: World) -> N
         await world.router.handle(CHAT, ALICE, "/settings set candidates 4")
     changed = await world.router.handle(CHAT, MOD, "/settings set candidates 4")
     assert dataclasses.replace(shown, candidates=4, settings=changed.settings) == changed
+
+
+async def test_an_update_delivered_twice_is_new_once(world: World) -> None:
+    """first_delivery: True for an update's first delivery, False for the same one again; the
+    platform and the id together name it."""
+    assert await world.router.first_delivery("telegram", 5)
+    assert not await world.router.first_delivery("telegram", 5)
+    assert await world.router.first_delivery("discord", 5)
