@@ -28,7 +28,7 @@ from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
 from bot.trainer_client import EngineTrainer
-from storage import Database, SqliteStore
+from storage import Database, SqliteStore, StorageError, open_database
 
 log = logging.getLogger("relaytale")
 
@@ -62,7 +62,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--config", default=None, help="config file (default: ./config.toml when it exists)"
     )
-    parser.add_argument("--db", default=None, help="SQLite file (default: storage.database)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file or postgresql://user@host:port/database URL (default: storage.database)",
+    )
     args = parser.parse_args(argv)
     config_path = args.config
     if config_path is None and Path("config.toml").exists():
@@ -86,8 +90,20 @@ async def run(options: Options, config: Config) -> int:
                 "--platform %s needs the %s environment variable", name, TOKEN_VARIABLES[name]
             )
             return 2
-    db_path = Path(options.db_path or config.storage.database)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    target = options.db_path or config.storage.database
+    try:
+        database = open_database(target)
+    except StorageError as exc:
+        log.error("--db / storage.database: %s", exc)
+        return 2
+    # Writer versions and exports sit beside a SQLite file; with PostgreSQL, in ./data.
+    data_dir = Path(target).parent if isinstance(database, Database) else Path("data")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await database.open()
+    except StorageError as exc:  # unreachable, or a schema newer than this code
+        log.error("%s", exc)
+        return 1
     writer = EngineClient(
         config.writer.model_dir,
         config.writer.device,
@@ -98,7 +114,7 @@ async def run(options: Options, config: Config) -> int:
     )
     scheduler = Scheduler()
     announcers = Announcers()
-    async with Database(db_path) as db:
+    async with database as db:
         relay = Relay(
             SqliteStore(db),
             writer,
@@ -110,7 +126,7 @@ async def run(options: Options, config: Config) -> int:
             announcer=announcers,
             trainer=EngineTrainer(config.training.hang_seconds),
             training=config.training,
-            writers_dir=config.training.writers_dir or str(db_path.parent / "writers"),
+            writers_dir=config.training.writers_dir or str(data_dir / "writers"),
             languages=languages(),
         )
         router = CommandRouter(relay)
@@ -119,13 +135,15 @@ async def run(options: Options, config: Config) -> int:
             await relay.close_due(round_id)  # the end is announced by the core
 
         scheduler.on_round_due = round_due
-        if config.storage.backup_minutes:
-            backup_dir = Path(config.storage.backup_dir)
+        if config.storage.backup_minutes and isinstance(db, Database):
+            sqlite_db, backup_dir = db, Path(config.storage.backup_dir)
 
             async def backup() -> None:
-                await backup_database(db, backup_dir, config.storage.backups_kept)
+                await backup_database(sqlite_db, backup_dir, config.storage.backups_kept)
 
             scheduler.every("backup", config.storage.backup_minutes, backup)
+        elif config.storage.backup_minutes:
+            log.info("PostgreSQL is backed up by its own tools (pg_dump); storage.backup_* unused")
         if config.training.enabled:
             scheduler.every("training", config.training.interval_minutes, queue_training(relay))
         try:
@@ -133,7 +151,7 @@ async def run(options: Options, config: Config) -> int:
         except WriterUnavailable as exc:
             log.error("%s: is %s a checkpoint folder?", exc, config.writer.model_dir)
             return 1
-        platforms = build_platforms(platform_names, router, config, db_path)
+        platforms = build_platforms(platform_names, router, config, data_dir)
         for name, platform in platforms.items():
             announcers.register(name, platform)
         started: list[ChatPlatform] = []
@@ -180,7 +198,7 @@ class ChatPlatform(Announcer, Protocol):
 
 
 def build_platforms(
-    names: list[str], router: CommandRouter, config: Config, db_path: Path
+    names: list[str], router: CommandRouter, config: Config, data_dir: Path
 ) -> dict[str, ChatPlatform]:
     """Adapters are imported only when used, so a console session never loads discord.py."""
     platforms: dict[str, ChatPlatform] = {}
@@ -188,7 +206,7 @@ def build_platforms(
         platforms["console"] = ConsolePlatform(
             router,
             config.console.member,
-            export_dir=db_path.parent / "exports",
+            export_dir=data_dir / "exports",
             max_upload_bytes=config.novels.max_bytes,
         )
     if "telegram" in names:

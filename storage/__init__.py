@@ -1,14 +1,47 @@
-"""Persistence for relaytale: SQLite (WAL) through aiosqlite; all of the project's SQL lives here.
+"""Persistence for relaytale; all of the project's SQL lives here.
 
-`Database` opens the file, applies the numbered migrations in storage/migrations/sqlite/ and is
-the one writer; `SqliteStore` implements bot.core.ports.Store on it.
+Two databases behind one store: SQLite (a file, WAL, through aiosqlite — the default, one
+process) and PostgreSQL (asyncpg, for several bot processes on one database). `open_database`
+takes a file path or a `postgresql://` URL; each applies its numbered migrations
+(storage/migrations/sqlite/, storage/migrations/postgres/, kept in step) and keeps one writer at
+a time; `SqliteStore` implements bot.core.ports.Store on either.
 
-    async with Database("relaytale.db") as db:
+    async with open_database("data/relaytale.db") as db:
         store = SqliteStore(db)
 """
 
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
 from storage.database import Database, Session
 from storage.errors import NotFound, SchemaError, StorageError
+from storage.postgres import SCHEMES, PostgresDatabase, is_postgres_url, safe_url
 from storage.sqlite_store import SqliteStore
 
-__all__ = ["Database", "NotFound", "SchemaError", "Session", "SqliteStore", "StorageError"]
+__all__ = [
+    "Database",
+    "NotFound",
+    "PostgresDatabase",
+    "SchemaError",
+    "Session",
+    "SqliteStore",
+    "StorageError",
+    "is_postgres_url",
+    "open_database",
+    "safe_url",
+]
+
+
+def open_database(target: str) -> Database | PostgresDatabase:
+    """The database `target` names, not yet opened: a SQLite file path, or a PostgreSQL URL.
+    Any other scheme is refused, naming it."""
+    if is_postgres_url(target):
+        return PostgresDatabase(target)
+    scheme = urlsplit(target).scheme
+    if "://" in target:
+        raise StorageError(
+            f"unsupported database {scheme}:// (give a SQLite file path or a "
+            f"{SCHEMES[0]}://user@host:port/database URL)"
+        )
+    return Database(target)

@@ -7,7 +7,7 @@ transaction per delivery: the first process to insert the key takes the update, 
 
 from __future__ import annotations
 
-from storage.database import Database
+from storage._sql import SqlDatabase
 
 # Telegram keeps an undelivered update for 24 hours; a retry never comes later than that.
 REMEMBER_SECONDS = 86_400.0
@@ -23,7 +23,7 @@ RETURNING update_id
 class DeliveryQueries:
     """Processed updates; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     async def first_delivery(self, platform: str, update_id: int, at: float) -> bool:
         """True the first time this update is delivered (and it is recorded), False after.

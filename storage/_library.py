@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from bot.core.ports import StoreConflict
 from bot.core.records import Novel
 from storage._rows import NOVEL_COLUMNS, to_novel
-from storage.database import Database
+from storage._sql import SqlDatabase
 
 SQL_NOVEL_BY_SHA = """
 SELECT 1 FROM novels WHERE chat_id = ? AND sha256 = ? AND status <> 'removed'
@@ -19,9 +21,8 @@ RETURNING {NOVEL_COLUMNS}
 SQL_NOVELS = f"""
 SELECT {NOVEL_COLUMNS} FROM novels WHERE chat_id = ? AND (status <> 'removed' OR ?) ORDER BY id
 """
-# remove_novel() is given no time, so the database's clock stamps it.
 SQL_REMOVE_NOVEL = f"""
-UPDATE novels SET status = 'removed', removed_at = (julianday('now') - 2440587.5) * 86400.0
+UPDATE novels SET status = 'removed', removed_at = ?
 WHERE id = ? AND chat_id = ? AND status <> 'removed'
 RETURNING {NOVEL_COLUMNS}
 """
@@ -30,7 +31,7 @@ RETURNING {NOVEL_COLUMNS}
 class LibraryQueries:
     """Novels; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     async def add_novel(
         self,
@@ -62,5 +63,5 @@ class LibraryQueries:
     async def remove_novel(self, chat_id: int, novel_id: int) -> Novel | None:
         """Mark the chat's novel removed (kept, no longer trained on); None if not found."""
         async with self._db.transaction() as tx:
-            row = await tx.fetch_one(SQL_REMOVE_NOVEL, (novel_id, chat_id))
+            row = await tx.fetch_one(SQL_REMOVE_NOVEL, (time.time(), novel_id, chat_id))
         return None if row is None else to_novel(row)

@@ -23,7 +23,7 @@ from storage._rows import (
     to_vote,
     width,
 )
-from storage.database import Database
+from storage._sql import SqlDatabase
 
 _SELECT_PLACE = (
     f"SELECT {prefixed('c', CHAT_COLUMNS)}, {prefixed('s', STORY_COLUMNS)}, "
@@ -58,7 +58,7 @@ _ROUND_END = width(ROUND_COLUMNS)
 class LookupQueries:
     """Reads that answer an interaction's questions in one call; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     async def find_chat(self, platform: str, external_id: str) -> Chat | None:
         """The chat, if it has ever been seen (a read: no upsert)."""

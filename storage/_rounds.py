@@ -6,7 +6,6 @@ writes, so a vote racing a close, or two closers racing each other, cannot both 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from bot.core.ports import StoreConflict
@@ -26,8 +25,8 @@ from storage._rows import (
     to_candidate,
     to_round,
 )
+from storage._sql import SqlDatabase, SqlSession
 from storage._stories import insert_line, story_is_open
-from storage.database import Database, Session
 from storage.errors import NotFound
 
 SQL_GET_ROUND = f"SELECT {ROUND_COLUMNS} FROM rounds WHERE id = ?"
@@ -38,10 +37,10 @@ WHERE story_id = ? AND status IN ('generating', 'voting') ORDER BY id DESC LIMIT
 SQL_ROUND_BY_MESSAGE = f"""
 SELECT {ROUND_COLUMNS} FROM rounds WHERE message_ref = ? ORDER BY id DESC LIMIT 1
 """
-# The statuses travel as one JSON array, so the SQL text is the same for any number of them.
-SQL_ROUNDS_WITH_STATUS = f"""
-SELECT {ROUND_COLUMNS} FROM rounds WHERE status IN (SELECT value FROM json_each(?)) ORDER BY id
-"""
+# One placeholder per status asked for: "IN (?, ?)".
+SQL_ROUNDS_WITH_STATUS = (
+    f"SELECT {ROUND_COLUMNS} FROM rounds WHERE status IN ({{marks}}) ORDER BY id"
+)
 SQL_INSERT_ROUND = f"""
 INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at, seeds_used)
 VALUES (?, 'generating', ?, ?, ?, ?)
@@ -91,12 +90,12 @@ ON CONFLICT (round_id, member_id) DO UPDATE
 SQL_DELETE_VOTE = "DELETE FROM votes WHERE round_id = ? AND member_id = ?"
 
 
-async def _round_status(tx: Session, round_id: int) -> RoundStatus | None:
+async def _round_status(tx: SqlSession, round_id: int) -> RoundStatus | None:
     row = await tx.fetch_one(SQL_GET_ROUND, (round_id,))
     return None if row is None else to_round(row).status
 
 
-async def _vote_before(tx: Session, round_id: int, member_id: str, ordinal: int) -> int | None:
+async def _vote_before(tx: SqlSession, round_id: int, member_id: str, ordinal: int) -> int | None:
     """The member's vote before this one (None: none), once the round is checked to be voting
     and `ordinal` one of its candidates; StoreConflict otherwise."""
     if await _round_status(tx, round_id) != "voting":
@@ -110,7 +109,7 @@ async def _vote_before(tx: Session, round_id: int, member_id: str, ordinal: int)
 class RoundQueries:
     """Rounds, candidates and votes; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     # -- rounds -------------------------------------------------------------------------------
 
@@ -150,7 +149,10 @@ class RoundQueries:
 
     async def rounds_with_status(self, statuses: Sequence[RoundStatus]) -> list[Round]:
         """Rounds in any of `statuses`, oldest first (the scheduler re-arms deadlines from it)."""
-        rows = await self._db.fetch_all(SQL_ROUNDS_WITH_STATUS, (json.dumps(list(statuses)),))
+        if not statuses:  # "IN ()" is no SQL
+            return []
+        marks = ", ".join("?" * len(statuses))
+        rows = await self._db.fetch_all(SQL_ROUNDS_WITH_STATUS.format(marks=marks), statuses)
         return [to_round(r) for r in rows]
 
     async def open_voting(self, round_id: int, deadline: float) -> Round:

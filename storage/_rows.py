@@ -6,7 +6,6 @@ Each *_COLUMNS string is what every SELECT of that table returns, so one convert
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -30,6 +29,7 @@ from bot.core.records import (
     Vote,
     WriterVersion,
 )
+from storage._sql import Row
 
 CHAT_COLUMNS = "id, platform, external_id, title"
 SETTINGS_COLUMNS = "temperature, candidates, vote_seconds, language"
@@ -74,7 +74,7 @@ def to_chat(row: Sequence[Any]) -> Chat:
     return Chat(id=row[0], platform=row[1], external_id=row[2], title=row[3])
 
 
-def to_settings(row: sqlite3.Row) -> ChatSettings:
+def to_settings(row: Row) -> ChatSettings:
     return ChatSettings(
         temperature=row[0], candidates=row[1], vote_seconds=row[2], language=row[3]
     )
@@ -92,7 +92,7 @@ def to_story(row: Sequence[Any]) -> Story:
     )
 
 
-def to_line(row: sqlite3.Row) -> Line:
+def to_line(row: Row) -> Line:
     return Line(
         id=row[0],
         story_id=row[1],
@@ -123,7 +123,7 @@ def to_round(row: Sequence[Any]) -> Round:
     )
 
 
-def to_candidate(row: sqlite3.Row) -> Candidate:
+def to_candidate(row: Row) -> Candidate:
     return Candidate(
         id=row[0],
         round_id=row[1],
@@ -139,13 +139,13 @@ def to_candidate(row: sqlite3.Row) -> Candidate:
     )
 
 
-def to_vote(row: sqlite3.Row) -> Vote:
+def to_vote(row: Row) -> Vote:
     return Vote(
         round_id=row[0], member_id=row[1], member_name=row[2], ordinal=row[3], cast_at=row[4]
     )
 
 
-def to_novel(row: sqlite3.Row) -> Novel:
+def to_novel(row: Row) -> Novel:
     return Novel(
         id=row[0],
         chat_id=row[1],
@@ -160,7 +160,7 @@ def to_novel(row: sqlite3.Row) -> Novel:
     )
 
 
-def to_writer_version(row: sqlite3.Row) -> WriterVersion:
+def to_writer_version(row: Row) -> WriterVersion:
     return WriterVersion(
         id=row[0],
         lineage=row[1],
@@ -194,7 +194,7 @@ def _verdict(info_json: str) -> GateVerdict | None:
         return None
 
 
-def to_training_run(row: sqlite3.Row) -> TrainingRun:
+def to_training_run(row: Row) -> TrainingRun:
     return TrainingRun(
         id=row[0],
         lineage=row[1],

@@ -14,7 +14,7 @@ from storage._rows import (
     to_settings,
     to_story,
 )
-from storage.database import Database, Session
+from storage._sql import NO_LIMIT, SqlDatabase, SqlSession
 from storage.errors import NotFound
 
 # A rename on the platform updates the title; an empty title never overwrites a known one.
@@ -57,7 +57,7 @@ VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM lines WHERE story_id = ?)
         ?, ?, ?, ?, ?, ?)
 RETURNING {LINE_COLUMNS}
 """
-# The last N lines, newest first; LIMIT -1 is no limit (every line).
+# The last N lines, newest first (NO_LIMIT: every line).
 SQL_LINES = f"""
 SELECT {LINE_COLUMNS} FROM lines WHERE story_id = ? AND (removed = 0 OR ?)
 ORDER BY position DESC LIMIT ?
@@ -71,7 +71,7 @@ RETURNING {LINE_COLUMNS}
 
 
 async def insert_line(
-    tx: Session,
+    tx: SqlSession,
     story_id: int,
     kind: LineKind,
     author_id: str,
@@ -88,14 +88,14 @@ async def insert_line(
     return to_line(row)
 
 
-async def story_is_open(tx: Session, story_id: int) -> bool:
+async def story_is_open(tx: SqlSession, story_id: int) -> bool:
     return await tx.single_value(SQL_STORY_STATUS, (story_id,)) == "open"
 
 
 class StoryQueries:
     """Chats, stories and lines; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     # -- chats --------------------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ class StoryQueries:
         """Lines in position order; `last=N` keeps only the last N (still in order)."""
         if last is not None and last <= 0:
             return []
-        limit = -1 if last is None else last
+        limit = NO_LIMIT if last is None else last
         rows = await self._db.fetch_all(SQL_LINES, (story_id, include_removed, limit))
         return [to_line(r) for r in reversed(rows)]
 

@@ -24,7 +24,7 @@ from storage._rows import (
     to_training_run,
     to_writer_version,
 )
-from storage.database import Database, Session
+from storage._sql import NO_LIMIT, SqlDatabase, SqlSession
 from storage.errors import NotFound
 
 SQL_HEAD = f"""
@@ -99,20 +99,21 @@ SQL_GET_RUN = f"SELECT {TRAINING_RUN_COLUMNS} FROM training_runs WHERE id = ?"
 SQL_RUNS = f"""
 SELECT {TRAINING_RUN_COLUMNS} FROM training_runs WHERE lineage = ? ORDER BY id DESC LIMIT ?
 """
-# Novels a promoted version has learned; `?2 IS NULL` means every chat (a shared lineage).
+# Novels a promoted version has learned; a NULL ?2 means every chat (a shared lineage). The
+# CASTs name the parameters' types for PostgreSQL, which cannot infer them from IS NULL.
 SQL_MARK_TRAINED = """
 UPDATE novels SET status = 'trained'
-WHERE status = 'queued' AND id <= ?1 AND (?2 IS NULL OR chat_id = ?2)
+WHERE status = 'queued' AND id <= ?1 AND (CAST(?2 AS BIGINT) IS NULL OR chat_id = ?2)
 """
 
 # What a run reads: every novel and every story (its lines, one per line) of the scope.
 SQL_NOVEL_TEXTS = """
 SELECT id, title, text FROM novels
-WHERE status <> 'removed' AND (?1 IS NULL OR chat_id = ?1) ORDER BY id
+WHERE status <> 'removed' AND (CAST(?1 AS BIGINT) IS NULL OR chat_id = ?1) ORDER BY id
 """
 SQL_STORY_TEXTS = """
 SELECT s.id, s.title, l.id, l.text FROM stories s JOIN lines l ON l.story_id = s.id
-WHERE l.removed = 0 AND (?1 IS NULL OR s.chat_id = ?1) ORDER BY s.id, l.position
+WHERE l.removed = 0 AND (CAST(?1 AS BIGINT) IS NULL OR s.chat_id = ?1) ORDER BY s.id, l.position
 """
 # Per chat: characters of text (novels not removed, lines not undone) newer than the last
 # finished run of lineage ?1, or of each chat's own lineage "chat-<id>" when ?1 is NULL (novel
@@ -122,17 +123,19 @@ WITH marks AS (
     SELECT lineage, MAX(novel_mark) AS novel_mark, MAX(line_mark) AS line_mark
     FROM training_runs WHERE status = 'succeeded' GROUP BY lineage
 ), fresh AS (
-    SELECT c.id AS chat_id,
+    SELECT c.id AS chat_id, CAST(
       (SELECT COALESCE(SUM(n.chars), 0) FROM novels n
        WHERE n.chat_id = c.id AND n.status <> 'removed' AND n.id > COALESCE(m.novel_mark, 0))
       + (SELECT COALESCE(SUM(LENGTH(l.text)), 0) FROM lines l JOIN stories s ON s.id = l.story_id
-         WHERE s.chat_id = c.id AND l.removed = 0 AND l.id > COALESCE(m.line_mark, 0)) AS chars
-    FROM chats c LEFT JOIN marks m ON m.lineage = COALESCE(?1, 'chat-' || c.id)
+         WHERE s.chat_id = c.id AND l.removed = 0 AND l.id > COALESCE(m.line_mark, 0))
+      AS BIGINT) AS chars
+    FROM chats c LEFT JOIN marks m ON m.lineage = COALESCE(CAST(?1 AS TEXT), 'chat-' || c.id)
 )
 """
 # One lineage's new text in the scope ?2 (one chat, or every chat when NULL).
 SQL_NEW_CHARS = f"""{_FRESH_CHARS}
-SELECT COALESCE(SUM(chars), 0) FROM fresh WHERE ?2 IS NULL OR chat_id = ?2
+SELECT CAST(COALESCE(SUM(chars), 0) AS BIGINT) FROM fresh
+WHERE CAST(?2 AS BIGINT) IS NULL OR chat_id = ?2
 """
 # Per-chat lineages: the chats with at least ?2 characters their own lineage has not learned.
 SQL_NEW_CHARS_PER_CHAT = f"""{_FRESH_CHARS}
@@ -144,7 +147,7 @@ FROM fresh JOIN chats c ON c.id = fresh.chat_id WHERE fresh.chars >= ?2 ORDER BY
 class WriterQueries:
     """Writer versions, heads and the training queue; mixed into SqliteStore."""
 
-    _db: Database
+    _db: SqlDatabase
 
     # -- versions and heads ---------------------------------------------------------------------
 
@@ -155,7 +158,9 @@ class WriterQueries:
 
     async def writer_versions(self, lineage: str, limit: int | None = 10) -> list[WriterVersion]:
         """The lineage's versions, newest first (promoted and rejected); None: all of them."""
-        rows = await self._db.fetch_all(SQL_VERSIONS, (lineage, -1 if limit is None else limit))
+        rows = await self._db.fetch_all(
+            SQL_VERSIONS, (lineage, NO_LIMIT if limit is None else limit)
+        )
         return [to_writer_version(r) for r in rows]
 
     async def writer_version(self, lineage: str, number: int) -> WriterVersion | None:
@@ -305,7 +310,7 @@ class WriterQueries:
         return [(to_chat(tuple(r)[:4]), int(r[4])) for r in rows]
 
 
-async def _run(tx: Session, run_id: int) -> TrainingRun:
+async def _run(tx: SqlSession, run_id: int) -> TrainingRun:
     row = await tx.fetch_one(SQL_GET_RUN, (run_id,))
     if row is None:
         raise NotFound(f"training run {run_id}")

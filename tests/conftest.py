@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import INSTALL_HINT, PostgresServer, server_binaries
 
 WRITER_ALPHABET = (
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,!?'\"\n"
     "용이성에서공주는잠을잤다하고그리고말했다요까"
 )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the whole session (each test makes its own database
+    with tests.postgres_server.new_database); skipped, naming the package, where the machine
+    has no server binaries."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip(INSTALL_HINT)
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

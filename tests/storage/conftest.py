@@ -1,4 +1,5 @@
-"""Fixtures of the storage tests: a real SQLite file per test, and the store on it."""
+"""Fixtures of the storage tests: the store on a real SQLite file and on a real PostgreSQL
+database (every test that takes `store` runs on both), and the SQLite database itself."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from bot.core.ports import Store
 from storage import Database, SqliteStore
+from storage.postgres import PostgresDatabase
+from tests.postgres_server import new_database
 
 
 @pytest.fixture
@@ -17,6 +20,19 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The store under test, typed as the Protocol: mypy checks that SqliteStore fits it."""
+    if request.param == "sqlite":
+        async with Database(tmp_path / "relay.db") as database:
+            yield SqliteStore(database)
+        return
+    server = request.getfixturevalue("postgres_server")
+    async with new_database(server) as url, PostgresDatabase(url) as database:
+        yield SqliteStore(database)
+
+
 @pytest.fixture
-def store(db: Database) -> Store:
-    return SqliteStore(db)  # typed as the Protocol: mypy checks that SqliteStore fits it
+def sqlite_store(db: Database) -> Store:
+    """The store on `db`, for what only SQLite has (its file, its backups)."""
+    return SqliteStore(db)

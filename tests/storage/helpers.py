@@ -55,3 +55,9 @@ async def stored_votes(store: Store, round_id: int) -> list[Vote]:
     snapshot = await store.round_snapshot(round_id)
     assert snapshot is not None
     return snapshot.votes
+
+
+async def column(store: Store, sql: str, *params: object) -> object:
+    """One value the Store port does not show (a column kept for the record), read straight
+    from the store's database, SQLite or PostgreSQL."""
+    return await store._db.single_value(sql, params)  # type: ignore[attr-defined]

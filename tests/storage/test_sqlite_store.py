@@ -60,8 +60,11 @@ async def test_store_data_survives_close_and_reopen(tmp_path: Path) -> None:
         assert [ln.text for ln in await store.lines(rnd.story_id)] == ["kept"]
 
 
-async def test_backup_holds_the_stores_rows(store: Store, db: Database, tmp_path: Path) -> None:
+async def test_backup_holds_the_stores_rows(
+    sqlite_store: Store, db: Database, tmp_path: Path
+) -> None:
     """A backup opened as a Database shows the same story, lines and votes."""
+    store = sqlite_store
     rnd = await voting_round(store)
     await store.cast_vote(rnd.id, "m1", "Mia", 3, T0)
     await store.add_line(rnd.story_id, "human", "u1", "Ann", "backed up", T0)

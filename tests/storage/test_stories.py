@@ -6,8 +6,8 @@ import pytest
 
 from bot.core.ports import Store
 from bot.core.records import ChatSettings
-from storage import Database, NotFound
-from tests.storage.helpers import T0, conflict, new_story
+from storage import NotFound
+from tests.storage.helpers import T0, column, conflict, new_story
 
 # -- chats ------------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ async def test_lines_are_numbered_per_story_and_refused_after_the_end(store: Sto
     assert [ln.text for ln in await store.lines(a.id)] == ["a0", "a1", "a2"]
 
 
-async def test_lines_last_n_keeps_order_and_undo_keeps_history(store: Store, db: Database) -> None:
+async def test_lines_last_n_keeps_order_and_undo_keeps_history(store: Store) -> None:
     """last=N gives the last N in order; undone lines are hidden unless asked for."""
     story = await new_story(store)
     for i in range(1, 6):
@@ -98,7 +98,7 @@ async def test_lines_last_n_keeps_order_and_undo_keeps_history(store: Store, db:
     assert [ln.text for ln in await store.lines(story.id, last=2)] == ["l3", "l4"]
     every = await store.lines(story.id, include_removed=True)
     assert [(ln.text, ln.removed) for ln in every][-2:] == [("l4", False), ("l5", True)]
-    removed_at = await db.single_value("SELECT removed_at FROM lines WHERE id = ?", (undone.id,))
+    removed_at = await column(store, "SELECT removed_at FROM lines WHERE id = ?", undone.id)
     assert removed_at == T0 + 10
 
     # A new line after an undo takes a fresh position: positions are never reused.

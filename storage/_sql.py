@@ -1,0 +1,51 @@
+"""What the store's queries need of a database, whichever it is: SQLite (storage/database.py) or
+PostgreSQL (storage/postgres.py). The statements are written once, with `?` placeholders, in
+SQL both understand; each database runs them its own way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+Params = Sequence[Any]
+Row = Any  # sqlite3.Row or asyncpg.Record: both read by position and by column name
+
+# "No limit" for a LIMIT ? parameter (SQLite takes -1 for it, PostgreSQL only NULL or a number).
+NO_LIMIT = 2**62
+
+
+class SqlSession(Protocol):
+    """Statements inside one write transaction."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        ...
+
+    async def inserted(self, sql: str, params: Params = ()) -> Row:
+        """Run one INSERT ... RETURNING; the new row."""
+        ...
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def single_value(self, sql: str, params: Params = ()) -> Any: ...
+
+
+class SqlDatabase(Protocol):
+    """Reads of the last committed state, and write transactions of one writer at a time."""
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def single_value(self, sql: str, params: Params = ()) -> Any: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[SqlSession]:
+        """One write transaction: what it reads cannot change before it writes."""
+        ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One write statement in its own transaction."""
+        ...
