@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import move_up
 from bot.announce import Announcers
 from bot.config import Config, ConfigError, load_config
 from bot.core.ports import Announcer, WriterUnavailable
@@ -258,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    options = parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["migrate"]:  # python -m bot migrate --from FILE --to URL
+        return move_up.main(args[1:])
+    options = parse_args(args)
     try:
         config = load_config(options.config_path)
     except ConfigError as exc:
