@@ -29,11 +29,14 @@ from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
 from bot.trainer_client import EngineTrainer
-from storage import Database, SqliteStore, StorageError, open_database
+from storage import Database, PostgresDatabase, SqliteStore, StorageError, open_database
 
 log = logging.getLogger("relaytale")
 
 TOKEN_VARIABLES = {"telegram": "TELEGRAM_TOKEN", "discord": "DISCORD_TOKEN"}
+# How often every process closes overdue rounds (a round closes within this of its deadline
+# even when the process that armed its timer is gone).
+SWEEP_SECONDS = 5.0
 
 
 class SystemClock:
@@ -129,6 +132,7 @@ async def run(options: Options, config: Config) -> int:
             training=config.training,
             writers_dir=config.training.writers_dir or str(data_dir / "writers"),
             languages=languages(),
+            shared_database=isinstance(db, PostgresDatabase),
         )
         router = CommandRouter(relay)
 
@@ -142,11 +146,13 @@ async def run(options: Options, config: Config) -> int:
             async def backup() -> None:
                 await backup_database(sqlite_db, backup_dir, config.storage.backups_kept)
 
-            scheduler.every("backup", config.storage.backup_minutes, backup)
+            scheduler.every("backup", config.storage.backup_minutes * 60, backup)
         elif config.storage.backup_minutes:
             log.info("PostgreSQL is backed up by its own tools (pg_dump); storage.backup_* unused")
         if config.training.enabled:
-            scheduler.every("training", config.training.interval_minutes, queue_training(relay))
+            every = config.training.interval_minutes * 60
+            scheduler.every("training", every, queue_training(relay, every))
+        scheduler.every("sweep", SWEEP_SECONDS, sweep(relay))
         try:
             await writer.start()
         except WriterUnavailable as exc:
@@ -180,10 +186,22 @@ async def run(options: Options, config: Config) -> int:
     return 0
 
 
-def queue_training(relay: Relay) -> Callable[[], Awaitable[None]]:
-    """The periodic job: chats with enough new text get a fine-tune queued."""
+def sweep(relay: Relay) -> Callable[[], Awaitable[None]]:
+    """The sweep: overdue rounds close (a process that died leaves its rounds to the others)."""
 
     async def job() -> None:
+        await relay.close_overdue()
+
+    return job
+
+
+def queue_training(relay: Relay, every_seconds: float) -> Callable[[], Awaitable[None]]:
+    """The periodic job: chats with enough new text get a fine-tune queued (by one process
+    per interval, however many share the database)."""
+
+    async def job() -> None:
+        if not await relay.claim_periodic("training", every_seconds):
+            return
         queued = await relay.training.queue_due()
         if queued:
             log.info("queued %d fine-tune(s): runs %s", len(queued), [r.id for r in queued])

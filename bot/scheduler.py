@@ -1,7 +1,11 @@
-"""APScheduler 3.x wake-ups: round deadlines, and periodic jobs (backups, queueing fine-tunes).
+"""APScheduler 3.x wake-ups: round deadlines, and periodic jobs (the sweep of overdue rounds,
+backups, queueing fine-tunes).
 
-Deadlines live in SQLite; this only holds timers for them, and `Relay.recover()` re-arms every
-open round at start-up, so a restart closes each round on time (late ones at once).
+Deadlines live in the database; this only holds timers for them: `Relay.recover()` re-arms every
+open round at start-up, and every process sweeps for overdue rounds every few seconds, so each
+round closes on time even when the process that opened it is gone. No job store is shared
+between processes (APScheduler's own FAQ advises against it): what must happen once per
+interval across processes claims its turn in the database (`Relay.claim_periodic`).
 """
 
 from __future__ import annotations
@@ -53,11 +57,11 @@ class Scheduler:
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(_job_id(round_id))
 
-    def every(self, name: str, minutes: float, job: Callable[[], Awaitable[None]]) -> None:
-        """A periodic job (backups, queueing fine-tunes)."""
+    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        """A periodic job (the sweep of overdue rounds, backups, queueing fine-tunes)."""
         self._scheduler.add_job(
             job,
-            IntervalTrigger(minutes=minutes),
+            IntervalTrigger(seconds=seconds),
             id=name,
             replace_existing=True,
             coalesce=True,

@@ -41,6 +41,12 @@ SELECT {ROUND_COLUMNS} FROM rounds WHERE message_ref = ? ORDER BY id DESC LIMIT 
 SQL_ROUNDS_WITH_STATUS = (
     f"SELECT {ROUND_COLUMNS} FROM rounds WHERE status IN ({{marks}}) ORDER BY id"
 )
+# Rounds whose vote time is over, oldest deadline first (any process closes them; the close
+# itself checks, under the one writer, that the round is still open).
+SQL_DUE_ROUNDS = f"""
+SELECT {ROUND_COLUMNS} FROM rounds WHERE status = 'voting' AND deadline <= ?
+ORDER BY deadline LIMIT ?
+"""
 SQL_INSERT_ROUND = f"""
 INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at, seeds_used)
 VALUES (?, 'generating', ?, ?, ?, ?)
@@ -153,6 +159,11 @@ class RoundQueries:
             return []
         marks = ", ".join("?" * len(statuses))
         rows = await self._db.fetch_all(SQL_ROUNDS_WITH_STATUS.format(marks=marks), statuses)
+        return [to_round(r) for r in rows]
+
+    async def due_rounds(self, now: float, limit: int = 100) -> list[Round]:
+        """Voting rounds whose deadline has passed, oldest deadline first."""
+        rows = await self._db.fetch_all(SQL_DUE_ROUNDS, (now, limit))
         return [to_round(r) for r in rows]
 
     async def open_voting(self, round_id: int, deadline: float) -> Round:

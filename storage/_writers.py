@@ -90,9 +90,11 @@ UPDATE training_runs SET status = 'failed', finished_at = ?, error = ?
 WHERE id = ? AND status IN ('queued', 'running')
 RETURNING {TRAINING_RUN_COLUMNS}
 """
+# Running runs (with ?3: only those whose last heartbeat is older than it) failed with ?2.
 SQL_FAIL_RUNNING = f"""
-UPDATE training_runs SET status = 'failed', finished_at = ?, error = ?
+UPDATE training_runs SET status = 'failed', finished_at = ?1, error = ?2
 WHERE status = 'running'
+  AND (CAST(?3 AS DOUBLE PRECISION) IS NULL OR COALESCE(heartbeat_at, started_at) < ?3)
 RETURNING {TRAINING_RUN_COLUMNS}
 """
 SQL_GET_RUN = f"SELECT {TRAINING_RUN_COLUMNS} FROM training_runs WHERE id = ?"
@@ -269,10 +271,14 @@ class WriterQueries:
             row = await tx.fetch_one(SQL_FAIL, (at, error, run_id))
         return None if row is None else to_training_run(row)
 
-    async def fail_running_training(self, error: str, at: float) -> list[TrainingRun]:
-        """At start-up: runs a stopped bot left running are failed with the reason."""
+    async def fail_running_training(
+        self, error: str, at: float, *, silent_since: float | None = None
+    ) -> list[TrainingRun]:
+        """Runs left running are failed with the reason: every one (a restart of the only
+        process), or with `silent_since` only those whose heartbeat stopped before it (their
+        process died; the others' are alive)."""
         async with self._db.transaction() as tx:
-            rows = await tx.fetch_all(SQL_FAIL_RUNNING, (at, error))
+            rows = await tx.fetch_all(SQL_FAIL_RUNNING, (at, error, silent_since))
         return [to_training_run(r) for r in rows]
 
     async def training_runs(self, lineage: str, limit: int = 5) -> list[TrainingRun]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from storage._deliveries import DeliveryQueries
 from storage._library import LibraryQueries
 from storage._lookups import LookupQueries
+from storage._periodic import PeriodicQueries
 from storage._rounds import RoundQueries
 from storage._sql import SqlDatabase
 from storage._stories import StoryQueries
@@ -17,7 +18,13 @@ from storage._writers import WriterQueries
 
 
 class SqliteStore(
-    StoryQueries, RoundQueries, LookupQueries, LibraryQueries, WriterQueries, DeliveryQueries
+    StoryQueries,
+    RoundQueries,
+    LookupQueries,
+    LibraryQueries,
+    WriterQueries,
+    DeliveryQueries,
+    PeriodicQueries,
 ):
     """The store the bot runs on. Give it an opened database; closing that is the caller's job."""
 

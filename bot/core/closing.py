@@ -20,6 +20,9 @@ from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
 log = logging.getLogger(__name__)
 
+# A /continue that writes for longer than the writer's timeout and this has died with its process.
+STUCK_MARGIN = 30.0
+
 WRITER_ID = "writer"
 WRITER_NAME = "the writer"
 
@@ -121,25 +124,46 @@ class Closing:
     async def recover(self) -> list[tuple[Chat, RoundResult]]:
         """At start-up: rounds a crash left 'generating' are opened for votes for the chat's
         vote time (if they have candidates) or dropped; overdue rounds close now; every other
-        voting round's deadline is armed again. Returns the rounds closed now (announced)."""
+        voting round's deadline is armed again. Returns the rounds closed now (announced).
+        On a shared database only rounds generating for longer than any writer request may
+        take are stuck (others are another process's /continue in progress)."""
         ctx = self.ctx
+        await self._unstick(every=not ctx.shared_database)
+        closed = await self.close_overdue()
+        for round_ in await ctx.store.rounds_with_status(["voting"]):
+            assert round_.deadline is not None
+            ctx.timers.arm(round_.id, round_.deadline)
+        return closed
+
+    async def close_overdue(self) -> list[tuple[Chat, RoundResult]]:
+        """Rounds past their deadline close now, and rounds stuck 'generating' are settled:
+        the sweep every process runs, so that the rounds of a process that died close on time.
+        Two processes may both try a round: the store closes it once, and only that close is
+        announced."""
+        ctx = self.ctx
+        await self._unstick(every=False)
+        closed: list[tuple[Chat, RoundResult]] = []
+        for round_ in await ctx.store.due_rounds(ctx.clock.now()):
+            outcome = await self.close_due(round_.id)
+            if outcome is not None:
+                closed.append(outcome)
+        return closed
+
+    async def _unstick(self, every: bool) -> None:
+        """Rounds left 'generating' (a crash mid-/continue) open for votes when they have
+        candidates, else go; `every` of them, or those older than any writer request lasts."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        oldest = now - (ctx.policy.timeout_seconds + STUCK_MARGIN)
         for stuck in await ctx.store.rounds_with_status(["generating"]):
+            if not every and stuck.created_at > oldest:
+                continue
             place = await ctx.store.place_of_round(stuck.id)
             if place is not None and await ctx.store.candidates(stuck.id):
                 settings = await ctx.effective_settings(place.chat)
-                await ctx.store.open_voting(stuck.id, ctx.clock.now() + settings.vote_seconds)
+                await ctx.store.open_voting(stuck.id, now + settings.vote_seconds)
             else:
-                await ctx.store.cancel_round(stuck.id, "interrupted", ctx.clock.now())
-        closed: list[tuple[Chat, RoundResult]] = []
-        for round_ in await ctx.store.rounds_with_status(["voting"]):
-            assert round_.deadline is not None
-            if round_.deadline <= ctx.clock.now():
-                outcome = await self.close_due(round_.id)
-                if outcome is not None:
-                    closed.append(outcome)
-            else:
-                ctx.timers.arm(round_.id, round_.deadline)
-        return closed
+                await ctx.store.cancel_round(stuck.id, "interrupted", now)
 
     # -- votes the platform kept ----------------------------------------------------------------
 

@@ -39,6 +39,9 @@ class Context:
     novels: NovelsConfig
     training: TrainingConfig
     languages: tuple[str, ...] = ("en",)  # the languages the bot speaks (its catalogues)
+    # Several bot processes share the database (PostgreSQL): what one finds unfinished may be
+    # another's work in progress, so only what has gone silent is taken over.
+    shared_database: bool = False
     ballot_boxes: dict[str, BallotBox] = field(default_factory=dict)
     _languages: dict[tuple[str, str, str], str] = field(default_factory=dict)
 

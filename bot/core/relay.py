@@ -64,6 +64,7 @@ class Relay:
         training: TrainingConfig | None = None,
         writers_dir: str = "writers",
         languages: tuple[str, ...] = ("en",),
+        shared_database: bool = False,
     ) -> None:
         self.ctx = Context(
             store=store,
@@ -76,6 +77,7 @@ class Relay:
             novels=novels,
             training=training or TrainingConfig(),
             languages=languages,
+            shared_database=shared_database,
         )
         self._closing = Closing(self.ctx)
         self._stories = Stories(self.ctx, self._closing)
@@ -206,6 +208,15 @@ class Relay:
     async def recover(self) -> list[tuple[Chat, RoundResult]]:
         """At start-up: rounds that ended while the bot was down close now."""
         return await self._closing.recover()
+
+    async def close_overdue(self) -> list[tuple[Chat, RoundResult]]:
+        """Every few seconds, in every process: rounds past their deadline close, whichever
+        process opened them (one that died included)."""
+        return await self._closing.close_overdue()
+
+    async def claim_periodic(self, name: str, every_seconds: float) -> bool:
+        """Whether this process runs periodic job `name` now (one process per interval)."""
+        return await self.ctx.store.claim_periodic(name, every_seconds, self.ctx.clock.now())
 
     # -- the chat's administration --------------------------------------------------------------
 

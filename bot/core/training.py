@@ -25,6 +25,11 @@ from bot.core.views import Actor, ChatKey, ModelView, TrainingNews, TrainingStat
 log = logging.getLogger(__name__)
 
 RESTARTED = N_("the bot restarted while it was training.")  # a run's error, shown translated
+# The run's error when the bot process carrying it out went silent (another process tells).
+SILENT_PROCESS = N_("the bot process that was training it stopped answering.")
+# A run whose heartbeat is older than hang_seconds and this lost its process: a live one has
+# heard from its trainer (or stopped a silent one and failed the run) within hang_seconds.
+SILENT_MARGIN = 60.0
 PICTURE = "loss.png"  # the loss curves the trainer draws into each version's folder
 HEARTBEAT_EVERY = 10.0  # seconds between heartbeats written to the store
 
@@ -153,16 +158,35 @@ class Training:
     # -- the worker loop ------------------------------------------------------------------------
 
     async def recover(self) -> list[TrainingRun]:
-        """At start-up: runs a stopped bot left running are failed (queued ones wait on)."""
+        """At start-up: runs a stopped bot left running are failed (queued ones wait on). On a
+        shared database only silent ones: the others are other processes' runs."""
+        if self.ctx.shared_database:
+            return await self.fail_silent()
         failed = await self.ctx.store.fail_running_training(RESTARTED, self.ctx.clock.now())
         for run in failed:
             log.warning("training run %s was interrupted by a restart", run.id)
+        return failed
+
+    async def fail_silent(self) -> list[TrainingRun]:
+        """Runs whose heartbeat stopped (their bot process died) fail, and their chats are told;
+        every process looks now and then, so no run waits on a dead one for ever."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        silent_since = now - (ctx.training.hang_seconds + SILENT_MARGIN)
+        failed = await ctx.store.fail_running_training(
+            SILENT_PROCESS, now, silent_since=silent_since
+        )
+        for run in failed:
+            log.warning("training run %s lost its bot process; failed", run.id)
+            chat = await ctx.store.get_chat(run.chat_id) if run.chat_id is not None else None
+            await self._announce(chat, TrainingNews(run, None))
         return failed
 
     async def work(self, poll_seconds: float = 30.0) -> None:
         """Run queued fine-tunes one at a time, for ever (cancel to stop)."""
         while True:
             try:
+                await self.fail_silent()
                 while await self.run_next():
                     pass
             except Exception:  # a bug or a store failure must not stop learning for good

@@ -1,0 +1,170 @@
+"""Several bot processes on one PostgreSQL database, with no leader: each is a relay core on its
+own connection pool (as each process has), racing the others over the same rows. Every round
+closes once and is announced once, a dead process's rounds and runs are taken over, a run is
+carried out by one process, a periodic job runs once per interval."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import pytest
+
+from bot.announce import Announcers
+from bot.config import NovelsConfig, RelayConfig, TrainingConfig
+from bot.core.records import Chat
+from bot.core.relay import Relay
+from bot.core.training import SILENT_PROCESS
+from bot.core.views import RoundResult, TrainingNews
+from bot.i18n import languages
+from storage import PostgresDatabase, SqliteStore
+from tests.bot.conftest import (
+    ALICE,
+    BOB,
+    CHAT,
+    MOD,
+    FakeClock,
+    FakeTimers,
+    FakeTrainer,
+    FakeWriter,
+)
+from tests.postgres_server import PostgresServer, new_database
+
+
+@dataclass
+class Listener:
+    """An announcer that remembers what its process told."""
+
+    rounds: list[tuple[str, int]] = field(default_factory=list)
+    news: list[TrainingNews] = field(default_factory=list)
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        self.rounds.append((result.reason, result.view.id))
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        self.news.append(news)
+
+
+@dataclass
+class Process:
+    relay: Relay
+    told: Listener
+    timers: FakeTimers
+    trainer: FakeTrainer
+    db: PostgresDatabase
+
+
+@dataclass
+class Cluster:
+    clock: FakeClock
+    processes: list[Process]
+
+
+@pytest.fixture
+async def cluster(postgres_server: PostgresServer, tmp_path: object) -> AsyncIterator[Cluster]:
+    """Two processes on one fresh database, sharing a clock."""
+    clock = FakeClock()
+    async with new_database(postgres_server) as url, AsyncExitStack() as stack:
+        processes = []
+        for _ in range(2):
+            db = await stack.enter_async_context(PostgresDatabase(url))
+            told, timers, trainer = Listener(), FakeTimers(), FakeTrainer()
+            announcers = Announcers()
+            announcers.register("console", told)
+            relay = Relay(
+                SqliteStore(db),
+                FakeWriter(),
+                clock,
+                timers,
+                RelayConfig(),
+                NovelsConfig(min_chars=10),
+                announcer=announcers,
+                trainer=trainer,
+                training=TrainingConfig(min_chars=50, min_new_chars=100),
+                writers_dir=str(tmp_path),
+                languages=languages(),
+                shared_database=True,
+            )
+            processes.append(Process(relay, told, timers, trainer, db))
+        yield Cluster(clock, processes)
+
+
+async def a_voting_round(relay: Relay) -> int:
+    await relay.new_story(CHAT, ALICE, "Dragon")
+    await relay.write(CHAT, ALICE, "The dragon woke.")
+    opened = await relay.continue_story(CHAT, ALICE)
+    await relay.vote(CHAT, BOB, 2)
+    return opened.view.id
+
+
+async def test_two_processes_racing_one_deadline_close_it_once(cluster: Cluster) -> None:
+    """Both sweep at the deadline: one close, one announcement, one line."""
+    first, second = cluster.processes
+    round_id = await a_voting_round(first.relay)
+    cluster.clock.t += 10_000
+    await asyncio.gather(first.relay.close_overdue(), second.relay.close_overdue())
+    told = first.told.rounds + second.told.rounds
+    assert told == [("deadline", round_id)]
+    story = await second.relay.show_story(CHAT)
+    assert [line.kind for line in story.lines] == ["human", "ai"]
+
+
+async def test_the_rounds_of_a_dead_process_close_on_time(cluster: Cluster) -> None:
+    """The process that opened the round (and armed its timer) is gone; the other's sweep
+    closes the round at its deadline, not before."""
+    first, second = cluster.processes
+    round_id = await a_voting_round(first.relay)
+    assert round_id in first.timers.armed and second.timers.armed == {}
+    await first.db.close()  # killed: its timers never fire
+    assert await second.relay.close_overdue() == []  # not yet due
+    cluster.clock.t = first.timers.armed[round_id] + 1
+    ((_, result),) = await second.relay.close_overdue()
+    assert result.winner is not None and result.winner.ordinal == 2
+    assert second.told.rounds == [("deadline", round_id)]
+
+
+async def test_two_processes_claim_one_training_run_once(cluster: Cluster) -> None:
+    """One queued run: one process's trainer carries it out, the other finds nothing."""
+    first, second = cluster.processes
+    await first.relay.new_story(CHAT, ALICE, "Tiger")
+    await first.relay.write(CHAT, ALICE, "The tiger woke. " * 10)
+    await first.relay.train_now(CHAT, MOD)
+    ran = await asyncio.gather(first.relay.training.run_next(), second.relay.training.run_next())
+    assert sorted(ran) == [False, True]
+    assert len(first.trainer.jobs) + len(second.trainer.jobs) == 1
+
+
+async def test_a_run_whose_process_died_is_failed_and_told_by_another(cluster: Cluster) -> None:
+    """A run left running by a dead process is not touched while its heartbeat is fresh (a
+    process starting meanwhile leaves it), then failed by whoever sees it silent; the chat is
+    told."""
+    first, second = cluster.processes
+    await first.relay.new_story(CHAT, ALICE, "Tiger")
+    await first.relay.write(CHAT, ALICE, "The tiger woke. " * 10)
+    await first.relay.train_now(CHAT, MOD)
+    store = first.relay.ctx.store
+    claimed = await store.claim_training(cluster.clock.now())
+    assert claimed is not None
+    await first.db.close()  # killed mid-run
+    assert await second.relay.training.recover() == []  # another process's run: left alone
+    cluster.clock.t += TrainingConfig().hang_seconds + 120
+    (failed,) = await second.relay.training.fail_silent()
+    assert failed.id == claimed.id and failed.status == "failed"
+    assert failed.error == SILENT_PROCESS
+    assert [news.run.id for news in second.told.news] == [claimed.id]
+
+
+async def test_a_periodic_job_runs_once_per_interval(cluster: Cluster) -> None:
+    """Both processes' schedules fire: one runs the job; in the next interval one again."""
+    first, second = cluster.processes
+    claims = await asyncio.gather(
+        first.relay.claim_periodic("training", 600), second.relay.claim_periodic("training", 600)
+    )
+    assert sorted(claims) == [False, True]
+    cluster.clock.t += 300
+    assert not await second.relay.claim_periodic("training", 600)
+    cluster.clock.t += 300
+    assert await second.relay.claim_periodic("training", 600)
+    assert not await first.relay.claim_periodic("training", 600)
