@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import SplitResult, urlsplit
 
 from bot.i18n import languages
 
@@ -189,6 +190,58 @@ class TelegramConfig:
     # come and when it closes. "message_per_candidate": each candidate its own message too, so a
     # 👍 reaction on it votes (4-10 messages a round; Telegram allows ~20 a minute per group).
     round_layout: Literal["one_message", "message_per_candidate"] = "one_message"
+    # "polling": this process asks Telegram for updates (getUpdates); one process per token.
+    # "webhook": Telegram POSTs each update to webhook_url; every process behind it serves
+    # `listen`, and any of them may take any chat's update (the secret: environment only).
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""  # webhook mode: the public https:// address Telegram calls
+    listen: str = "127.0.0.1:8080"  # webhook mode: host:port where this process serves it
+
+    def __post_init__(self) -> None:
+        if self.mode == "webhook":
+            url = urlsplit(self.webhook_url)
+            _check(
+                url.scheme == "https" and bool(url.hostname),
+                "telegram.webhook_url",
+                "must be the public https:// address Telegram calls (webhook mode needs one)",
+            )
+            _check(
+                _port(url) in WEBHOOK_PORTS,
+                "telegram.webhook_url",
+                "may use only the ports Telegram calls: 443, 80, 88 or 8443",
+            )
+        _check(
+            listen_address(self.listen) is not None,
+            "telegram.listen",
+            f'must be host:port, e.g. "0.0.0.0:8080", not {self.listen!r}',
+        )
+
+    @property
+    def listen_at(self) -> tuple[str, int]:
+        """`listen` as (host, port)."""
+        address = listen_address(self.listen)
+        assert address is not None  # checked at start-up
+        return address
+
+
+# The ports Telegram's webhook requests may go to (Bot API, setWebhook).
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def listen_address(text: str) -> tuple[str, int] | None:
+    """The (host, port) of "host:port" ("[::1]:8080" for IPv6); None when it is not one."""
+    host, colon, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host, int(port)
+
+
+def _port(url: SplitResult) -> int | None:
+    try:
+        return 443 if url.port is None else url.port
+    except ValueError:  # not a number, or out of range
+        return None
 
 
 @dataclass(frozen=True)

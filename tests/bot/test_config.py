@@ -34,6 +34,12 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ({"writer": {"device": "tpu"}}, "writer.device"),
         ({"relay": {"moderators": ["12345"]}}, "relay.moderators"),
         ({"colours": {}}, "[colours]"),
+        ({"telegram": {"mode": "webhooks"}}, "telegram.mode"),
+        ({"telegram": {"mode": "webhook"}}, "telegram.webhook_url"),
+        ({"telegram": {"mode": "webhook", "webhook_url": "http://a.example"}}, "webhook_url"),
+        ({"telegram": {"mode": "webhook", "webhook_url": "https://a.example:9"}}, "webhook_url"),
+        ({"telegram": {"listen": "8080"}}, "telegram.listen"),
+        ({"telegram": {"listen": "0.0.0.0:http"}}, "telegram.listen"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(data: dict[str, object], key: str) -> None:
@@ -48,3 +54,18 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     path.write_text("[relay\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_webhook_mode_reads_its_address_and_where_to_listen() -> None:
+    """Webhook mode: the public https:// address and host:port (IPv6 in brackets)."""
+    config = parse_config(
+        {
+            "telegram": {
+                "mode": "webhook",
+                "webhook_url": "https://relay.example.org:8443/telegram",
+                "listen": "[::]:8080",
+            }
+        }
+    )
+    assert config.telegram.mode == "webhook"
+    assert config.telegram.listen_at == ("::", 8080)

@@ -13,7 +13,9 @@ from typing import Any
 from telegram import Update
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-__all__ = ["TolerantUpdatesRequest"]
+JSONDict = dict[str, Any]
+
+__all__ = ["Redacted", "TolerantUpdatesRequest", "readable_update"]
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,58 @@ class TolerantUpdatesRequest(HTTPXRequest):
         return status, json.dumps(body).encode()
 
 
-def _readable(item: object) -> object | None:
+def readable_update(item: JSONDict) -> JSONDict:
+    """`item` when the library can read it as an Update; else a bare update (its update_id
+    only) that no handler takes, so that one unreadable update never stops the ones after it.
+
+    Why: see TolerantUpdatesRequest; the webhook (webhook.py) skips such an update the same way.
+    """
     try:
-        Update.de_json(item, None)  # type: ignore[arg-type]
+        Update.de_json(item, None)
         return item
     except Exception:  # anything the library cannot parse is skipped, never fatal
         log.warning(
             "skipping an update the Telegram library cannot read: %.300r", item, exc_info=True
         )
-    update_id = item.get("update_id") if isinstance(item, dict) else None
-    return {"update_id": update_id} if isinstance(update_id, int) else None
+    return {"update_id": item.get("update_id")}
+
+
+def _readable(item: object) -> object | None:
+    if isinstance(item, dict) and isinstance(item.get("update_id"), int):
+        return readable_update(item)
+    log.warning("skipping an update the Telegram library cannot read: %.300r", item)
+    return None
+
+
+class Redacted(logging.Filter):
+    """Replaces the bot's secrets (its token, the webhook's secret) in what a logger logs.
+
+    Why: python-telegram-bot logs every Bot API call with its parameters at DEBUG
+    (`Bot._do_post` in telegram/_bot.py: setWebhook's secret_token among them) and the base URL
+    with the token in it (`Bot.__init__`); httpx logs each request's URL, token included, at
+    INFO. Upstream: both by design in python-telegram-bot 22.8 and httpx 0.28; keep this while
+    they log so.
+    """
+
+    LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "httpx")
+
+    def __init__(self, *secrets: str | None) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, ()
+        return True
+
+    def install(self) -> Redacted:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+        return self
+
+    def remove(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)

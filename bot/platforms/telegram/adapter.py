@@ -54,10 +54,11 @@ from bot.core.views import (
 )
 from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
 from bot.platforms.telegram import render, render_round
-from bot.platforms.telegram._compat import TolerantUpdatesRequest
+from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest
 from bot.platforms.telegram.members import Moderators
 from bot.platforms.telegram.round_board import RoundBoard, RoundMessages
 from bot.platforms.telegram.uploads import novel_upload
+from bot.platforms.telegram.webhook import webhook_for
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,13 @@ class TelegramPlatform:
         rate_limiter: BaseRateLimiter[Any] | None = None,
         admin_ttl: float = 60.0,
         poll_timeout: float = 10.0,
+        webhook_secret: str | None = None,
     ) -> None:
         self.router = router
         self.poll_timeout = poll_timeout
+        # None: polling; in webhook mode Telegram POSTs the updates (webhook.py)
+        self.webhook = webhook_for(router, PLATFORM, config, webhook_secret, ALLOWED_UPDATES)
+        self._redacted = Redacted(token, webhook_secret).install()  # before the library logs
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(token)
@@ -133,6 +138,9 @@ class TelegramPlatform:
         except TelegramError:  # only the client's command menu is missing; commands still work
             log.warning("could not register the command menu", exc_info=True)
         await self.app.start()
+        if self.webhook is not None:
+            await self.webhook.start(self.app)
+            return
         assert self.app.updater is not None
         await self.app.updater.start_polling(
             allowed_updates=ALLOWED_UPDATES, timeout=int(self.poll_timeout)
@@ -140,11 +148,14 @@ class TelegramPlatform:
         log.info("telegram: polling as @%s", self.app.bot.username)
 
     async def stop(self) -> None:
+        if self.webhook is not None:
+            await self.webhook.stop()
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        self._redacted.remove()
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (deadline, moderator, quorum or cancel)."""

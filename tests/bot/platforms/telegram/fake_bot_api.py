@@ -6,6 +6,7 @@ It speaks the Bot API's HTTP protocol: `POST /bot<token>/<method>` with form or 
 and confirms them by offset, as Telegram does. Like Telegram, it refuses what Telegram refuses:
 HTML it cannot parse, texts over 4096 characters, callback data over 64 bytes, edits that change
 nothing, downloads over 20 MB. Every call is recorded, so tests assert on what the bot sent.
+In webhook mode (setWebhook) it POSTs the updates to the bot instead: fake_webhook.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.bot.platforms.telegram.fake_webhook import WebhookError, WebhookMode
 
 JSON = dict[str, Any]
 TOKEN = "123456:TEST-relaytale-token"
@@ -136,7 +139,7 @@ def visible_text(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]*>", "", text))
 
 
-class FakeBotAPI:
+class FakeBotAPI(WebhookMode):
     """The server plus the world it pretends: users, chats, administrators, files."""
 
     def __init__(self, token: str = TOKEN) -> None:
@@ -166,6 +169,7 @@ class FakeBotAPI:
         self.delivered = 0  # the highest update_id handed out by getUpdates
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self._init_webhook()
 
     # -- server ---------------------------------------------------------------------------------
 
@@ -173,16 +177,19 @@ class FakeBotAPI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+        # No access log: it would show the token in each path (Telegram's side, not the bot's).
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._start_webhook()
 
     async def close(self) -> None:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
+        await self._stop_webhook()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -233,7 +240,7 @@ class FakeBotAPI:
     # -- scripted updates -----------------------------------------------------------------------
 
     def push(self, body: JSON) -> int:
-        """Queue an update for getUpdates; returns its update_id."""
+        """Queue an update for getUpdates (or the webhook); returns its update_id."""
         update_id = next(self._update_ids)
         self._updates.append({"update_id": update_id, **body})
         asyncio.get_running_loop().create_task(self._notify())
@@ -361,6 +368,12 @@ class FakeBotAPI:
     # -- Bot API methods ------------------------------------------------------------------------
 
     async def _m_getUpdates(self, call: Call) -> list[JSON]:
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         self.allowed_updates = call.params.get("allowed_updates", self.allowed_updates)
         offset = int(call.params.get("offset") or 0)
         deadline = time.monotonic() + float(call.params.get("timeout") or 0)
@@ -377,10 +390,6 @@ class FakeBotAPI:
                 except TimeoutError:
                     return []
 
-    def undelivered(self) -> int:
-        """How many pushed updates getUpdates has not handed out yet."""
-        return sum(1 for u in self._updates if self._wanted(u) and u["update_id"] > self.delivered)
-
     def _wanted(self, update: JSON) -> bool:
         kinds = [k for k in update if k in _UPDATE_TYPES]
         allowed = self.allowed_updates or ["message", "edited_message", "callback_query"]
@@ -390,7 +399,17 @@ class FakeBotAPI:
         return self.me
 
     def _m_deleteWebhook(self, call: Call) -> bool:
+        self.webhook = None
         return True
+
+    def _m_setWebhook(self, call: Call) -> bool:
+        try:
+            return self._set_webhook(call.params)
+        except WebhookError as exc:
+            raise ApiError(400, str(exc)) from exc
+
+    def _m_getWebhookInfo(self, call: Call) -> JSON:
+        return self._webhook_info()
 
     def _m_setMyCommands(self, call: Call) -> bool:
         for command in call.params["commands"]:

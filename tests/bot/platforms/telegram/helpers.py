@@ -1,5 +1,5 @@
-"""What the Telegram tests share: the members and chats, a running bot (`Setup.bot`) and the waits
-and steps the tests take. The `setup` fixture: conftest.py."""
+"""What the Telegram tests share: the members and chats, a running bot (`Setup.bot`, polling or
+served a webhook) and the waits and steps the tests take. The `setup` fixture: conftest.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from telegram.ext import AIORateLimiter
 
@@ -31,6 +31,9 @@ CAROL = user(13, "Carol", "carol")
 GROUP = group(-1001234567890, "Writers' room")
 OTHER_GROUP = group(-1009876543210, "Elsewhere")
 GROUP_KEY = ChatKey("telegram", str(GROUP["id"]), GROUP["title"])
+WEBHOOK_URL = "https://relay.test/telegram/updates"  # the load balancer in front of the bots
+SECRET = "relaytale_TEST-webhook-secret_42"
+Mode = Literal["polling", "webhook"]
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Setup:
     writer: FakeWriter
     clock: FakeClock
     trainer: FakeTrainer
+    mode: Mode = "polling"
 
     @contextlib.asynccontextmanager
     async def bot(
@@ -56,10 +60,12 @@ class Setup:
         timers: FakeTimers | None = None,
         layout: Layout = "message_per_candidate",
         store: Callable[[Database], Any] = SqliteStore,
+        secret: str | None = SECRET,
         **relay: Any,
     ) -> AsyncIterator[Bot]:
         """Start a bot process on the shared database; stop it on exit. The tests of votes on
-        candidates' own messages run in the layout that has them."""
+        candidates' own messages run in the layout that has them. In webhook mode the process
+        serves a port of its own, added to the fake's load balancer while it runs."""
         async with Database(self.db_path) as db:
             announcers = Announcers()
             core = Relay(
@@ -80,6 +86,9 @@ class Setup:
                 base_url=self.fake.base_url,
                 base_file_url=self.fake.base_file_url,
                 round_layout=layout,
+                mode=self.mode,
+                webhook_url=WEBHOOK_URL,
+                listen="127.0.0.1:0",
             )
             platform = TelegramPlatform(
                 CommandRouter(core),
@@ -88,12 +97,17 @@ class Setup:
                 # Telegram's 20 messages a minute per group would stall a test; retries stay.
                 rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3),
                 poll_timeout=1,
+                webhook_secret=secret if self.mode == "webhook" else None,
             )
             announcers.register("telegram", platform)
             await platform.start()
+            served = [platform.webhook.address] if platform.webhook else []
+            self.fake.backends.extend(served)
             try:
                 yield Bot(core, SqliteStore(db), platform)
             finally:
+                for address in served:
+                    self.fake.backends.remove(address)
                 await platform.stop()
 
     async def say(
