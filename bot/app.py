@@ -94,6 +94,13 @@ async def run(options: Options, config: Config) -> int:
                 "--platform %s needs the %s environment variable", name, TOKEN_VARIABLES[name]
             )
             return 2
+    if "telegram" in platform_names and config.telegram.mode == "webhook":
+        from bot.platforms.telegram.webhook import SECRET_VARIABLE, secret_problem
+
+        problem = secret_problem(os.environ.get(SECRET_VARIABLE))
+        if problem is not None:  # it names the variable, never its value
+            log.error("%s", problem)
+            return 2
     target = options.db_path or config.storage.database
     try:
         database = open_database(target)
@@ -230,9 +237,13 @@ def build_platforms(
         )
     if "telegram" in names:
         from bot.platforms.telegram import TelegramPlatform
+        from bot.platforms.telegram.webhook import SECRET_VARIABLE
 
         platforms["telegram"] = TelegramPlatform(
-            router, os.environ["TELEGRAM_TOKEN"], config.telegram
+            router,
+            os.environ["TELEGRAM_TOKEN"],
+            config.telegram,
+            webhook_secret=os.environ.get(SECRET_VARIABLE),  # webhook mode only; checked above
         )
     if "discord" in names:
         from bot.platforms.discord import DiscordPlatform

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import choose_platforms
+from bot.app import Options, choose_platforms, run
+from bot.config import parse_config
 from tests.bot.platforms.discord.fake_discord import FakeDiscord, Member
 from tests.bot.platforms.telegram.fake_bot_api import TOKEN, FakeBotAPI, private, user
 
@@ -30,6 +32,32 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_platforms_follow_the_tokens(environ: dict[str, str], expected: list[str]) -> None:
     """auto: the platforms whose tokens are set, else the console."""
     assert choose_platforms("auto", environ) == expected
+
+
+@pytest.mark.parametrize("secret", [None, "", "not a valid secret!", "x" * 257])
+async def test_telegram_webhook_mode_refuses_to_start_without_a_good_secret(
+    secret: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Webhook mode needs TELEGRAM_WEBHOOK_SECRET, as Telegram allows it: start-up stops before
+    anything is opened, naming the variable and never its value."""
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    if secret is None:
+        monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", secret)
+    config = parse_config(
+        {"telegram": {"mode": "webhook", "webhook_url": "https://relay.test/telegram"}}
+    )
+    with caplog.at_level(logging.DEBUG):
+        code = await run(Options("auto", None, str(tmp_path / "relay.db")), config)
+    assert code == 2
+    assert "TELEGRAM_WEBHOOK_SECRET" in caplog.text
+    assert not secret or secret not in caplog.text
+    assert not (tmp_path / "relay.db").exists()
 
 
 @pytest.mark.slow
