@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from bot import move_up
 from bot.announce import Announcers
 from bot.config import Config, ConfigError, load_config
-from bot.core.ports import Announcer, WriterUnavailable
+from bot.core.ports import Announcer, StoreUnavailable, WriterUnavailable
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
 from bot.engine_client import EngineClient
@@ -197,7 +197,10 @@ def sweep(relay: Relay) -> Callable[[], Awaitable[None]]:
     """The sweep: overdue rounds close (a process that died leaves its rounds to the others)."""
 
     async def job() -> None:
-        await relay.close_overdue()
+        try:
+            await relay.close_overdue()
+        except StoreUnavailable:  # the database is restarting: the next sweep closes them
+            log.warning("the sweep of overdue rounds waits for the database")
 
     return job
 

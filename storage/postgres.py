@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bot.core.ports import StoreUnavailable
 from storage._sql import Params, Row
 from storage.database import find_migrations
 from storage.errors import SchemaError, StorageError
@@ -61,6 +62,26 @@ def safe_url(url: str) -> str:
         host += f":{parts.port}"
     netloc = f"{parts.username or ''}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# What a server that restarts, or a network that drops, raises: the statement did not run.
+_GONE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+@asynccontextmanager
+async def _answered(url: str) -> AsyncIterator[None]:
+    """Connection failures as StoreUnavailable (the member is asked to try again); the pool
+    replaces the broken connections, so the next statement reconnects."""
+    try:
+        yield
+    except _GONE as exc:
+        log.warning("PostgreSQL at %s did not answer: %s", safe_url(url), exc)
+        raise StoreUnavailable(str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=512)
@@ -206,20 +227,24 @@ class PostgresDatabase:
     # -- reads ----------------------------------------------------------------------------------
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self.pool.fetch(dollar_params(sql), *params))
+        async with _answered(self.url):
+            return list(await self.pool.fetch(dollar_params(sql), *params))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        return await self.pool.fetchrow(dollar_params(sql), *params)
+        async with _answered(self.url):
+            return await self.pool.fetchrow(dollar_params(sql), *params)
 
     async def single_value(self, sql: str, params: Params = ()) -> Any:
-        return await self.pool.fetchval(dollar_params(sql), *params)
+        async with _answered(self.url):
+            return await self.pool.fetchval(dollar_params(sql), *params)
 
     # -- writes (one writer across every process) -----------------------------------------------
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresSession]:
-        """One write transaction, after every other process's and this one's before it."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """One write transaction, after every other process's and this one's before it. A
+        transaction the server did not commit raised StoreUnavailable: nothing of it stays."""
+        async with _answered(self.url), self.pool.acquire() as conn, conn.transaction():
             await conn.execute(SQL_LOCK_WRITER)
             yield PostgresSession(conn)
 

@@ -73,7 +73,11 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Stop and start the server again (a database restart under a running bot)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        # -l as at start: without it the server would write to our pipes, and never close them.
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-m", "fast", "-w",
+            "restart",
+        )  # fmt: skip
 
     def new_database_name(self) -> str:
         self._databases += 1
@@ -105,14 +109,21 @@ def _current_user() -> str:
 
 @asynccontextmanager
 async def new_database(server: PostgresServer) -> AsyncIterator[str]:
-    """A fresh, empty database on the server for one test; its URL. Dropped afterwards."""
+    """A fresh, empty database on the server for one test; its URL. Dropped afterwards (over a
+    connection of its own: the test may have restarted the server meanwhile)."""
     import asyncpg
 
     name = server.new_database_name()
     admin = await asyncpg.connect(server.url())
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
         yield server.url(name)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        admin = await asyncpg.connect(server.url())
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

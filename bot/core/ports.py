@@ -49,6 +49,11 @@ class StoreConflict(Exception):
         self.reason = reason
 
 
+class StoreUnavailable(Exception):
+    """The database did not answer (a PostgreSQL server restarting, the network between): the
+    command did not happen, nothing acknowledged was lost, and the member may try again."""
+
+
 class Store(Protocol):
     """Persistence. Every check-then-write method is atomic (one BEGIN IMMEDIATE transaction)."""
 

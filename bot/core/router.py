@@ -8,12 +8,13 @@ in. Platforms hold only the router; they never reach past it into the core.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.core.errors import NotAllowed
+from bot.core.errors import N_, NotAllowed, RelayError
 from bot.core.handlers import Call, Result, Upload
-from bot.core.ports import BallotBox
+from bot.core.ports import BallotBox, StoreUnavailable
 from bot.core.records import Round
 from bot.core.registry import Command, named
 from bot.core.relay import Relay
@@ -50,14 +51,16 @@ class CommandRouter:
     ) -> Result:
         """A command with its arguments already typed (Discord's options)."""
         self._check_rights(command, key, actor)
-        return await command.run(self.relay, Call(key, actor, dict(args or {}), upload))
+        async with _database_answers():
+            return await command.run(self.relay, Call(key, actor, dict(args or {}), upload))
 
     # -- votes that are not typed ---------------------------------------------------------------
 
     async def tap(self, key: ChatKey, actor: Actor, round_id: int, ordinal: int) -> VoteResult:
         """A vote button: vote for it, or take the vote back when it was already there."""
         self._check_rights(_VOTE, key, actor)
-        return await self.relay.toggle_vote(key, actor, ordinal, round_id)
+        async with _database_answers():
+            return await self.relay.toggle_vote(key, actor, ordinal, round_id)
 
     async def react(
         self, key: ChatKey, actor: Actor, round_id: int, ordinal: int, *, added: bool
@@ -65,9 +68,10 @@ class CommandRouter:
         """A reaction on a candidate put on (a vote) or taken off (the vote goes if it is still
         for that candidate; None when nothing changed)."""
         self._check_rights(_VOTE, key, actor)
-        if added:
-            return await self.relay.vote(key, actor, ordinal, round_id)
-        return await self.relay.withdraw_vote(key, actor, ordinal, round_id)
+        async with _database_answers():
+            if added:
+                return await self.relay.vote(key, actor, ordinal, round_id)
+            return await self.relay.withdraw_vote(key, actor, ordinal, round_id)
 
     # -- what platforms look up -----------------------------------------------------------------
 
@@ -103,3 +107,19 @@ class CommandRouter:
         # The platform's word (a permission, an administrator) or config.toml's list decides.
         if command.moderators_only and not self.relay.is_moderator(key, actor):
             raise NotAllowed(command.moderators_only)
+
+
+STORE_UNAVAILABLE = N_(
+    "The story's database is not answering right now; nothing was lost. "
+    "Please try again in a moment."
+)
+
+
+@asynccontextmanager
+async def _database_answers() -> AsyncIterator[None]:
+    """A database that did not answer is told to the member as "try again" (the command did not
+    happen; what was acknowledged before stays)."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise RelayError(STORE_UNAVAILABLE) from exc

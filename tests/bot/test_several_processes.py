@@ -14,8 +14,10 @@ import pytest
 
 from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig
+from bot.core.errors import RelayError
 from bot.core.records import Chat
 from bot.core.relay import Relay
+from bot.core.router import STORE_UNAVAILABLE, CommandRouter
 from bot.core.training import SILENT_PROCESS
 from bot.core.views import RoundResult, TrainingNews
 from bot.i18n import languages
@@ -23,6 +25,7 @@ from storage import PostgresDatabase, SqliteStore
 from tests.bot.conftest import (
     ALICE,
     BOB,
+    CAROL,
     CHAT,
     MOD,
     FakeClock,
@@ -60,6 +63,7 @@ class Process:
 class Cluster:
     clock: FakeClock
     processes: list[Process]
+    server: PostgresServer
 
 
 @pytest.fixture
@@ -88,7 +92,7 @@ async def cluster(postgres_server: PostgresServer, tmp_path: object) -> AsyncIte
                 shared_database=True,
             )
             processes.append(Process(relay, told, timers, trainer, db))
-        yield Cluster(clock, processes)
+        yield Cluster(clock, processes, postgres_server)
 
 
 async def a_voting_round(relay: Relay) -> int:
@@ -168,3 +172,30 @@ async def test_a_periodic_job_runs_once_per_interval(cluster: Cluster) -> None:
     cluster.clock.t += 300
     assert await second.relay.claim_periodic("training", 600)
     assert not await first.relay.claim_periodic("training", 600)
+
+
+async def test_a_database_restart_asks_members_to_try_again_and_loses_nothing(
+    cluster: Cluster,
+) -> None:
+    """A command that meets the restart is refused with "try again"; the next one works; the
+    votes acknowledged before are all there."""
+    relay = cluster.processes[0].relay
+    router = CommandRouter(relay)
+    round_id = await a_voting_round(relay)
+    await router.handle(CHAT, ALICE, "/vote 3")
+    cluster.server.restart()
+    said = []
+    for _ in range(5):
+        try:
+            await router.handle(CHAT, CAROL, "/vote 1")
+            break
+        except RelayError as exc:
+            said.append(exc.message)
+    assert said and set(said) == {STORE_UNAVAILABLE}
+    votes = await relay.ctx.store.round_snapshot(round_id)
+    assert votes is not None
+    assert sorted((v.member_id, v.ordinal) for v in votes.votes) == [
+        ("alice", 3),
+        ("bob", 2),
+        ("carol", 1),
+    ]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, PostgresDatabase, StorageError, open_database
+from bot.core.ports import StoreUnavailable
+from storage import Database, PostgresDatabase, SqliteStore, StorageError, open_database
 from storage.postgres import dollar_params, safe_url
 from tests.postgres_server import PostgresServer, new_database
+from tests.storage.helpers import T0, stored_votes, voting_round
 
 SQL_SQLITE_TABLES = """
 SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name
@@ -78,3 +80,26 @@ async def test_processes_starting_together_apply_each_migration_once(
             assert sorted(v[0] for v in versions) == list(range(1, databases[0].known_version + 1))
         finally:
             await asyncio.gather(*(db.close() for db in databases))
+
+
+async def test_the_pool_survives_a_server_restart(postgres_server: PostgresServer) -> None:
+    """After a restart a statement may fail once per pooled connection, as StoreUnavailable
+    (the member is asked to try again); then the pool has reconnected, and everything written
+    before the restart is there."""
+    async with new_database(postgres_server) as url, PostgresDatabase(url, max_size=3) as pg:
+        store = SqliteStore(pg)
+        rnd = await voting_round(store)
+        await store.cast_vote(rnd.id, "m1", "Mia", 2, T0)
+        postgres_server.restart()
+        failures = 0
+        for _ in range(10):
+            try:
+                await store.cast_vote(rnd.id, "m2", "Max", 1, T0 + 1)
+                break
+            except StoreUnavailable:
+                failures += 1
+        assert failures <= 3  # at most one per connection the pool held
+        assert [(v.member_id, v.ordinal) for v in await stored_votes(store, rnd.id)] == [
+            ("m1", 2),
+            ("m2", 1),
+        ]
