@@ -25,7 +25,7 @@ from bot.core.router import CommandRouter
 from bot.core.views import Actor, ChatKey
 from bot.engine_client import EngineClient
 from bot.scheduler import Scheduler
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 
 
 class Clock:
@@ -90,7 +90,7 @@ async def main() -> None:
         await writer.start()
         scheduler = Scheduler()
         async with Database(Path(tmp) / "load.db") as db:
-            store = SqliteStore(db)
+            store = SqlStore(db)
             relay = Relay(
                 store, writer, Clock(), scheduler, RelayConfig(vote_seconds=3600), NovelsConfig()
             )
@@ -139,7 +139,7 @@ async def main() -> None:
     )
 
 
-async def count_rows(store: SqliteStore, chats: int) -> dict[str, int]:
+async def count_rows(store: SqlStore, chats: int) -> dict[str, int]:
     """Lines and votes as stored, read back through the store."""
     closed = await store.rounds_with_status(["closed"])
     lines = votes = 0

@@ -29,7 +29,7 @@ from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
 from bot.trainer_client import EngineTrainer
-from storage import Database, PostgresDatabase, SqliteStore, StorageError, open_database
+from storage import Database, PostgresDatabase, SqlStore, StorageError, open_database
 
 log = logging.getLogger("relaytale")
 
@@ -127,7 +127,7 @@ async def run(options: Options, config: Config) -> int:
     announcers = Announcers()
     async with database as db:
         relay = Relay(
-            SqliteStore(db),
+            SqlStore(db),
             writer,
             SystemClock(),
             scheduler,

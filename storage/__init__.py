@@ -4,10 +4,10 @@ Two databases behind one store: SQLite (a file, WAL, through aiosqlite — the d
 process) and PostgreSQL (asyncpg, for several bot processes on one database). `open_database`
 takes a file path or a `postgresql://` URL; each applies its numbered migrations
 (storage/migrations/sqlite/, storage/migrations/postgres/, kept in step) and keeps one writer at
-a time; `SqliteStore` implements bot.core.ports.Store on either.
+a time; `SqlStore` implements bot.core.ports.Store on either.
 
     async with open_database("data/relaytale.db") as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from storage.database import Database, Session
 from storage.errors import NotFound, SchemaError, StorageError
 from storage.postgres import SCHEMES, PostgresDatabase, is_postgres_url, safe_url
-from storage.sqlite_store import SqliteStore
+from storage.store import SqlStore
 
 __all__ = [
     "Database",
@@ -25,7 +25,7 @@ __all__ = [
     "PostgresDatabase",
     "SchemaError",
     "Session",
-    "SqliteStore",
+    "SqlStore",
     "StorageError",
     "is_postgres_url",
     "open_database",

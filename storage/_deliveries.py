@@ -21,7 +21,7 @@ RETURNING update_id
 
 
 class DeliveryQueries:
-    """Processed updates; mixed into SqliteStore."""
+    """Processed updates; mixed into SqlStore."""
 
     _db: SqlDatabase
 

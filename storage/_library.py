@@ -29,7 +29,7 @@ RETURNING {NOVEL_COLUMNS}
 
 
 class LibraryQueries:
-    """Novels; mixed into SqliteStore."""
+    """Novels; mixed into SqlStore."""
 
     _db: SqlDatabase
 

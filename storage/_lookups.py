@@ -56,7 +56,7 @@ _ROUND_END = width(ROUND_COLUMNS)
 
 
 class LookupQueries:
-    """Reads that answer an interaction's questions in one call; mixed into SqliteStore."""
+    """Reads that answer an interaction's questions in one call; mixed into SqlStore."""
 
     _db: SqlDatabase
 

@@ -113,7 +113,7 @@ async def _vote_before(tx: SqlSession, round_id: int, member_id: str, ordinal: i
 
 
 class RoundQueries:
-    """Rounds, candidates and votes; mixed into SqliteStore."""
+    """Rounds, candidates and votes; mixed into SqlStore."""
 
     _db: SqlDatabase
 

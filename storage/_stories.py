@@ -93,7 +93,7 @@ async def story_is_open(tx: SqlSession, story_id: int) -> bool:
 
 
 class StoryQueries:
-    """Chats, stories and lines; mixed into SqliteStore."""
+    """Chats, stories and lines; mixed into SqlStore."""
 
     _db: SqlDatabase
 

@@ -147,7 +147,7 @@ FROM fresh JOIN chats c ON c.id = fresh.chat_id WHERE fresh.chars >= ?2 ORDER BY
 
 
 class WriterQueries:
-    """Writer versions, heads and the training queue; mixed into SqliteStore."""
+    """Writer versions, heads and the training queue; mixed into SqlStore."""
 
     _db: SqlDatabase
 

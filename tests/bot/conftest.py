@@ -26,7 +26,7 @@ from bot.core.relay import Relay
 from bot.core.router import CommandRouter
 from bot.core.views import Actor, ChatKey
 from bot.i18n import languages
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 
 CHAT = ChatKey("console", "test-chat", "Test chat")
 ALICE = Actor("alice", "Alice")
@@ -140,7 +140,7 @@ class FakeTrainer:
 class World:
     relay: Relay
     router: CommandRouter
-    store: SqliteStore
+    store: SqlStore
     writer: FakeWriter
     clock: FakeClock
     timers: FakeTimers
@@ -153,7 +153,7 @@ class World:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     db_path = tmp_path / "relay.db"
     async with Database(db_path) as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         writer, clock, timers = FakeWriter(), FakeClock(), FakeTimers()
         announcers, trainer = Announcers(), FakeTrainer()
         relay = Relay(

@@ -1,5 +1,5 @@
 """A counting wrapper around the real store: how many store calls and write transactions an
-interaction costs (the store itself is the real SqliteStore on a real file)."""
+interaction costs (the store itself is the real SqlStore on a real file)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from storage import Database, Session, SqliteStore
+from storage import Database, Session, SqlStore
 
 
 class CountingStore:
@@ -15,7 +15,7 @@ class CountingStore:
     write transactions."""
 
     def __init__(self, db: Database) -> None:
-        self._store = SqliteStore(db)
+        self._store = SqlStore(db)
         self.calls: list[str] = []
         self.writes = 0
         original = db.transaction

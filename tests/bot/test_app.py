@@ -113,18 +113,18 @@ async def test_both_tokens_run_telegram_and_discord_in_one_process(
 async def test_backups_rotate_and_hold_the_data(tmp_path: Path) -> None:
     """The periodic backup writes an openable copy and keeps only the newest `keep` files."""
     from bot.app import backup_database
-    from storage import Database, SqliteStore
+    from storage import Database, SqlStore
 
     folder = tmp_path / "backups"
     folder.mkdir()
     for old in ("relaytale-20000101-000000.db", "relaytale-20000102-000000.db"):
         (folder / old).write_bytes(b"old")
     async with Database(tmp_path / "live.db") as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         chat = await store.ensure_chat("console", "local", "console")
         await store.create_story(chat.id, "Backed up", "you", 1.0)
         path = await backup_database(db, folder, keep=2)
     assert sorted(p.name for p in folder.iterdir()) == ["relaytale-20000102-000000.db", path.name]
     async with Database(path) as copy:
-        stories = await SqliteStore(copy).list_stories(chat.id)
+        stories = await SqlStore(copy).list_stories(chat.id)
     assert [s.title for s in stories] == ["Backed up"]

@@ -21,7 +21,7 @@ from bot.core.router import STORE_UNAVAILABLE, CommandRouter
 from bot.core.training import SILENT_PROCESS
 from bot.core.views import RoundResult, TrainingNews
 from bot.i18n import languages
-from storage import PostgresDatabase, SqliteStore
+from storage import PostgresDatabase, SqlStore
 from tests.bot.conftest import (
     ALICE,
     BOB,
@@ -78,7 +78,7 @@ async def cluster(postgres_server: PostgresServer, tmp_path: object) -> AsyncIte
             announcers = Announcers()
             announcers.register("console", told)
             relay = Relay(
-                SqliteStore(db),
+                SqlStore(db),
                 FakeWriter(),
                 clock,
                 timers,

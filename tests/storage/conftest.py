@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.ports import Store
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 from storage.postgres import PostgresDatabase
 from tests.postgres_server import new_database
 
@@ -22,17 +22,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """The store under test, typed as the Protocol: mypy checks that SqliteStore fits it."""
+    """The store under test, typed as the Protocol: mypy checks that SqlStore fits it."""
     if request.param == "sqlite":
         async with Database(tmp_path / "relay.db") as database:
-            yield SqliteStore(database)
+            yield SqlStore(database)
         return
     server = request.getfixturevalue("postgres_server")
     async with new_database(server) as url, PostgresDatabase(url) as database:
-        yield SqliteStore(database)
+        yield SqlStore(database)
 
 
 @pytest.fixture
 def sqlite_store(db: Database) -> Store:
     """The store on `db`, for what only SQLite has (its file, its backups)."""
-    return SqliteStore(db)
+    return SqlStore(db)

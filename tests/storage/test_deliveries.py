@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from bot.core.ports import Store
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 from tests.storage.helpers import T0
 
 DAY = 86_400.0
@@ -36,6 +36,6 @@ async def test_two_processes_on_one_file_take_an_update_once(tmp_path: Path) -> 
     it."""
     path = tmp_path / "shared.db"
     async with Database(path) as first, Database(path) as second:
-        stores = [SqliteStore(first), SqliteStore(second)] * 3
+        stores = [SqlStore(first), SqlStore(second)] * 3
         taken = await asyncio.gather(*(s.first_delivery("telegram", 42, T0) for s in stores))
     assert sorted(taken) == [False] * 5 + [True]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.ports import StoreUnavailable
-from storage import Database, PostgresDatabase, SqliteStore, StorageError, open_database
+from storage import Database, PostgresDatabase, SqlStore, StorageError, open_database
 from storage.postgres import dollar_params, safe_url
 from tests.postgres_server import PostgresServer, new_database
 from tests.storage.helpers import T0, stored_votes, voting_round
@@ -87,7 +87,7 @@ async def test_the_pool_survives_a_server_restart(postgres_server: PostgresServe
     (the member is asked to try again); then the pool has reconnected, and everything written
     before the restart is there."""
     async with new_database(postgres_server) as url, PostgresDatabase(url, max_size=3) as pg:
-        store = SqliteStore(pg)
+        store = SqlStore(pg)
         rnd = await voting_round(store)
         await store.cast_vote(rnd.id, "m1", "Mia", 2, T0)
         postgres_server.restart()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.ports import Store
-from storage import Database, PostgresDatabase, SqliteStore, StorageError
+from storage import Database, PostgresDatabase, SqlStore, StorageError
 from storage.transfer import copy_to_postgres
 from tests.postgres_server import PostgresServer, new_database
 from tests.storage.helpers import T0, cand, column, stored_votes, voting_round
@@ -69,11 +69,11 @@ async def test_everything_moves_and_the_bot_goes_on(
     """Every table's rows, ids and references arrive; open rounds keep their deadline; new
     rows after the move get new ids."""
     async with Database(tmp_path / "relay.db") as lite:
-        await a_bot_in_use(SqliteStore(lite))
-        before = await what_the_bot_reads(SqliteStore(lite))
+        await a_bot_in_use(SqlStore(lite))
+        before = await what_the_bot_reads(SqlStore(lite))
         async with new_database(postgres_server) as url, PostgresDatabase(url) as pg:
             copied = {c.table: c.rows for c in await copy_to_postgres(lite, pg)}
-            store = SqliteStore(pg)
+            store = SqlStore(pg)
             after = await what_the_bot_reads(store)
     assert after == before
     assert copied["votes"] == 3 and copied["writer_versions"] == 1 and copied["rounds"] == 2
@@ -84,10 +84,10 @@ async def test_the_bot_goes_on_writing_after_the_move(
 ) -> None:
     """Votes in the open round, and new rows with ids after the copied ones."""
     async with Database(tmp_path / "relay.db") as lite:
-        await a_bot_in_use(SqliteStore(lite))
+        await a_bot_in_use(SqlStore(lite))
         async with new_database(postgres_server) as url, PostgresDatabase(url) as pg:
             await copy_to_postgres(lite, pg)
-            store = SqliteStore(pg)
+            store = SqlStore(pg)
             place = await store.place_of_chat("console", "c2")
             assert place is not None and place.round is not None
             await store.cast_vote(place.round.id, "m3", "Moe", 2, T0 + 3)
@@ -116,27 +116,27 @@ async def test_the_command_moves_into_an_empty_database_and_refuses_a_full_one(
     it exits non-zero and writes nothing."""
     source = tmp_path / "relay.db"
     async with Database(source) as lite:
-        await a_bot_in_use(SqliteStore(lite))
+        await a_bot_in_use(SqlStore(lite))
     async with new_database(postgres_server) as url:
         done = migrate(source, url)
         assert done.returncode == 0, done.stderr
         assert "votes" in done.stdout and "3 rows" in done.stdout and "moved " in done.stdout
         async with PostgresDatabase(url) as pg:
-            counted = await column(SqliteStore(pg), "SELECT COUNT(*) FROM votes")
+            counted = await column(SqlStore(pg), "SELECT COUNT(*) FROM votes")
         again = migrate(source, url)
         assert again.returncode == 1 and "already holds data" in again.stderr
         assert "nothing was written" in again.stderr
         async with PostgresDatabase(url) as pg:
-            assert await column(SqliteStore(pg), "SELECT COUNT(*) FROM votes") == counted == 3
+            assert await column(SqlStore(pg), "SELECT COUNT(*) FROM votes") == counted == 3
 
 
 async def test_a_target_with_data_is_refused_before_anything_is_written(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     async with Database(tmp_path / "relay.db") as lite:
-        await a_bot_in_use(SqliteStore(lite))
+        await a_bot_in_use(SqlStore(lite))
         async with new_database(postgres_server) as url, PostgresDatabase(url) as pg:
-            await SqliteStore(pg).ensure_chat("telegram", "1", "already here")
+            await SqlStore(pg).ensure_chat("telegram", "1", "already here")
             with pytest.raises(StorageError, match="already holds data"):
                 await copy_to_postgres(lite, pg)
-            assert await column(SqliteStore(pg), "SELECT COUNT(*) FROM stories") == 0
+            assert await column(SqlStore(pg), "SELECT COUNT(*) FROM stories") == 0

@@ -1,5 +1,5 @@
 """Votes: one per member per round, moved and taken back, refused once the round closed; the
-quorum; and what a vote costs on the real store (a counting wrapper around SqliteStore on a real
+quorum; and what a vote costs on the real store (a counting wrapper around SqlStore on a real
 file), through the same calls the platforms make."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 from tests.storage.helpers import stored_votes
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -64,7 +64,7 @@ def console_command(config: Path, db: Path) -> list[str]:
 
 async def story_lines(db_path: Path) -> list[tuple[str, str, str]]:
     async with Database(db_path) as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         chat = await store.ensure_chat("console", "local", "console")
         story = (await store.list_stories(chat.id))[-1]
         return [(line.kind, line.author_name, line.text) for line in await store.lines(story.id)]
@@ -72,7 +72,7 @@ async def story_lines(db_path: Path) -> list[tuple[str, str, str]]:
 
 async def round_state(db_path: Path) -> tuple[str, list[tuple[str, int]]]:
     async with Database(db_path) as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         (round_,) = await store.rounds_with_status(["voting", "closed", "cancelled"])
         votes = [(v.member_id, v.ordinal) for v in await stored_votes(store, round_.id)]
         return round_.status, sorted(votes)
@@ -240,7 +240,7 @@ async def test_a_cp949_novel_teaches_the_chats_writer(
         await asyncio.wait_for(process.wait(), 60)
     assert process.returncode == 0
     async with Database(tmp_path / "learn.db") as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         chat = await store.ensure_chat("console", "local", "console")
         (novel_row,) = await store.novels(chat.id)
         assert novel_row.encoding == "CP949 (Korean)"

@@ -20,7 +20,7 @@ from bot.core.views import ChatKey
 from bot.i18n import languages
 from bot.platforms.telegram import TelegramPlatform
 from bot.platforms.telegram.round_board import Layout
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 from tests.bot.conftest import FakeClock, FakeTimers, FakeTrainer, FakeWriter
 from tests.bot.platforms.telegram.fake_bot_api import TOKEN, Call, FakeBotAPI, group, user
 
@@ -41,7 +41,7 @@ class Bot:
     """One running bot: its relay (real SQLite store) and its Telegram adapter."""
 
     relay: Relay
-    store: SqliteStore
+    store: SqlStore
     platform: TelegramPlatform
 
 
@@ -59,7 +59,7 @@ class Setup:
         self,
         timers: FakeTimers | None = None,
         layout: Layout = "message_per_candidate",
-        store: Callable[[Database], Any] = SqliteStore,
+        store: Callable[[Database], Any] = SqlStore,
         secret: str | None = SECRET,
         **relay: Any,
     ) -> AsyncIterator[Bot]:
@@ -104,7 +104,7 @@ class Setup:
             served = [platform.webhook.address] if platform.webhook else []
             self.fake.backends.extend(served)
             try:
-                yield Bot(core, SqliteStore(db), platform)
+                yield Bot(core, SqlStore(db), platform)
             finally:
                 for address in served:
                     self.fake.backends.remove(address)

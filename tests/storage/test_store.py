@@ -1,5 +1,5 @@
-"""The whole store (storage/sqlite_store.py) on real SQLite files: it fits the Store port, and
-what it writes is kept through concurrency, a reopen and a backup."""
+"""The whole store (storage/store.py): it fits the Store port, and what it writes is kept through
+concurrency (on SQLite and PostgreSQL), a reopen and a backup (SQLite's)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 
 from bot.core.ports import Store
-from storage import Database, SqliteStore
+from storage import Database, SqlStore
 from tests.storage.helpers import (
     T0,
     new_story,
@@ -19,12 +19,12 @@ from tests.storage.helpers import (
 )
 
 
-def test_sqlite_store_has_every_store_method_with_the_same_signature() -> None:
-    """Each Protocol method exists on SqliteStore with the same parameters (names, kinds)."""
+def test_the_store_has_every_store_method_with_the_same_signature() -> None:
+    """Each Protocol method exists on SqlStore with the same parameters (names, kinds)."""
     for name, proto in inspect.getmembers(Store, inspect.isfunction):
         if name.startswith("_"):
             continue
-        impl = getattr(SqliteStore, name)
+        impl = getattr(SqlStore, name)
         assert inspect.iscoroutinefunction(impl), name
         want = [(p.name, p.kind, p.default) for p in inspect.signature(proto).parameters.values()]
         got = [(p.name, p.kind, p.default) for p in inspect.signature(impl).parameters.values()]
@@ -48,12 +48,12 @@ async def test_store_data_survives_close_and_reopen(tmp_path: Path) -> None:
     """A story, its round, candidates and votes are all there after reopening the file."""
     path = tmp_path / "relay.db"
     async with Database(path) as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         rnd = await voting_round(store)
         await store.cast_vote(rnd.id, "m1", "Mia", 2, T0)
         await store.add_line(rnd.story_id, "human", "u1", "Ann", "kept", T0)
     async with Database(path) as db:
-        store = SqliteStore(db)
+        store = SqlStore(db)
         assert await open_round(store) == rnd
         assert [v.ordinal for v in await stored_votes(store, rnd.id)] == [2]
         assert len(await store.candidates(rnd.id)) == 3
@@ -70,7 +70,7 @@ async def test_backup_holds_the_stores_rows(
     await store.add_line(rnd.story_id, "human", "u1", "Ann", "backed up", T0)
     dest = await db.backup(tmp_path / "backup.db")
     async with Database(dest) as copy_db:
-        copy = SqliteStore(copy_db)
+        copy = SqlStore(copy_db)
         assert await copy.lines(rnd.story_id) == await store.lines(rnd.story_id)
         assert await stored_votes(copy, rnd.id) == await stored_votes(store, rnd.id)
         assert await read_round(copy, rnd.id) == rnd

@@ -17,7 +17,7 @@ from storage._stories import StoryQueries
 from storage._writers import WriterQueries
 
 
-class SqliteStore(
+class SqlStore(
     StoryQueries,
     RoundQueries,
     LookupQueries,
