@@ -1,0 +1,228 @@
+"""The members of bench/cluster_load.py: Telegram groups playing whole rounds through the fake Bot
+API of the tests, what they were told, and the count of what the database kept."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage import SqlStore, open_database
+from tests.bot.platforms.telegram.fake_bot_api import (
+    JSON,
+    Call,
+    FakeBotAPI,
+    administrator,
+    group,
+    user,
+)
+
+ANSWER_SECONDS = 60.0  # a member who hears nothing for this long asks again
+CONTINUE_SECONDS = 200.0  # /continue waits for the writer: people wait longer for it
+_CALLBACK = re.compile(r"v:(\d+):(\d)")
+
+
+class Recorder(FakeBotAPI):
+    """The fake Bot API, also noting when each message reached each chat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chat_calls: dict[int, list[tuple[float, Call]]] = defaultdict(list)
+        self.answers: dict[str, tuple[float, str]] = {}
+        self.news = asyncio.Event()
+
+    async def _record(self, call: Call) -> None:
+        await super()._record(call)
+        now = time.monotonic()
+        if call.method == "answerCallbackQuery":
+            self.answers[str(call.params["callback_query_id"])] = (now, _text(call.params))
+        elif isinstance(call.result, dict) and "chat" in call.result:
+            self.chat_calls[call.result["chat"]["id"]].append((now, call))
+        self.news.set()
+
+    async def changed(self) -> None:
+        self.news.clear()
+        await self.news.wait()
+
+
+@dataclass
+class Chats:
+    """Every group of the load and what its members were told."""
+
+    chats: int
+    members: int
+    rounds: int
+    length: int
+    fake: Recorder = field(default_factory=Recorder)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    vote_ms: list[float] = field(default_factory=list)
+    continue_ms: list[float] = field(default_factory=list)
+    retries: int = 0
+    lines_told: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    votes_told: dict[int, dict[int, bool]] = field(default_factory=lambda: defaultdict(dict))
+    continues: int = 0
+
+    async def play_all(self) -> None:
+        await asyncio.gather(*(self.play(index) for index in range(self.chats)))
+
+    async def play(self, index: int) -> None:
+        """One group: a story, then each round: every member writes, /continue, every member
+        votes, the round ends at its deadline."""
+        chat = group(-1_000_000_000 - index, f"Room {index}")
+        members = [user(100_000 + index * 10 + m, f"M{m}") for m in range(self.members)]
+        self.fake.admins[chat["id"]] = [administrator(members[0], owner=True)]
+        await self.say(chat, members[0], "/story new Harbour", lambda c: "story" in _text(c))
+        for number in range(self.rounds):
+            for m, member in enumerate(members):
+                line = f"Room {index} round {number} member {m} writes."
+                await self.say(chat, member, f"/write {line}", lambda c: "added" in _text(c))
+                self.lines_told[chat["id"]].append(line)
+            started = time.monotonic()
+            shown = await self.say(
+                chat, members[0], f"/continue {self.length}", _round_message, CONTINUE_SECONDS
+            )
+            self.continue_ms.append((time.monotonic() - started) * 1000)
+            self.continues += 1
+            if self.continues >= self.chats * self.rounds // 2:
+                self.opened.set()
+            buttons = shown.params["reply_markup"]["inline_keyboard"]
+            data = [b["callback_data"] for row in buttons for b in row]
+            round_id = int(_CALLBACK.fullmatch(data[0])[1])  # type: ignore[index]
+            for m, member in enumerate(members):
+                await self.vote(chat, member, shown.result["message_id"], data[m % len(data)])
+                self.votes_told[round_id][member["id"]] = True
+            await self.ended(chat["id"], shown.result["message_id"])
+
+    async def say(
+        self,
+        chat: JSON,
+        member: JSON,
+        text: str,
+        answer: Any,
+        patience: float = ANSWER_SECONDS,
+    ) -> Call:
+        """A command, asked again until an answer comes; the answer."""
+        while True:
+            seen = len(self.fake.chat_calls[chat["id"]])
+            self.fake.command(chat, member, text)
+            found = await self.next_call(chat["id"], seen, answer, patience)
+            if found is not None:
+                return found
+            self.retries += 1
+
+    async def vote(self, chat: JSON, member: JSON, message_id: int, data: str) -> None:
+        """A tap on a vote button, tapped again until answered (and again when the answer says
+        the vote was taken back: a retry after an unanswered tap toggles it off)."""
+        while True:
+            started = time.monotonic()
+            query = self.fake.tap(member, chat["id"], message_id, data)
+            while query not in self.fake.answers and time.monotonic() - started < ANSWER_SECONDS:
+                await asyncio.wait_for(self.fake.changed(), ANSWER_SECONDS)
+            if query not in self.fake.answers:
+                self.retries += 1
+                continue
+            at, said = self.fake.answers[query]
+            if said.startswith("✅"):
+                self.vote_ms.append((at - started) * 1000)
+                return
+            self.retries += 1
+
+    async def ended(self, chat_id: int, message_id: int) -> None:
+        """Until the round message loses its keyboard (the round closed)."""
+
+        def closed(call: Call) -> bool:
+            return (
+                call.method == "editMessageText"
+                and call.params.get("message_id") == message_id
+                and not call.params.get("reply_markup")
+            )
+
+        while await self.next_call(chat_id, 0, closed, 600.0) is None:
+            pass
+
+    async def next_call(
+        self, chat_id: int, after: int, match: Any, patience: float
+    ) -> Call | None:
+        calls = self.fake.chat_calls[chat_id]
+        deadline = time.monotonic() + patience
+        while True:
+            for _, call in calls[after:]:
+                if match(call):
+                    return call
+            after = len(calls)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self.fake.changed(), left)
+            except TimeoutError:
+                return None
+
+
+def _text(item: Any) -> str:
+    params = item.params if isinstance(item, Call) else item
+    return str(params.get("text") or params.get("caption") or "")
+
+
+def _round_message(call: Call) -> bool:
+    return call.method == "sendMessage" and bool(call.params.get("reply_markup"))
+
+
+async def count_outcome(db_target: str, chats: Chats, takeover: dict[str, float]) -> JSON:
+    """What the database kept, against what members were told; how late rounds closed."""
+    async with open_database(db_target) as db:
+        store = SqlStore(db)
+        rounds = await store.rounds_with_status(["generating", "voting", "closed", "cancelled"])
+        stored_lines, winners = set(), Counter[int]()
+        for chat_id in chats.lines_told:
+            chat = await store.find_chat("telegram", str(chat_id))
+            for story in await store.list_stories(chat.id) if chat else []:
+                for line in await store.lines(story.id, include_removed=True):
+                    if line.kind == "human":
+                        stored_lines.add(line.text)
+                    elif line.round_id is not None:
+                        winners[line.round_id] += 1
+        votes_kept = lags = 0
+        lag_values: list[float] = []
+        late_after_kill: list[float] = []
+        for round_ in rounds:
+            snapshot = await store.round_snapshot(round_.id)
+            assert snapshot is not None
+            kept = {v.member_id for v in snapshot.votes}
+            told = {str(m) for m in chats.votes_told.get(round_.id, {})}
+            votes_kept += len(told & kept)
+            if round_.closed_at is not None and round_.deadline is not None:
+                lag = round_.closed_at - round_.deadline
+                lag_values.append(lag)
+                lags += 1
+                killed = takeover.get("killed_at")
+                if killed is not None and killed <= round_.deadline <= takeover["restarted_at"]:
+                    late_after_kill.append(lag)
+    told_lines = [line for lines in chats.lines_told.values() for line in lines]
+    told_votes = sum(len(v) for v in chats.votes_told.values())
+    statuses = Counter(r.status for r in rounds)
+    return {
+        "lines": {"told_added": len(told_lines), "stored": len(set(told_lines) & stored_lines)},
+        "votes": {"told_counted": told_votes, "stored": votes_kept},
+        "rounds": {
+            "opened": len(rounds),
+            "closed": statuses["closed"],
+            "cancelled": statuses["cancelled"],
+            "still_open": statuses["voting"] + statuses["generating"],
+            "closed_twice": sum(1 for n in winners.values() if n > 1),
+        },
+        "close_after_deadline_s": {
+            "p50": round(statistics.median(lag_values), 2) if lag_values else None,
+            "max": round(max(lag_values), 2) if lag_values else None,
+        },
+        "killed_process_rounds": {
+            "due_while_it_was_down": len(late_after_kill),
+            "max_close_after_deadline_s": round(max(late_after_kill), 2)
+            if late_after_kill
+            else None,
+        },
+    }

@@ -1,0 +1,179 @@
+"""Several bot processes on one PostgreSQL against one process on SQLite, under one chat load.
+
+Many Telegram groups play whole rounds at once (a story, every member writes, /continue with
+short candidates from the real writer worker, every member taps a vote button, the round
+closes at its deadline). The updates go through webhook mode: the fake Bot API of the tests
+POSTs each one to the bot processes round-robin, as a load balancer would, retrying another
+process when one does not answer. On PostgreSQL one of the two processes is SIGKILLed halfway
+and started again; the other must close its rounds. Members whose command got no answer ask
+again after a while, as people do. Prints one JSON object:
+
+    .venv/bin/python bench/cluster_load.py --chats 1000 --members 5 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._cluster import Chats, count_outcome  # noqa: E402
+from tests.bot.platforms.telegram.fake_bot_api import TOKEN  # noqa: E402
+from tests.postgres_server import PostgresServer, new_database, server_binaries  # noqa: E402
+
+SECRET = "cluster-bench-secret"
+WEBHOOK = "https://bench.example:8443/telegram"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_config(folder: Path, base_url: str, port: int, args: argparse.Namespace) -> Path:
+    path = folder / f"bot-{port}.toml"
+    path.write_text(
+        f"[relay]\nvote_seconds = {args.vote_seconds}\ncandidates = 3\n"
+        f'[writer]\nmodel_dir = "{args.model}"\ndevice = "cpu"\ntimeout_seconds = 120\n'
+        f'[telegram]\nbase_url = "{base_url}"\nmode = "webhook"\n'
+        f'webhook_url = "{WEBHOOK}"\nlisten = "127.0.0.1:{port}"\n'
+        f"[storage]\nbackup_minutes = 0\n[training]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_bot(config: Path, db: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "DISCORD_TOKEN": "",
+        "RELAYTALE_LOG": "WARNING",
+    }
+    command = [sys.executable, "-m", "bot", "--platform", "telegram", "--config", str(config)]
+    with log.open("ab") as out:
+        return subprocess.Popen([*command, "--db", db], cwd=ROOT, env=env, stdout=out, stderr=out)
+
+
+async def listening(port: int, timeout: float = 180.0) -> None:
+    """Wait until the process serves its webhook (its writer worker started first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"no bot listening on {port}")
+
+
+async def run_stage(
+    name: str, db: str, processes: int, kill: bool, args: argparse.Namespace, folder: Path
+) -> dict[str, Any]:
+    """One stage: start the fake Telegram and the bot processes, play every chat, count."""
+    chats = Chats(args.chats, args.members, args.rounds, args.length)
+    await chats.fake.start()
+    ports = [free_port() for _ in range(processes)]
+    configs = [write_config(folder, chats.fake.base_url, port, args) for port in ports]
+    logs = [folder / f"{name}-{i}.log" for i in range(processes)]
+    bots = [start_bot(c, db, log) for c, log in zip(configs, logs, strict=True)]
+    takeover: dict[str, float] = {}
+    try:
+        await asyncio.gather(*(listening(port) for port in ports))
+        chats.fake.backends.extend(f"127.0.0.1:{port}" for port in ports)
+        started = time.monotonic()
+        play = asyncio.create_task(chats.play_all())
+        if kill:
+            await chats.opened.wait()  # half the rounds are open
+            takeover["killed_at"] = time.time()
+            bots[-1].send_signal(signal.SIGKILL)
+            bots[-1].wait()
+            await asyncio.sleep(args.down_seconds)
+            bots[-1] = start_bot(configs[-1], db, logs[-1])
+            await listening(ports[-1])
+            takeover["restarted_at"] = time.time()
+        await play
+        elapsed = time.monotonic() - started
+    finally:
+        for bot in bots:
+            if bot.poll() is None:
+                bot.send_signal(signal.SIGTERM)
+        for bot in bots:
+            try:
+                bot.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        await chats.fake.close()
+    outcome = await count_outcome(db, chats, takeover)
+    return {
+        "stage": name,
+        "bot_processes": processes,
+        "killed_and_restarted": kill,
+        "seconds": round(elapsed, 1),
+        "rounds_per_minute": round(outcome["rounds"]["closed"] / elapsed * 60, 1),
+        "vote_reply_ms": percentiles(chats.vote_ms),
+        "continue_ms": percentiles(chats.continue_ms),
+        "member_retries": chats.retries,
+        **outcome,
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return {"n": len(values), "p50": round(statistics.median(ordered), 1), "p99": round(p99, 1)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chats", type=int, default=1000)
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--length", type=int, default=20, help="characters per candidate")
+    parser.add_argument("--vote-seconds", type=int, default=30)
+    parser.add_argument("--down-seconds", type=float, default=3.0)
+    parser.add_argument("--model", default="weights/default")
+    parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
+        folder = Path(tmp)
+        if "sqlite" in args.stages:
+            db = str(folder / "relay.db")
+            results.append(await run_stage("sqlite", db, 1, False, args, folder))
+        if "postgresql" in args.stages:
+            binaries = server_binaries()
+            if binaries is None:
+                raise SystemExit(
+                    "PostgreSQL's server binaries are needed (apt-get install postgresql)"
+                )
+            server = PostgresServer(binaries)
+            server.start()
+            try:
+                async with new_database(server) as url:
+                    results.append(await run_stage("postgresql", url, 2, True, args, folder))
+            finally:
+                server.stop()
+    print(json.dumps({"load": vars(args), "stages": results}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
