@@ -31,7 +31,7 @@ from bot.core.records import (
 )
 from storage._sql import Row
 
-CHAT_COLUMNS = "id, platform, external_id, title"
+CHAT_COLUMNS = "id, platform, external_id, title, server"
 SETTINGS_COLUMNS = "temperature, candidates, vote_seconds, language"
 STORY_COLUMNS = "id, chat_id, title, status, created_by, created_at, ended_at"
 LINE_COLUMNS = (
@@ -71,7 +71,7 @@ def width(columns: str) -> int:
 
 
 def to_chat(row: Sequence[Any]) -> Chat:
-    return Chat(id=row[0], platform=row[1], external_id=row[2], title=row[3])
+    return Chat(id=row[0], platform=row[1], external_id=row[2], title=row[3], server=row[4])
 
 
 def to_settings(row: Row) -> ChatSettings:

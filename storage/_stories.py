@@ -19,9 +19,10 @@ from storage.errors import NotFound
 
 # A rename on the platform updates the title; an empty title never overwrites a known one.
 SQL_ENSURE_CHAT = f"""
-INSERT INTO chats (platform, external_id, title) VALUES (?, ?, ?)
+INSERT INTO chats (platform, external_id, title, server) VALUES (?, ?, ?, ?)
 ON CONFLICT (platform, external_id) DO UPDATE
-    SET title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE chats.title END
+    SET title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE chats.title END,
+        server = CASE WHEN excluded.server <> '' THEN excluded.server ELSE chats.server END
 RETURNING {CHAT_COLUMNS}
 """
 SQL_GET_CHAT = f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?"
@@ -99,10 +100,13 @@ class StoryQueries:
 
     # -- chats --------------------------------------------------------------------------------
 
-    async def ensure_chat(self, platform: str, external_id: str, title: str) -> Chat:
-        """The chat for this platform id, created on first sight."""
+    async def ensure_chat(
+        self, platform: str, external_id: str, title: str, server: str = ""
+    ) -> Chat:
+        """The chat for this platform id, created on first sight; a title or server given
+        replaces the stored one ("" keeps it)."""
         async with self._db.transaction() as tx:
-            row = await tx.inserted(SQL_ENSURE_CHAT, (platform, external_id, title))
+            row = await tx.inserted(SQL_ENSURE_CHAT, (platform, external_id, title, server))
         return to_chat(row)
 
     async def get_chat(self, chat_id: int) -> Chat | None:

@@ -23,9 +23,12 @@ from storage._rows import (
     to_chat,
     to_training_run,
     to_writer_version,
+    width,
 )
 from storage._sql import NO_LIMIT, SqlDatabase, SqlSession
 from storage.errors import NotFound
+
+_CHAT_END = width(CHAT_COLUMNS)
 
 SQL_HEAD = f"""
 SELECT {prefixed("v", WRITER_VERSION_COLUMNS)}
@@ -313,7 +316,7 @@ class WriterQueries:
     async def chats_with_new_text(self, min_chars: int) -> list[tuple[Chat, int]]:
         """Chats whose own lineage has at least `min_chars` of new text, with that amount."""
         rows = await self._db.fetch_all(SQL_NEW_CHARS_PER_CHAT, (None, min_chars))
-        return [(to_chat(tuple(r)[:4]), int(r[4])) for r in rows]
+        return [(to_chat(tuple(r)[:_CHAT_END]), int(r[_CHAT_END])) for r in rows]
 
 
 async def _run(tx: SqlSession, run_id: int) -> TrainingRun:

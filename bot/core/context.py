@@ -49,7 +49,7 @@ class Context:
 
     async def ensure_chat(self, key: ChatKey) -> Chat:
         """The chat, created on first sight (a write: only for commands that create things)."""
-        return await self.store.ensure_chat(key.platform, key.external_id, key.title)
+        return await self.store.ensure_chat(key.platform, key.external_id, key.title, key.server)
 
     def is_moderator(self, key: ChatKey, actor: Actor) -> bool:
         """The platform's word (a Discord permission, a Telegram administrator) or config.toml's

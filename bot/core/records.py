@@ -20,6 +20,9 @@ class Chat:
     platform: str
     external_id: str
     title: str
+    # The server the chat belongs to, as its platform names it (a Discord guild id): which
+    # process holds it (its gateway shard). "": none (Telegram, the console) or not yet known.
+    server: str = ""
 
 
 @dataclass(frozen=True)

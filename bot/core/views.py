@@ -37,6 +37,7 @@ class ChatKey:
     external_id: str
     title: str = ""
     language: str = ""  # the chat's language as the platform sees it (a server's locale)
+    server: str = ""  # the server the chat belongs to (a Discord guild id); "": none
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,20 @@ async def test_ensure_chat_is_idempotent_and_follows_renames(store: Store) -> No
     assert await store.get_chat(9999) is None
 
 
+async def test_ensure_chat_keeps_the_server_a_platform_gave(store: Store) -> None:
+    """A chat's server (a Discord guild) is stored when given; '' keeps it; a chat from before
+    anyone gave one (migration 0007) reads '' and takes the first one given."""
+    bare = await store.ensure_chat("discord", "42", "general")
+    assert bare.server == ""
+    placed = await store.ensure_chat("discord", "42", "", server="81384788765712384")
+    kept = await store.ensure_chat("discord", "42", "general")
+    assert bare.id == placed.id == kept.id
+    assert placed.server == kept.server == "81384788765712384"
+    assert await store.get_chat(bare.id) == kept
+    place = await store.place_of_chat("discord", "42")
+    assert place is not None and place.chat == kept
+
+
 async def test_chat_settings_default_to_none_and_round_trip(store: Store) -> None:
     """Unset overrides read as None; an update replaces all three; None clears one."""
     chat = await store.ensure_chat("console", "c1", "")
