@@ -2,14 +2,16 @@
 
 The core announces every end of a round (deadline, moderator, quorum, cancel) and every end of
 a fine-tune here; each platform renders each kind in one place (`round_closed`,
-`training_finished`).
+`training_finished`). Before closing a round at its deadline the core asks `takes(chat)`: a
+chat's rounds are closed by a process that runs its platform and, where the platform spreads
+its chats over processes (Discord's gateway shards), holds that chat.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot.core.ports import Announcer
+from bot.core.ports import Announcer, HoldsChats
 from bot.core.records import Chat
 from bot.core.views import RoundResult, TrainingNews
 
@@ -24,6 +26,15 @@ class Announcers:
 
     def register(self, platform: str, announcer: Announcer) -> None:
         self._by_platform[platform] = announcer
+
+    def takes(self, chat: Chat) -> bool:
+        """HoldsChats: no for a platform this process does not run (its round message and its
+        reactions are out of reach here: the round waits for a process that runs it); else the
+        platform's answer where it holds only some chats (Discord's shards); else yes."""
+        announcer = self._by_platform.get(chat.platform)
+        if announcer is None:
+            return False
+        return not isinstance(announcer, HoldsChats) or announcer.takes(chat)
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         announcer = self._by_platform.get(chat.platform)

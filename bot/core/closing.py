@@ -108,12 +108,15 @@ class Closing:
     # -- the scheduler and restarts -------------------------------------------------------------
 
     async def close_due(self, round_id: int) -> tuple[Chat, RoundResult] | None:
-        """The scheduler's wake-up: close the round if it is still open and its time has come
-        (the end is announced); returns its chat and result, or None."""
+        """The scheduler's wake-up: close the round if it is still open, its time has come and
+        this process takes its chat (the end is announced); returns its chat and result, or
+        None."""
         ctx = self.ctx
         place = await ctx.store.place_of_round(round_id)
         round_ = place.round if place else None
         if place is None or round_ is None or round_.status not in ("voting", "generating"):
+            return None
+        if not ctx.takes(place.chat):  # another process holds the chat (its Discord shard)
             return None
         if round_.deadline is not None and round_.deadline > ctx.clock.now() + 0.5:
             ctx.timers.arm(round_.id, round_.deadline)  # woken early: sleep again
@@ -139,7 +142,8 @@ class Closing:
         """Rounds past their deadline close now, and rounds stuck 'generating' are settled:
         the sweep every process runs, so that the rounds of a process that died close on time.
         Two processes may both try a round: the store closes it once, and only that close is
-        announced."""
+        announced. A round whose chat this process does not take (another Discord shard's
+        guild) is left to the process that does, however late."""
         ctx = self.ctx
         await self._unstick(every=False)
         closed: list[tuple[Chat, RoundResult]] = []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
 from bot.core.errors import N_, RelayError
-from bot.core.ports import Announcer, BallotBox, Clock, Store, Timers, Writer
+from bot.core.ports import Announcer, BallotBox, Clock, HoldsChats, Store, Timers, Writer
 from bot.core.records import Chat, RoundPlace, Story, WriterVersion
 from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNews
 
@@ -50,6 +50,12 @@ class Context:
     async def ensure_chat(self, key: ChatKey) -> Chat:
         """The chat, created on first sight (a write: only for commands that create things)."""
         return await self.store.ensure_chat(key.platform, key.external_id, key.title, key.server)
+
+    def takes(self, chat: Chat) -> bool:
+        """Whether this process closes and announces the chat's rounds at their deadline (see
+        HoldsChats): an announcer that holds only some chats says; any other holds them all."""
+        announcer = self.announcer
+        return not isinstance(announcer, HoldsChats) or announcer.takes(chat)
 
     def is_moderator(self, key: ChatKey, actor: Actor) -> bool:
         """The platform's word (a Discord permission, a Telegram administrator) or config.toml's

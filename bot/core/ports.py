@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.records import (
     Ballot,
@@ -242,6 +242,17 @@ class Announcer(Protocol):
     async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None: ...
+
+
+@runtime_checkable
+class HoldsChats(Protocol):
+    """An announcer that may hold only some chats in this process (Discord: the guilds of this
+    process's gateway shards). Before closing a round at its deadline the core asks whether
+    this process takes the chat; a round nobody here takes stays open for the process that
+    does. An announcer without `takes` takes every chat. A round ended by a command (a
+    moderator, the quorum) is ended by the process the command reached, which holds the chat."""
+
+    def takes(self, chat: Chat) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 
 from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig
+from bot.core.context import Unannounced
 from bot.core.ports import (
     FinetuneJob,
     TrainerFailed,
@@ -156,6 +157,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         store = SqlStore(db)
         writer, clock, timers = FakeWriter(), FakeClock(), FakeTimers()
         announcers, trainer = Announcers(), FakeTrainer()
+        announcers.register("console", Unannounced())  # CHAT's platform runs, telling nobody
         relay = Relay(
             store,
             writer,

@@ -176,3 +176,42 @@ async def test_unreadable_ballot_box_does_not_keep_a_round_open(
     assert closed is not None and closed[1].winner is not None
     assert closed[1].winner.ordinal == 2
     assert "reading the votes of round 1 on console failed" in caplog.text
+
+
+@dataclass
+class Holder(Listener):
+    """An announcer that holds only some chats in this process (as Discord's shards do)."""
+
+    holds: bool = False
+
+    def takes(self, chat: Chat) -> bool:
+        return self.holds
+
+
+async def test_a_due_round_waits_for_a_process_that_takes_its_chat(world: World) -> None:
+    """Past its deadline, a round whose chat this process does not hold stays open (timer and
+    sweep alike); once the chat is held it closes at once, late, the votes counted."""
+    holder = Holder()
+    world.announcers.register("console", holder)
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 3)
+    world.clock.t += 10_000
+    assert await world.relay.close_due(opened.view.id) is None
+    assert await world.relay.close_overdue() == []
+    assert await world.relay.open_round(CHAT) is not None and holder.told == []
+    holder.holds = True
+    ((_, result),) = await world.relay.close_overdue()
+    assert result.winner is not None and result.winner.ordinal == 3
+    assert holder.told == [("deadline", opened.view.id)]
+
+
+async def test_a_moderator_closes_a_round_whatever_the_process_holds(world: World) -> None:
+    """/round close reaches the process the command came to: it closes there."""
+    holder = Holder()
+    world.announcers.register("console", holder)
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, BOB, 1)
+    await world.relay.close_round(CHAT, MOD)
+    assert holder.told == [("moderator", opened.view.id)]
