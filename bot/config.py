@@ -248,6 +248,36 @@ def _port(url: SplitResult) -> int | None:
 class DiscordConfig:
     api_base: str = "https://discord.com/api/v10"
     dev_guild_ids: tuple[int, ...] = ()  # sync slash commands only to these guilds (development)
+    # Gateway shards: 0 = not sharded (one connection holds every guild). N > 0: the guilds are
+    # split over N shards, guild g on shard (g >> 22) % N; every process must say the same N.
+    shard_count: int = 0
+    # The shards this process connects, and whose guilds' rounds it closes and announces at
+    # their deadline; [] = all of them (0 .. shard_count - 1).
+    shard_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self.shard_count >= 0, "discord.shard_count", "must be 0 (not sharded) or more")
+        _check(
+            not self.shard_ids or self.shard_count > 0,
+            "discord.shard_ids",
+            "needs discord.shard_count (the number of shards all processes share)",
+        )
+        for shard in self.shard_ids:
+            _check(
+                0 <= shard < self.shard_count,
+                "discord.shard_ids",
+                f"must be shards 0..{self.shard_count - 1} of shard_count, not {shard}",
+            )
+        _check(
+            len(set(self.shard_ids)) == len(self.shard_ids),
+            "discord.shard_ids",
+            "names a shard twice",
+        )
+
+    @property
+    def shards(self) -> tuple[int, ...]:
+        """The shards this process holds: `shard_ids`, or every shard; () when not sharded."""
+        return self.shard_ids or tuple(range(self.shard_count))
 
 
 @dataclass(frozen=True)

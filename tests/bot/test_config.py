@@ -40,6 +40,13 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ({"telegram": {"mode": "webhook", "webhook_url": "https://a.example:9"}}, "webhook_url"),
         ({"telegram": {"listen": "8080"}}, "telegram.listen"),
         ({"telegram": {"listen": "0.0.0.0:http"}}, "telegram.listen"),
+        ({"discord": {"shard_count": -1}}, "discord.shard_count"),
+        ({"discord": {"shard_count": "2"}}, "discord.shard_count"),
+        ({"discord": {"shard_ids": [0]}}, "discord.shard_ids"),
+        ({"discord": {"shard_count": 2, "shard_ids": [2]}}, "discord.shard_ids"),
+        ({"discord": {"shard_count": 2, "shard_ids": [-1]}}, "discord.shard_ids"),
+        ({"discord": {"shard_count": 2, "shard_ids": [1, 1]}}, "discord.shard_ids"),
+        ({"discord": {"shard_count": 2, "shard_ids": 1}}, "discord.shard_ids"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(data: dict[str, object], key: str) -> None:
@@ -69,3 +76,12 @@ def test_webhook_mode_reads_its_address_and_where_to_listen() -> None:
     )
     assert config.telegram.mode == "webhook"
     assert config.telegram.listen_at == ("::", 8080)
+
+
+def test_discord_shards_default_to_none_and_to_all_of_shard_count() -> None:
+    """Unsharded unless shard_count is set; shard_ids [] then means every shard."""
+    assert Config().discord.shard_count == 0 and Config().discord.shards == ()
+    every = parse_config({"discord": {"shard_count": 3}}).discord
+    assert every.shards == (0, 1, 2)
+    some = parse_config({"discord": {"shard_count": 4, "shard_ids": [3, 1]}}).discord
+    assert some.shards == (3, 1)
