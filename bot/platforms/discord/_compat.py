@@ -31,9 +31,12 @@ def point_at_gateway(url: str) -> None:
     """Connect the gateway WebSocket to `url`, as `GET /gateway/bot` answered.
 
     Why: a plain `Client` connects to the class attribute `DiscordWebSocket.DEFAULT_GATEWAY`
-    instead of the URL the REST API gives (and `AutoShardedClient` falls back to it after an
-    invalid session), so pointing the REST base elsewhere is not enough.
-    Upstream: discord/gateway.py, `DiscordWebSocket.DEFAULT_GATEWAY` (2.7)."""
+    instead of the URL the REST API gives, and so does `AutoShardedClient` for every shard
+    when it is given a `shard_count` (it asks `GET /gateway/bot` only when it is not) and for
+    a shard that identifies anew after an invalid session; so pointing the REST base
+    elsewhere is not enough.
+    Upstream: discord/gateway.py, `DiscordWebSocket.DEFAULT_GATEWAY`; discord/shard.py,
+    `AutoShardedClient.launch_shards` and `Shard.reidentify` (2.7)."""
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
 

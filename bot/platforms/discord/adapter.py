@@ -4,6 +4,10 @@ Thin: every slash command (built from the command table, commands.py) arrives at
 which makes one core call through the router and renders the outcome (render.py); a RelayError
 becomes an ephemeral reply there and nowhere else. The round message and its reaction votes:
 round_board.py.
+
+Sharded ([discord] shard_count > 0): the client is discord.py's AutoShardedClient on this
+process's shards (shard_ids), and `takes` tells the core which chats' rounds this process
+closes at their deadline: those of the guilds on its shards, (guild_id >> 22) % shard_count.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class DiscordPlatform:
         self.router = router
         self.token = token
         self.config = config
-        self.client = RelayClient(self)
+        self.client = relay_client(self)
         self.board = RoundBoard(self.client, router)
         self._gateway: asyncio.Task[None] | None = None
         router.add_ballot_box(PLATFORM, self.board)
@@ -117,6 +121,20 @@ class DiscordPlatform:
             answering.reset(token)
         await _reply(interaction, render.reply(t, outcome))
 
+    def takes(self, chat: Chat) -> bool:
+        """HoldsChats: whether this process closes the channel's rounds at their deadline.
+        Unsharded: always. Sharded: when the channel's guild is on one of this process's
+        shards; a chat whose guild was never stored (from before migration 0007, until a
+        command creates something in it) is taken when the client has the channel cached,
+        which it has only for guilds on its shards."""
+        count = self.config.shard_count
+        if not count:
+            return True
+        if chat.server.isdigit():
+            return shard_of(int(chat.server), count) in self.config.shards
+        channel = int(chat.external_id) if chat.external_id.isdigit() else None
+        return channel is not None and self.client.get_channel(channel) is not None
+
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (see RoundBoard.round_closed)."""
         await self.board.round_closed(chat, result)
@@ -134,16 +152,34 @@ class DiscordPlatform:
             log.warning("could not announce training run %s: %s", news.run.id, exc)
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The gateway shard that carries a guild's events (Discord's rule, as `Guild.shard_id`)."""
+    return (guild_id >> 22) % shard_count
+
+
+def relay_client(platform: DiscordPlatform) -> RelayClient:
+    """One plain client, or, sharded, one on this process's shards."""
+    config = platform.config
+    if not config.shard_count:
+        return RelayClient(platform)
+    return ShardedRelayClient(
+        platform, shard_count=config.shard_count, shard_ids=list(config.shards)
+    )
+
+
 class RelayClient(discord.Client):
     """discord.py's client: default intents (reactions included), no message content, no
     message cache, the command table's slash commands, unreadable dispatches skipped."""
 
-    def __init__(self, platform: DiscordPlatform) -> None:
+    def __init__(self, platform: DiscordPlatform, **shards: Any) -> None:
         intents = discord.Intents.default()
         intents.reactions = True
         intents.message_content = False
         super().__init__(
-            intents=intents, max_messages=None, allowed_mentions=discord.AllowedMentions.none()
+            intents=intents,
+            max_messages=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **shards,
         )
         self.platform = platform
         self.tree = _Tree(self, allowed_contexts=app_commands.AppCommandContext(guild=True))
@@ -160,6 +196,11 @@ class RelayClient(discord.Client):
 
     async def on_raw_reaction_remove(self, event: discord.RawReactionActionEvent) -> None:
         await self.platform.board.reaction(event)
+
+
+class ShardedRelayClient(RelayClient, discord.AutoShardedClient):
+    """RelayClient on the shards `shard_ids` of `shard_count`, each its own gateway connection
+    (every one to the URL `GET /gateway/bot` gave: see _compat.point_at_gateway)."""
 
 
 class _Tree(app_commands.CommandTree[RelayClient]):
@@ -203,8 +244,9 @@ def _caller(interaction: discord.Interaction, channel_id: int) -> tuple[ChatKey,
         is_moderator=permissions.manage_messages or permissions.administrator,
         language=interaction.locale.value,
     )
-    server = interaction.guild_locale.value if interaction.guild_locale else ""
-    return ChatKey(PLATFORM, str(channel_id), title, language=server), actor
+    locale = interaction.guild_locale.value if interaction.guild_locale else ""
+    guild = str(interaction.guild_id or "")
+    return ChatKey(PLATFORM, str(channel_id), title, language=locale, server=guild), actor
 
 
 async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:

@@ -203,14 +203,15 @@ class RoundBoard:
             log.warning("could not show the end of round %s: %s", result.view.id, exc)
 
     def key(self, channel_id: int, guild_id: int | None = None) -> ChatKey:
-        """A channel as the core knows it, with its server's preferred language when the
-        client has the server cached."""
+        """A channel as the core knows it, with its guild and, when the client has the guild
+        cached, its preferred language."""
         guild = self.client.get_guild(guild_id) if guild_id else None
         if guild is None:
             channel = self.client.get_channel(channel_id)
             guild = getattr(channel, "guild", None)
         locale = str(guild.preferred_locale) if guild is not None else ""
-        return ChatKey(PLATFORM, str(channel_id), language=locale)
+        server = str(guild.id) if guild is not None else str(guild_id or "")
+        return ChatKey(PLATFORM, str(channel_id), language=locale, server=server)
 
     def _message(self, channel_id: int, message_id: int) -> discord.PartialMessage:
         return self.client.get_partial_messageable(channel_id).get_partial_message(message_id)

@@ -39,15 +39,25 @@ async def make_guild(world: World, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
         bot_permissions: int = BOT_CAN_MANAGE,
         dev_guild_ids: tuple[int, ...] = (GUILD_ID,),
         guild_locale: str = "en-US",
+        shard_count: int = 0,
+        shard_ids: tuple[int, ...] = (),
     ) -> Guild:
         fake = FakeDiscord(
-            [ALICE, BOB, CAROL, MOD], bot_permissions=bot_permissions, guild_locale=guild_locale
+            [ALICE, BOB, CAROL, MOD],
+            bot_permissions=bot_permissions,
+            guild_locale=guild_locale,
+            shards=max(shard_count, 1),
         )
         await fake.start()
         platform = DiscordPlatform(
             world.router,
             "test-token",
-            DiscordConfig(api_base=fake.api_base, dev_guild_ids=dev_guild_ids),
+            DiscordConfig(
+                api_base=fake.api_base,
+                dev_guild_ids=dev_guild_ids,
+                shard_count=shard_count,
+                shard_ids=shard_ids,
+            ),
         )
         monkeypatch.setattr(platform.client, "before_identify_hook", _no_wait)
         world.announcers.register("discord", platform)

@@ -6,6 +6,11 @@ answers like Discord does (HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats 
 with a replay of missed events, or INVALID_SESSION), dispatches interactions and reactions, and
 records every REST call so that tests assert on what the bot sent. `drop()` cuts the WebSocket
 and `hold_gateway()` keeps the bot from coming back until told.
+
+Sharding: `GET /gateway/bot` recommends `shards`; a sharded IDENTIFY (`shard: [id, count]`)
+gets a READY that says its shard, with the guild only on the guild's shard
+((GUILD_ID >> 22) % count), which alone gets the guild's events and may resume; another
+shard's connection gets its READY and heartbeat ACKs, nothing else.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from aiohttp import WSMsgType, web
 
 BOT_ID = 1000
 APP_ID = BOT_ID
-GUILD_ID = 2000
+GUILD_ID = 80351110224678912  # a real-looking snowflake: on shard 1 of 2, 2 of 3, 1 of 4
 CHANNEL_ID = 3000
 EVERYONE = GUILD_ID  # the @everyone role has the guild's id
 MANAGE_MESSAGES = 1 << 13
@@ -153,11 +158,14 @@ class FakeDiscord:
         bot_permissions: int = MEMBER_PERMISSIONS,
         heartbeat_ms: int = 1000,
         guild_locale: str = "en-US",
+        shards: int = 1,
     ) -> None:
         self.bot = Member(BOT_ID, "relaytale", bot_permissions, bot=True)
         self.members = {m.id: m for m in members}
         self.heartbeat_ms = heartbeat_ms
         self.guild_locale = guild_locale  # the server's preferred locale
+        self.shards = shards  # what GET /gateway/bot recommends
+        self.identified: list[list[int] | None] = []  # each IDENTIFY's shard (None: unsharded)
         self.calls: list[Call] = []
         self.errors: list[str] = []  # handlers that raised: tests assert there are none
         self.messages: dict[int, Message] = {}
@@ -381,22 +389,33 @@ class FakeDiscord:
         self.gateway_log.append("IDENTIFY")
         assert data["token"] == "test-token"
         self.intents = data.get("intents")
-        self._session = _Session(id=f"session-{next(self._ids)}")
+        shard = data.get("shard")
+        self.identified.append(shard)
+        session = f"session-{next(self._ids)}"
+        if shard is not None and shard_of(GUILD_ID, shard[1]) != shard[0]:  # no guild of ours
+            ready = self._ready(session, shard, guilds=[])
+            await self._send(ws, {"op": 0, "t": "READY", "s": 1, "d": ready}, None)
+            return
+        self._session = _Session(id=session)
         self._ws = ws
-        await self.dispatch(
-            "READY",
-            {
-                "v": 10,
-                "user": {**self.bot.user(), "verified": True, "mfa_enabled": False, "flags": 0},
-                "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-                "session_id": self._session.id,
-                "resume_gateway_url": self.base + "/gateway",
-                "application": {"id": str(APP_ID), "flags": 0},
-                "private_channels": [],
-                "relationships": [],
-            },
-        )
+        guilds = [{"id": str(GUILD_ID), "unavailable": True}]
+        await self.dispatch("READY", self._ready(session, shard, guilds))
         await self.dispatch("GUILD_CREATE", self._guild())
+
+    def _ready(
+        self, session: str, shard: list[int] | None, guilds: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": {**self.bot.user(), "verified": True, "mfa_enabled": False, "flags": 0},
+            "guilds": guilds,
+            "session_id": session,
+            "resume_gateway_url": self.base + "/gateway",
+            "application": {"id": str(APP_ID), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            **({"shard": shard} if shard is not None else {}),
+        }
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         self.gateway_log.append("RESUME")
@@ -444,7 +463,7 @@ class FakeDiscord:
         return _json(
             {
                 "url": self.base + "/gateway",
-                "shards": 1,
+                "shards": self.shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -798,3 +817,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         body=json.dumps(data).encode(), status=status, content_type="application/json"
     )
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's rule: the shard that carries a guild's events."""
+    return (guild_id >> 22) % shard_count
