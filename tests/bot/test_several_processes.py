@@ -19,8 +19,9 @@ from bot.core.records import Chat
 from bot.core.relay import Relay
 from bot.core.router import STORE_UNAVAILABLE, CommandRouter
 from bot.core.training import SILENT_PROCESS
-from bot.core.views import RoundResult, TrainingNews
+from bot.core.views import ChatKey, RoundResult, TrainingNews
 from bot.i18n import languages
+from bot.platforms.discord.adapter import shard_of
 from storage import PostgresDatabase, SqlStore
 from tests.bot.conftest import (
     ALICE,
@@ -48,6 +49,16 @@ class Listener:
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         self.news.append(news)
+
+
+@dataclass
+class ShardListener(Listener):
+    """A Discord announcer on some of 2 shards: it takes the chats of its shards' guilds."""
+
+    shards: tuple[int, ...] = ()
+
+    def takes(self, chat: Chat) -> bool:
+        return shard_of(int(chat.server), 2) in self.shards
 
 
 @dataclass
@@ -199,3 +210,23 @@ async def test_a_database_restart_asks_members_to_try_again_and_loses_nothing(
         ("bob", 2),
         ("carol", 1),
     ]
+
+
+async def test_a_guilds_round_is_closed_by_the_process_holding_its_shard(cluster: Cluster) -> None:
+    """Discord on 2 shards, one per process: at the deadline both sweep; the process holding the
+    guild's shard closes its round, whichever process opened it."""
+    guild = 80351110224678912  # on shard 1 of 2
+    key = ChatKey("discord", "3000", "general", server=str(guild))
+    holders = [ShardListener(shards=(0,)), ShardListener(shards=(1,))]
+    for process, holder in zip(cluster.processes, holders, strict=True):
+        assert isinstance(process.relay.ctx.announcer, Announcers)
+        process.relay.ctx.announcer.register("discord", holder)
+    first, second = cluster.processes
+    await first.relay.new_story(key, ALICE, "Dragon")
+    await first.relay.write(key, ALICE, "The dragon woke.")
+    opened = await first.relay.continue_story(key, ALICE)
+    cluster.clock.t += 10_000
+    for _ in range(2):
+        await asyncio.gather(first.relay.close_overdue(), second.relay.close_overdue())
+    assert holders[0].rounds == []
+    assert holders[1].rounds == [("deadline, no votes", opened.view.id)]
