@@ -4,12 +4,15 @@ API of the tests, what they were told, and the count of what the database kept."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import statistics
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+import aiohttp
 
 from storage import SqlStore, open_database
 from tests.bot.platforms.telegram.fake_bot_api import (
@@ -20,20 +23,54 @@ from tests.bot.platforms.telegram.fake_bot_api import (
     group,
     user,
 )
+from tests.bot.platforms.telegram.fake_webhook import MAX_ATTEMPTS
 
+SENDERS = 40  # webhook connections at once (Telegram's default max_connections)
 ANSWER_SECONDS = 60.0  # a member who hears nothing for this long asks again
 CONTINUE_SECONDS = 200.0  # /continue waits for the writer: people wait longer for it
 _CALLBACK = re.compile(r"v:(\d+):(\d)")
 
 
 class Recorder(FakeBotAPI):
-    """The fake Bot API, also noting when each message reached each chat."""
+    """The fake Bot API, also noting when each message reached each chat, and POSTing updates
+    over SENDERS connections at once, as Telegram does (its webhook's max_connections, 40 by
+    default): the tests' fake sends one at a time, which would measure the fake."""
 
     def __init__(self) -> None:
         super().__init__()
         self.chat_calls: dict[int, list[tuple[float, Call]]] = defaultdict(list)
         self.answers: dict[str, tuple[float, str]] = {}
         self.news = asyncio.Event()
+        self._senders: list[asyncio.Task[None]] = []
+
+    def _start_webhook(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._senders = [loop.create_task(self._send_some()) for _ in range(SENDERS)]
+
+    async def _stop_webhook(self) -> None:
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+    async def _send_some(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while not self._closing:
+                update = self._next()
+                if update is None:
+                    await asyncio.sleep(0.01)
+                    continue
+                self._updates.remove(update)  # taken by this sender alone
+                await self._deliver(session, update)
+
+    async def _deliver(self, session: aiohttp.ClientSession, update: JSON) -> None:
+        """POST until a bot process answers 2xx, the next one after each failure."""
+        for _attempt in range(MAX_ATTEMPTS):
+            backend = self.backends[self._turn % len(self.backends)]
+            self._turn += 1
+            if 200 <= await self._post(session, backend, update) < 300:
+                return
+            await asyncio.sleep(0.2)
 
     async def _record(self, call: Call) -> None:
         await super()._record(call)
@@ -93,8 +130,9 @@ class Chats:
             data = [b["callback_data"] for row in buttons for b in row]
             round_id = int(_CALLBACK.fullmatch(data[0])[1])  # type: ignore[index]
             for m, member in enumerate(members):
-                await self.vote(chat, member, shown.result["message_id"], data[m % len(data)])
-                self.votes_told[round_id][member["id"]] = True
+                message_id = shown.result["message_id"]
+                if await self.vote(chat, member, message_id, data[m % len(data)]):
+                    self.votes_told[round_id][member["id"]] = True
             await self.ended(chat["id"], shown.result["message_id"])
 
     async def say(
@@ -114,21 +152,25 @@ class Chats:
                 return found
             self.retries += 1
 
-    async def vote(self, chat: JSON, member: JSON, message_id: int, data: str) -> None:
+    async def vote(self, chat: JSON, member: JSON, message_id: int, data: str) -> bool:
         """A tap on a vote button, tapped again until answered (and again when the answer says
-        the vote was taken back: a retry after an unanswered tap toggles it off)."""
+        the vote was taken back: a retry after an unanswered tap toggles it off). Whether the
+        vote was counted (a refusal, such as a round that closed meanwhile, ends it too)."""
         while True:
             started = time.monotonic()
             query = self.fake.tap(member, chat["id"], message_id, data)
             while query not in self.fake.answers and time.monotonic() - started < ANSWER_SECONDS:
-                await asyncio.wait_for(self.fake.changed(), ANSWER_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.fake.changed(), 0.5)
             if query not in self.fake.answers:
                 self.retries += 1
                 continue
             at, said = self.fake.answers[query]
+            self.vote_ms.append((at - started) * 1000)
             if said.startswith("✅"):
-                self.vote_ms.append((at - started) * 1000)
-                return
+                return True
+            if not said.startswith("🗑"):
+                return False
             self.retries += 1
 
     async def ended(self, chat_id: int, message_id: int) -> None:
@@ -154,13 +196,12 @@ class Chats:
                 if match(call):
                     return call
             after = len(calls)
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() >= deadline:
                 return None
-            try:
-                await asyncio.wait_for(self.fake.changed(), left)
-            except TimeoutError:
-                return None
+            # Short waits: a message that came between the look above and the wait is seen
+            # at the next look, not when the next message of any chat arrives.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.fake.changed(), 0.5)
 
 
 def _text(item: Any) -> str:

@@ -190,6 +190,16 @@ class TelegramConfig:
     # come and when it closes. "message_per_candidate": each candidate its own message too, so a
     # 👍 reaction on it votes (4-10 messages a round; Telegram allows ~20 a minute per group).
     round_layout: Literal["one_message", "message_per_candidate"] = "one_message"
+    # Pace what the bot sends to Telegram's flood limits (about 30 messages a second in all, 20
+    # a minute in one group). false only against a local Bot API server that has none (the
+    # load bench): Telegram itself answers a bot that ignores them with flood errors.
+    flood_limits: bool = True
+
+    @property
+    def pacing(self) -> dict[str, float]:
+        """python-telegram-bot's AIORateLimiter rates: its defaults, or 0 (no pacing)."""
+        return {} if self.flood_limits else {"overall_max_rate": 0, "group_max_rate": 0}
+
     # "polling": this process asks Telegram for updates (getUpdates); one process per token.
     # "webhook": Telegram POSTs each update to webhook_url; every process behind it serves
     # `listen`, and any of them may take any chat's update (the secret: environment only).

@@ -98,8 +98,9 @@ class TelegramPlatform:
             .token(token)
             .base_url(config.base_url)
             .base_file_url(config.base_file_url)
-            # Flood errors (RetryAfter) are waited out and the request sent again.
-            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3))
+            # Sends paced to Telegram's flood limits (unless told there are none); flood
+            # errors (RetryAfter) are waited out and the request sent again.
+            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=3, **config.pacing))
             .get_updates_request(TolerantUpdatesRequest())
             .concurrent_updates(True)  # a /continue that waits for the writer blocks no one
             .job_queue(None)
