@@ -102,13 +102,16 @@ class Chats:
     lines_told: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     votes_told: dict[int, dict[int, bool]] = field(default_factory=lambda: defaultdict(dict))
     continues: int = 0
+    together: asyncio.Barrier = field(default_factory=lambda: asyncio.Barrier(1))
 
     async def play_all(self) -> None:
+        self.together = asyncio.Barrier(self.chats)
         await asyncio.gather(*(self.play(index) for index in range(self.chats)))
 
     async def play(self, index: int) -> None:
         """One group: a story, then each round: every member writes, /continue, every member
-        votes, the round ends at its deadline."""
+        votes, the round ends at its deadline. All groups take each step together, so votes are
+        measured while no generation is in flight."""
         chat = group(-1_000_000_000 - index, f"Room {index}")
         members = [user(100_000 + index * 10 + m, f"M{m}") for m in range(self.members)]
         self.fake.admins[chat["id"]] = [administrator(members[0], owner=True)]
@@ -118,6 +121,7 @@ class Chats:
                 line = f"Room {index} round {number} member {m} writes."
                 await self.say(chat, member, f"/write {line}", lambda c: "added" in _text(c))
                 self.lines_told[chat["id"]].append(line)
+            await self.together.wait()
             started = time.monotonic()
             shown = await self.say(
                 chat, members[0], f"/continue {self.length}", _round_message, CONTINUE_SECONDS
@@ -129,6 +133,7 @@ class Chats:
             buttons = shown.params["reply_markup"]["inline_keyboard"]
             data = [b["callback_data"] for row in buttons for b in row]
             round_id = int(_CALLBACK.fullmatch(data[0])[1])  # type: ignore[index]
+            await self.together.wait()
             for m, member in enumerate(members):
                 message_id = shown.result["message_id"]
                 if await self.vote(chat, member, message_id, data[m % len(data)]):

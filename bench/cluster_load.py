@@ -2,13 +2,14 @@
 
 Many Telegram groups play whole rounds at once (a story, every member writes, /continue with
 short candidates from the real writer worker, every member taps a vote button, the round
-closes at its deadline). The updates go through webhook mode: the fake Bot API of the tests
-POSTs each one to the bot processes round-robin, as a load balancer would, retrying another
-process when one does not answer. On PostgreSQL one of the two processes is SIGKILLed halfway
-and started again; the other must close its rounds. Members whose command got no answer ask
-again after a while, as people do. The bots do not pace their sends to Telegram's flood limits
-here (the fake has none; Telegram allows a bot about 30 messages a second in all), so what is
-measured is relaytale. Prints one JSON object:
+closes at its deadline), every group taking each step together, so that the votes are
+measured while no generation is in flight. The updates go through webhook mode: the fake Bot
+API of the tests POSTs each one to the bot processes round-robin, as a load balancer would,
+retrying another process when one does not answer. On PostgreSQL one of the two processes is
+SIGKILLed halfway and started again; the other must close its rounds. Members whose command
+got no answer ask again after a while, as people do. The bots do not pace their sends to
+Telegram's flood limits here (the fake has none; Telegram allows a bot about 30 messages a
+second in all), so what is measured is relaytale. Prints one JSON object:
 
     .venv/bin/python bench/cluster_load.py --chats 1000 --members 5 --rounds 2
 """
@@ -150,7 +151,7 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--length", type=int, default=20, help="characters per candidate")
-    parser.add_argument("--vote-seconds", type=int, default=30)
+    parser.add_argument("--vote-seconds", type=int, default=120)
     parser.add_argument("--down-seconds", type=float, default=3.0)
     parser.add_argument("--model", default="weights/default")
     parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])

@@ -8,6 +8,7 @@ renders the end of a round in one place whatever ended it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -20,6 +21,8 @@ from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
 log = logging.getLogger(__name__)
 
+# Rounds the sweep closes at once.
+SWEEP_AT_ONCE = 16
 # A /continue that writes for longer than the writer's timeout and this has died with its process.
 STUCK_MARGIN = 30.0
 
@@ -146,12 +149,17 @@ class Closing:
         guild) is left to the process that does, however late."""
         ctx = self.ctx
         await self._unstick(every=False)
-        closed: list[tuple[Chat, RoundResult]] = []
-        for round_ in await ctx.store.due_rounds(ctx.clock.now()):
-            outcome = await self.close_due(round_.id)
-            if outcome is not None:
-                closed.append(outcome)
-        return closed
+        due = await ctx.store.due_rounds(ctx.clock.now())
+        # Several at once: each close waits mostly on its announcement (the platform's API),
+        # and a process taking over a dead one's rounds has many due together.
+        room = asyncio.Semaphore(SWEEP_AT_ONCE)
+
+        async def close(round_id: int) -> tuple[Chat, RoundResult] | None:
+            async with room:
+                return await self.close_due(round_id)
+
+        outcomes = await asyncio.gather(*(close(r.id) for r in due))
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _unstick(self, every: bool) -> None:
         """Rounds left 'generating' (a crash mid-/continue) open for votes when they have
