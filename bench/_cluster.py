@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import statistics
 import time
@@ -94,6 +95,7 @@ class Chats:
     members: int
     rounds: int
     length: int
+    vote_spread: float  # members of a group tap within about this many seconds, as people do
     fake: Recorder = field(default_factory=Recorder)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     vote_ms: list[float] = field(default_factory=list)
@@ -135,6 +137,7 @@ class Chats:
             round_id = int(_CALLBACK.fullmatch(data[0])[1])  # type: ignore[index]
             await self.together.wait()
             for m, member in enumerate(members):
+                await asyncio.sleep(random.uniform(0, self.vote_spread / len(members)))
                 message_id = shown.result["message_id"]
                 if await self.vote(chat, member, message_id, data[m % len(data)]):
                     self.votes_told[round_id][member["id"]] = True

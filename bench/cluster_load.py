@@ -90,7 +90,7 @@ async def run_stage(
     name: str, db: str, processes: int, kill: bool, args: argparse.Namespace, folder: Path
 ) -> dict[str, Any]:
     """One stage: start the fake Telegram and the bot processes, play every chat, count."""
-    chats = Chats(args.chats, args.members, args.rounds, args.length)
+    chats = Chats(args.chats, args.members, args.rounds, args.length, args.vote_spread)
     await chats.fake.start()
     ports = [free_port() for _ in range(processes)]
     configs = [write_config(folder, chats.fake.base_url, port, args) for port in ports]
@@ -152,7 +152,15 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--length", type=int, default=20, help="characters per candidate")
     parser.add_argument("--vote-seconds", type=int, default=120)
-    parser.add_argument("--down-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--vote-spread", type=float, default=60.0, help="a group's members tap within this"
+    )
+    parser.add_argument(
+        "--down-seconds",
+        type=float,
+        default=150.0,
+        help="how long the killed process stays down (past its rounds' deadlines)",
+    )
     parser.add_argument("--model", default="weights/default")
     parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])
     args = parser.parse_args()
