@@ -56,7 +56,7 @@ from engine.model import pick_device
 from engine.quantize import Quantize
 from engine.requests import Prompt, SampleSettings
 
-__all__ = ["FIELDS", "RequestError", "Worker", "main_serve", "parse_generate", "serve"]
+__all__ = ["FIELDS", "RequestError", "Worker", "candidates_of", "main_serve", "parse_generate", "serve"]
 
 BASE = ""  # the writer name of the base model
 # Every field of a generate request, with its JSON type.
@@ -147,14 +147,22 @@ class Worker:
         if folder in self.loaded:
             self.loaded.move_to_end(folder)
             return self.loaded[folder]
-        try:
-            found = checkpoint.load(folder, self.device, self.quantize)
-        except EngineError as exc:
-            raise RequestError(f"the writer {name!r} could not be loaded: {exc}") from exc
+        found = self.load(name)
         self.loaded[folder] = found
         while len(self.loaded) + 1 > self.max_loaded:  # + 1: the base
             self.loaded.popitem(last=False)
         return found
+
+    def load(self, name: str) -> Checkpoint:
+        """The writer a name means, read now (no cache: `writer` keeps the LRU here, Serve's
+        multiplexing keeps it on a fleet replica); RequestError if it cannot be."""
+        folder = self._folder(name)
+        if folder is None:
+            return self.base
+        try:
+            return checkpoint.load(folder, self.device, self.quantize)
+        except EngineError as exc:
+            raise RequestError(f"the writer {name!r} could not be loaded: {exc}") from exc
 
     def _folder(self, name: str) -> Path | None:
         """The folder a writer name means, or None for the base."""
@@ -166,7 +174,10 @@ class Worker:
     def info(self, name: str = BASE) -> dict[str, Any]:
         """Facts about a writer for /model, as numbers (the bot words them in the chat's
         language): folder, size, device, held-out bits/char per language, training."""
-        loaded = self.writer(name)
+        return self.facts(self.writer(name), name)
+
+    def facts(self, loaded: Checkpoint, name: str) -> dict[str, Any]:
+        """`info` of a writer already loaded under this name."""
         config, metrics = loaded.model.config, loaded.metrics
         folder = self._folder(name) or self.base_dir
         return {
@@ -193,20 +204,24 @@ class Worker:
 
     def answer(self, prompts: list[Prompt], name: str) -> list[list[dict[str, Any]]]:
         """One batched generate for the prompts of one writer -> candidates per prompt."""
-        loaded = self.writer(name)
-        results = generate(loaded.model, loaded.vocab, prompts)
-        return [
-            [
-                {
-                    "text": s.text,
-                    "mean_logprob": s.mean_logprob,
-                    "temperature": s.temperature,
-                    "seed": s.seed,
-                }
-                for s in samples
-            ]
-            for samples in results
+        return candidates_of(self.writer(name), prompts)
+
+
+def candidates_of(loaded: Checkpoint, prompts: list[Prompt]) -> list[list[dict[str, Any]]]:
+    """One batched generate for the prompts of one loaded writer, as the protocol's fields."""
+    results = generate(loaded.model, loaded.vocab, prompts)
+    return [
+        [
+            {
+                "text": s.text,
+                "mean_logprob": s.mean_logprob,
+                "temperature": s.temperature,
+                "seed": s.seed,
+            }
+            for s in samples
         ]
+        for samples in results
+    ]
 
 
 def _read_lines(stream: IO[str], inbox: queue.Queue[str | None]) -> None:
