@@ -12,12 +12,15 @@ a time; `SqlStore` implements bot.core.ports.Store on either.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from storage.database import Database, Session
-from storage.errors import NotFound, SchemaError, StorageError
-from storage.postgres import SCHEMES, PostgresDatabase, is_postgres_url, safe_url
-from storage.store import SqlStore
+if TYPE_CHECKING:
+    from storage.database import Database, Session
+    from storage.errors import NotFound, SchemaError, StorageError
+    from storage.postgres import PostgresDatabase, is_postgres_url, safe_url
+    from storage.store import SqlStore
 
 __all__ = [
     "Database",
@@ -32,10 +35,35 @@ __all__ = [
     "safe_url",
 ]
 
+# Imported on first use, so that `storage.artifacts` (which the engine's processes import)
+# loads no database driver and nothing of the bot.
+_HOMES = {
+    "Database": "storage.database",
+    "Session": "storage.database",
+    "NotFound": "storage.errors",
+    "SchemaError": "storage.errors",
+    "StorageError": "storage.errors",
+    "PostgresDatabase": "storage.postgres",
+    "is_postgres_url": "storage.postgres",
+    "safe_url": "storage.postgres",
+    "SqlStore": "storage.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
+
 
 def open_database(target: str) -> Database | PostgresDatabase:
     """The database `target` names, not yet opened: a SQLite file path, or a PostgreSQL URL.
     Any other scheme is refused, naming it."""
+    from storage.database import Database
+    from storage.errors import StorageError
+    from storage.postgres import SCHEMES, PostgresDatabase, is_postgres_url
+
     if is_postgres_url(target):
         return PostgresDatabase(target)
     scheme = urlsplit(target).scheme

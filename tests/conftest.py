@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.postgres_server import INSTALL_HINT, PostgresServer, server_binaries
+from tests.s3_server import S3Server
 
 WRITER_ALPHABET = (
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,!?'\"\n"
@@ -29,6 +31,33 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-protocol server (moto's) for the whole session."""
+    server = S3Server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_BUCKETS = itertools.count(1)
+
+
+@pytest.fixture
+def s3_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`s3://<a new bucket>/writers`, with the AWS environment variables pointing at the
+    session's server for this test (and the processes it starts)."""
+    import boto3
+
+    for variable, value in s3_server.environment().items():
+        monkeypatch.setenv(variable, value)
+    bucket = f"relaytale-test-{next(_BUCKETS)}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/writers"
 
 
 @pytest.fixture(scope="session")
