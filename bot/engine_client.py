@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.core.ports import WriterCandidate, WriterRequest, WriterUnavailable
 from bot.core.records import WriterFacts
+from bot.writer_wire import candidates_from, facts_from, generate_fields
 
 log = logging.getLogger(__name__)
 
@@ -196,61 +197,10 @@ class EngineClient:
         return reply
 
     async def generate(self, request: WriterRequest) -> list[WriterCandidate]:
-        """The request as the worker protocol spells it (engine/service.py); every knob is
-        sent, the worker applies what it is sent."""
-        reply = await self._call(
-            {
-                "op": "generate",
-                "writer": request.writer,
-                "context": request.context,
-                "keyword": request.keyword,
-                "n": request.n,
-                "seed": request.seed,
-                "temperature": request.temperature,
-                "max_chars": request.max_chars,
-                "min_chars": request.min_chars,
-                "top_k": request.top_k,
-                "top_p": request.top_p,
-                "repetition_penalty": request.repetition_penalty,
-                "overgenerate": request.overgenerate,
-                "stop_at_sentence_end": True,
-                "distinct": True,
-            }
-        )
-        return [
-            WriterCandidate(
-                text=c["text"],
-                mean_logprob=float(c["mean_logprob"]),
-                temperature=float(c["temperature"]),
-                seed=int(c["seed"]),
-            )
-            for c in reply["candidates"]
-        ]
+        """The request as the worker protocol spells it (engine/service.py)."""
+        return candidates_from(await self._call({"op": "generate", **generate_fields(request)}))
 
     async def info(self, writer: str = "") -> WriterFacts:
         """Facts of a writer (the base when "") for /model."""
         reply = await self._call({"op": "info", "writer": writer})
         return facts_from(reply["info"])
-
-
-def facts_from(info: dict[str, Any]) -> WriterFacts:
-    """The worker's info reply (engine/service.py) as the core's record."""
-
-    def number(key: str) -> int | None:
-        return None if info.get(key) is None else int(info[key])
-
-    validation = info.get("validation_bits")
-    return WriterFacts(
-        model=str(info["model"]),
-        layers=int(info["layers"]),
-        rnn=str(info["rnn"]),
-        rnn_size=int(info["rnn_size"]),
-        parameters=int(info["parameters"]),
-        characters=int(info["characters"]),
-        device=str(info["device"]),
-        int8=bool(info["int8"]),
-        held_out_bits={k: float(v) for k, v in dict(info["held_out_bits"]).items()},
-        validation_bits=None if validation is None else float(validation),
-        steps=number("steps"),
-        chars_seen=number("chars_seen"),
-    )
