@@ -25,11 +25,15 @@ a request uses seed + i for i < n * overgenerate. With "distinct", fewer than n 
 
 With `--quantize int8` every writer is loaded as an int8 copy for the CPU (engine/quantize.py).
 
+"writer" may also be an s3:// location (storage/artifacts.py): it is downloaded once into a
+local cache (the system temp's relaytale-versions, or Worker's cache_dir) and read from there
+after; one that cannot be fetched fails only its own requests.
+
 Writers are loaded on first use and kept in an LRU of at most --max-loaded (the base counts as
-one and is never evicted). A folder is taken to be immutable: a new version is a new folder, so
-switching a chat to it is just naming it, and nothing fails during the switch. Requests that
-arrive together are answered writer by writer, one batched `generate` per writer; a writer that
-cannot be loaded fails only its own requests.
+one and is never evicted). A version is taken to be immutable: a new version is a new folder or
+location, so switching a chat to it is just naming it, and nothing fails during the switch.
+Requests that arrive together are answered writer by writer, one batched `generate` per writer;
+a writer that cannot be loaded fails only its own requests.
 """
 
 from __future__ import annotations
@@ -55,8 +59,17 @@ from engine.generate import generate
 from engine.model import pick_device
 from engine.quantize import Quantize
 from engine.requests import Prompt, SampleSettings
+from storage import artifacts
 
-__all__ = ["FIELDS", "RequestError", "Worker", "candidates_of", "main_serve", "parse_generate", "serve"]
+__all__ = [
+    "FIELDS",
+    "RequestError",
+    "Worker",
+    "candidates_of",
+    "main_serve",
+    "parse_generate",
+    "serve",
+]
 
 BASE = ""  # the writer name of the base model
 # Every field of a generate request, with its JSON type.
@@ -129,6 +142,7 @@ class Worker:
         device: torch.device,
         max_loaded: int = 8,
         quantize: Quantize = "none",
+        cache_dir: str | Path | None = None,
     ) -> None:
         if max_loaded < 1:
             raise EngineError("--max-loaded must be at least 1 (the base writer)")
@@ -136,6 +150,8 @@ class Worker:
         self.quantize = quantize  # applied to every writer loaded (engine/quantize.py)
         self.max_loaded = max_loaded
         self.base_dir = Path(model_dir).resolve()
+        # Where s3:// versions are downloaded to (once; versions never change).
+        self.cache_dir = Path(cache_dir) if cache_dir else artifacts.default_cache()
         self.base = checkpoint.load(self.base_dir, device, quantize)
         self.loaded: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recent first
 
@@ -165,9 +181,15 @@ class Worker:
             raise RequestError(f"the writer {name!r} could not be loaded: {exc}") from exc
 
     def _folder(self, name: str) -> Path | None:
-        """The folder a writer name means, or None for the base."""
+        """The folder a writer name means, or None for the base: an s3:// version is
+        downloaded into the cache the first time (RequestError naming it if it cannot be)."""
         if name == BASE:
             return None
+        if artifacts.is_remote(name):
+            try:
+                return artifacts.local_copy(name, self.cache_dir).resolve()
+            except artifacts.ArtifactError as exc:
+                raise RequestError(f"the writer {name!r} could not be fetched: {exc}") from exc
         folder = Path(name).resolve()
         return None if folder == self.base_dir else folder
 
@@ -179,9 +201,8 @@ class Worker:
     def facts(self, loaded: Checkpoint, name: str) -> dict[str, Any]:
         """`info` of a writer already loaded under this name."""
         config, metrics = loaded.model.config, loaded.metrics
-        folder = self._folder(name) or self.base_dir
         return {
-            "model": folder.name,
+            "model": artifacts.name(name) if name != BASE else self.base_dir.name,
             "layers": config.rnn_layers,
             "rnn": config.rnn_type.upper(),
             "rnn_size": config.rnn_size,

@@ -65,9 +65,31 @@ def test_adapters_reach_the_world_only_through_the_core(platform: str) -> None:
 
 
 def test_engine_imports_nothing_of_the_bot() -> None:
-    """The engine is a library the bot uses, never the other way round."""
+    """The engine is a library the bot uses, never the other way round; of storage/ it uses
+    only the artifact store (where writer versions live), which loads nothing else."""
     for path in sorted((ROOT / "engine").rglob("*.py")):
-        assert not imported_modules(path) & {"bot", "storage"}, path
+        assert "bot" not in imported_modules(path), path
+        assert _storage_modules(path) <= {"storage.artifacts"}, path
+    code = "import sys, storage.artifacts; print(sorted(m for m in sys.modules if m.startswith(("
+    code += "'bot', 'aiosqlite', 'asyncpg', 'storage.'))))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "['storage.artifacts']"
+
+
+def _storage_modules(path: Path) -> set[str]:
+    """The modules of storage/ a module imports (`from storage import x` counts as storage.x)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == "storage")
+        elif isinstance(node, ast.ImportFrom) and node.module == "storage":
+            names.update(f"storage.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("storage."):
+            names.add(str(node.module))
+    return names
 
 
 def test_sql_lives_only_in_storage() -> None:

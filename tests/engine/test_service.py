@@ -16,8 +16,9 @@ import torch
 from engine import checkpoint, service
 from engine.model import CharRNN
 from engine.model_config import ModelConfig
-from engine.service import FIELDS, Worker, answer_batch, serve
+from engine.service import FIELDS, RequestError, Worker, answer_batch, serve
 from engine.vocab import Vocab
+from storage import artifacts
 
 ROOT = Path(__file__).resolve().parents[2]
 ALPHABET = "abcdefghijklmnopqrstuvwxyz .,!?\n그는집에갔다"
@@ -156,6 +157,27 @@ def test_a_writer_that_cannot_be_loaded_fails_only_its_requests(
     assert not replies[1]["ok"] and "could not be loaded" in replies[1]["error"]
     assert not replies[3]["ok"] and "config.json" in replies[3]["error"]
     assert replies[2]["ok"] and replies[4]["ok"]
+
+
+def test_an_s3_writer_is_fetched_once_and_a_missing_one_fails_only_its_requests(
+    writers: dict[str, Path], s3_url: str, tmp_path: Path
+) -> None:
+    """A version in an S3 store is downloaded into the cache and writes; a version that is not
+    there fails its own request, naming it, and the rest of the batch is answered. Once
+    fetched, it loads from the cache (Worker.load, as a fleet replica loads)."""
+    here = artifacts.join(s3_url, "chat-1", "run-1")
+    missing = artifacts.join(s3_url, "chat-1", "run-2")
+    artifacts.publish(writers["w1"], here)
+    worker = Worker(str(writers["base"]), torch.device("cpu"), cache_dir=tmp_path / "cache")
+    replies = ask(worker, request(1, here), request(2, missing), request(3, ""))
+    assert replies[1]["candidates"][0]["text"] == "p" * 12
+    assert not replies[2]["ok"] and missing in replies[2]["error"]
+    assert replies[3]["ok"]
+    assert worker.info(here)["model"] == "run-1"
+    artifacts.delete(here)
+    assert worker.load(here).metrics["letter"] == "p"
+    with pytest.raises(RequestError, match="run-2"):
+        worker.load(missing)
 
 
 def test_distinct_returns_each_text_once(writers: dict[str, Path]) -> None:
