@@ -23,6 +23,9 @@ The new version is a complete checkpoint folder (weights in float16, as shipped)
 and renamed into place, with its figures, lineage and curves in metrics.json ("finetune") and a
 loss-curve picture, loss.png.
 A rejected version is written too, with the reason. Nothing is ever written into the parent.
+
+`--parent` and `--out` may be s3:// locations (storage/artifacts.py): the parent is read from a
+local copy, and the new version is written to a scratch folder and then published to `--out`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from engine.gate import Figures, gate
 from engine.model import pick_device
 from engine.train import TrainOptions, train
 from engine.train_options import ANCHOR_CHARS, Recipe
+from storage import artifacts
 
 __all__ = ["Figures", "Recipe", "finetune", "gate", "main_finetune", "split_held_out"]
 
@@ -142,16 +146,18 @@ def finetune(
     base_eval: str | Path | None = None,
     recipe: Recipe | None = None,
     heartbeat: Heartbeat | None = None,
+    parent_name: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `parent` on the text files; write the new version to `out`; return the summary
     that `finetune --json` prints. Raises EngineError (DataError, CheckpointError) on bad input.
-    """
+    `parent_name`: what the lineage records for the parent (its location, when `parent` is a
+    local copy of it)."""
     recipe = recipe or Recipe()
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)  # evaluations too: the machine is shared
     try:
         beat = heartbeat or Heartbeat(enabled=False)
-        return _finetune(parent, texts, out, base, replay, base_eval, recipe, beat)
+        return _finetune(parent, texts, out, base, replay, base_eval, recipe, beat, parent_name)
     finally:
         torch.set_num_threads(threads)
 
@@ -165,6 +171,7 @@ def _finetune(
     base_eval: str | Path | None,
     recipe: Recipe,
     beat: Heartbeat,
+    parent_name: str | None,
 ) -> dict[str, Any]:
     started = time.monotonic()
     parent, out = Path(parent), Path(out)
@@ -179,7 +186,8 @@ def _finetune(
     device = pick_device()
     loaded_parent = ckpt.load(parent, device)
     loaded_base = loaded_parent if base.resolve() == parent.resolve() else ckpt.load(base, device)
-    lineage = [*loaded_parent.metrics.get("finetune", {}).get("lineage", []), str(parent)]
+    lineage = [*loaded_parent.metrics.get("finetune", {}).get("lineage", [])]
+    lineage.append(parent_name or str(parent))
 
     def waiting(fraction: float) -> None:
         beat.update("eval", 0.0)
@@ -325,20 +333,47 @@ def main_finetune(args: argparse.Namespace) -> int:
     if args.time_budget is not None:
         chosen["epochs"] = None
     recipe = Recipe(**chosen)
-    with Heartbeat(enabled=args.progress == "jsonl") as beat:
-        summary = finetune(
-            args.parent,
-            args.text,
-            args.out,
-            base=args.base,
-            replay=args.replay,
-            base_eval=args.base_eval,
-            recipe=recipe,
-            heartbeat=beat,
-        )
+    try:
+        with (
+            Heartbeat(enabled=args.progress == "jsonl") as beat,
+            tempfile.TemporaryDirectory(prefix="relaytale-version-") as scratch,
+        ):
+            summary = _finetune_at(args, recipe, beat, Path(scratch))
+    except artifacts.ArtifactError as exc:  # the store's words name the version, not a key
+        raise EngineError(str(exc)) from exc
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         verdict = "promoted" if summary["promoted"] else "not promoted"
         print(f"{summary['out']}: {verdict}: {summary['reason']} ({summary['seconds']} s)")
     return 0
+
+
+def _finetune_at(
+    args: argparse.Namespace, recipe: Recipe, beat: Heartbeat, scratch: Path
+) -> dict[str, Any]:
+    """`finetune` where --parent and --out may be s3:// locations: the parent is read from a
+    local copy, the new version is written to `scratch` and then published to --out (whole,
+    and never over an existing version); the summary's "out" is the location."""
+    remote_out = artifacts.is_remote(args.out)
+    if remote_out and artifacts.exists(args.out):
+        raise EngineError(f"{args.out}: a version is already there (versions never change)")
+    parent = args.parent
+    if artifacts.is_remote(parent):
+        parent = artifacts.local_copy(parent, artifacts.default_cache())
+    out = scratch / artifacts.name(args.out) if remote_out else args.out
+    summary = finetune(
+        parent,
+        args.text,
+        out,
+        base=args.base,
+        replay=args.replay,
+        base_eval=args.base_eval,
+        recipe=recipe,
+        heartbeat=beat,
+        parent_name=args.parent if parent != args.parent else None,
+    )
+    if remote_out:
+        artifacts.publish(out, args.out)
+        summary["out"] = args.out
+    return summary

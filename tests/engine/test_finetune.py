@@ -21,6 +21,7 @@ from engine.evaluate import evaluate
 from engine.finetune import Figures, by_language, finetune, gate, read_excerpts, split_held_out
 from engine.train import train
 from engine.train_options import Recipe, TrainOptions
+from storage import artifacts
 from tests.engine.conftest import run_engine, tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -218,6 +219,26 @@ def test_cli_json_prints_the_documented_keys_and_heartbeats(
     assert beats and all(b["event"] == "progress" for b in beats)
     assert {b["phase"] for b in beats} <= {"train", "eval"}
     assert beats[-1]["fraction"] == 1.0
+
+
+@pytest.mark.slow
+def test_cli_reads_and_publishes_versions_on_s3(
+    base_dir: Path, s3_url: str, tmp_path: Path
+) -> None:
+    """--parent and --out as s3:// locations: the version is published there whole, the
+    summary's "out" is the location, the lineage names the parent's location; a second run to
+    the same location is refused (versions never change)."""
+    parent, out = f"{s3_url}/chat-1/run-1", f"{s3_url}/chat-1/run-2"
+    artifacts.publish(base_dir, parent)
+    args = ("--parent", parent, "--base", str(base_dir), "--text", str(DATA / "chat_sea.txt"),
+            "--out", out, "--epochs", "1", "--eval-points", "1", "--json")  # fmt: skip
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["out"] == out and artifacts.exists(out)
+    metrics = json.loads((artifacts.local_copy(out, tmp_path) / "metrics.json").read_text("utf-8"))
+    assert metrics["finetune"]["lineage"][-1] == parent
+    again = _cli(*args)
+    assert again.returncode == 2 and "already there" in again.stderr
 
 
 def test_cli_refuses_a_corrupt_parent_and_missing_text_with_exit_2(
