@@ -4,8 +4,11 @@ The bot never imports torch. The job's texts are written to a scratch folder, th
 spawned with one torch thread (generation keeps serving meanwhile), and its heartbeats (JSON
 lines on stderr) are passed on. A trainer that dies, goes silent for `hang_seconds`, or runs far
 past its time budget is killed, and the run fails with the reason; the chat's writer is never
-touched (the new version only exists once the trainer renamed it into place, and only counts
-once the store recorded it).
+touched (the new version only exists once the trainer renamed it into place or published it
+whole, and only counts once the store recorded it).
+
+Versions are kept where `training.writers_url` says (storage/artifacts.py: a folder, or s3://
+for a fleet); discarding and looking one up go through that store, off the event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from bot.core.errors import N_
 from bot.core.ports import FinetuneJob, TrainerFailed
 from bot.core.records import VersionFigures
+from storage import artifacts
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +59,26 @@ class EngineTrainer:
             shutil.rmtree(folder, ignore_errors=True)
 
     async def discard(self, path: str) -> None:
-        """Delete a version's folder, off the event loop (it holds ~7 MB of weights)."""
-        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+        """Delete a version from its store, off the event loop (it holds ~7 MB of weights)."""
+        try:
+            await asyncio.to_thread(artifacts.delete, path)
+        except artifacts.ArtifactError as exc:  # housekeeping: the next prune tries again
+            log.warning("could not delete a writer version: %s", exc)
+
+    async def kept(self, path: str) -> bool:
+        """Whether a version is still in its store."""
+        try:
+            return await asyncio.to_thread(artifacts.exists, path)
+        except artifacts.ArtifactError as exc:
+            # The store did not answer: say kept, and let the writer's own fetch tell the chat.
+            log.warning("could not look a writer version up: %s", exc)
+            return True
 
     async def _run(
         self, job: FinetuneJob, files: list[Path], progress: Callable[[float], Awaitable[None]]
     ) -> VersionFigures:
-        Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+        if not artifacts.is_remote(job.out):
+            Path(job.out).parent.mkdir(parents=True, exist_ok=True)
         process = await asyncio.create_subprocess_exec(
             *_command(job, files),
             stdout=asyncio.subprocess.PIPE,

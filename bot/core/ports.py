@@ -183,6 +183,7 @@ class Store(Protocol):
     # deliveries: True the first time a platform delivers this update (remembered for a day),
     # False for the same update again (a webhook retry that reached another process)
     async def first_delivery(self, platform: str, update_id: int, at: float) -> bool: ...
+    async def forget_deliveries(self, at: float) -> int: ...
 
     # periodic jobs: in each interval one process (of several on one database) runs the job
     async def claim_periodic(self, name: str, every_seconds: float, at: float) -> bool: ...
@@ -262,9 +263,9 @@ class FinetuneJob:
     it against the parent (on the held-out text) and the shipped `base` (on its own text)."""
 
     run_id: int
-    parent: str  # checkpoint folder of the version it starts from
+    parent: str  # the version it starts from: a checkpoint folder or an s3:// location
     base: str  # the shipped base (its replay.txt and eval.txt anchor every fine-tune)
-    out: str  # the new version's folder (written aside, renamed into place)
+    out: str  # the new version's location: a folder or s3:// (published whole, never half)
     texts: list[tuple[str, str]]  # (name, text)
     time_budget: float
     threads: int
@@ -281,7 +282,12 @@ class Trainer(Protocol):
     ) -> VersionFigures: ...
 
     async def discard(self, path: str) -> None:
-        """Delete a version's folder (its record and figures stay); a missing one is fine."""
+        """Delete a version from where versions are kept (its record and figures stay); a
+        missing one is fine."""
+        ...
+
+    async def kept(self, path: str) -> bool:
+        """Whether a version is still where versions are kept (not discarded)."""
         ...
 
 

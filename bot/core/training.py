@@ -35,10 +35,10 @@ HEARTBEAT_EVERY = 10.0  # seconds between heartbeats written to the store
 
 
 class Training:
-    def __init__(self, ctx: Context, trainer: Trainer | None, writers_dir: str) -> None:
+    def __init__(self, ctx: Context, trainer: Trainer | None, writers_url: str) -> None:
         self.ctx = ctx
         self.trainer = trainer
-        self.writers_dir = writers_dir
+        self.writers_url = writers_url  # where versions are kept: a folder or s3://bucket/prefix
         self._wake = asyncio.Event()
 
     # -- commands -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ class Training:
             )
         if version.status != "promoted":
             raise RelayError("Version {number} was rejected; it cannot write.", number=number)
-        if not Path(version.path).is_dir():
+        if not await self._kept(version.path):
             raise RelayError(
                 "Version {number} was deleted to save space (only the newest versions are "
                 "kept); it cannot write again.",
@@ -124,7 +124,7 @@ class Training:
             active=active,
             versions=await store.writer_versions(lineage, 5),
             runs=await store.training_runs(lineage, 3),
-            picture=str(Path(active.path) / PICTURE) if active else None,
+            picture=_picture(active.path) if active else None,
             rolled_back=rolled_back,
         )
 
@@ -221,7 +221,7 @@ class Training:
             run_id=run.id,
             parent=parent.path if parent else ctx.policy.model_dir,
             base=ctx.policy.model_dir,
-            out=str(Path(self.writers_dir) / run.lineage / f"run-{run.id}"),
+            out=version_location(self.writers_url, run.lineage, run.id),
             texts=text.texts,
             time_budget=ctx.training.time_budget_seconds,
             threads=ctx.training.threads,
@@ -242,9 +242,9 @@ class Training:
         await self._prune(run.lineage, trainer)
 
     async def _prune(self, lineage: str, trainer: Trainer) -> None:
-        """Delete the folders a lineage no longer needs: rejected versions' (they never write)
-        and promoted ones' beyond the newest `training.keep_versions` (the writing one stays).
-        Only folders under the writers folder: never the shipped base. Records stay."""
+        """Delete the versions a lineage no longer needs: rejected ones (they never write) and
+        promoted ones beyond the newest `training.keep_versions` (the writing one stays). Only
+        locations under `training.writers_url`: never the shipped base. Records stay."""
         keep = self.ctx.training.keep_versions
         if keep == 0:
             return
@@ -255,8 +255,14 @@ class Training:
             wanted = version.status == "promoted" and promoted <= keep
             if wanted or (head is not None and version.id == head.id):
                 continue
-            if Path(version.path).is_relative_to(self.writers_dir):
+            if _under(version.path, self.writers_url):
                 await trainer.discard(version.path)
+
+    async def _kept(self, path: str) -> bool:
+        """Whether a version's files are still there (pruning deletes old ones)."""
+        if self.trainer is None:
+            return Path(path).is_dir()
+        return await self.trainer.kept(path)
 
     async def _announce(self, chat: Chat | None, news: TrainingNews) -> None:
         """The chat that asked is told; a shared scheduled run tells every chat with a story."""
@@ -265,6 +271,30 @@ class Training:
             return
         for other in await self.ctx.store.chats_with_open_stories():
             await self.ctx.announcer.training_finished(other, news)
+
+
+def version_location(writers_url: str, lineage: str, run_id: int) -> str:
+    """Where a run's version goes: `<writers_url>/<lineage>/run-<id>`, a folder or an s3://
+    key prefix (storage.artifacts.join's rule; the core imports no storage)."""
+    if _is_url(writers_url):
+        return f"{writers_url.rstrip('/')}/{lineage}/run-{run_id}"
+    return str(Path(writers_url) / lineage / f"run-{run_id}")
+
+
+def _under(location: str, writers_url: str) -> bool:
+    """Whether a version lies under the writers' store (what pruning may delete)."""
+    if _is_url(writers_url) or _is_url(location):
+        return location.startswith(writers_url.rstrip("/") + "/")
+    return Path(location).is_relative_to(writers_url)
+
+
+def _is_url(location: str) -> bool:
+    return "://" in location
+
+
+def _picture(location: str) -> str | None:
+    """A version's loss curves, which platforms send from a local file: none from a store."""
+    return None if _is_url(location) else str(Path(location) / PICTURE)
 
 
 class _Heartbeats:

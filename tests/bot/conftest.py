@@ -136,6 +136,9 @@ class FakeTrainer:
     async def discard(self, path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
+    async def kept(self, path: str) -> bool:
+        return Path(path).is_dir()
+
 
 @dataclass
 class World:

@@ -4,6 +4,7 @@ finishing, killed mid-run, going silent, or refusing bad input."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -11,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.errors import RelayError
 from bot.core.ports import FinetuneJob, TrainerFailed
+from bot.engine_client import EngineClient
 from bot.trainer_client import EngineTrainer
+from storage import artifacts
+from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World
 
 STYLE = (
     "The knight said that the princess slept. She slept, and he said so again. "
@@ -108,3 +113,51 @@ async def test_discard_deletes_a_version_folder_and_minds_no_missing_one(tmp_pat
     await trainer.discard(str(folder))
     await trainer.discard(str(folder))
     assert not folder.exists() and folder.parent.is_dir()
+
+
+@pytest.mark.slow
+async def test_a_version_on_s3_is_recorded_there_and_writes_the_next_continue(
+    world: World,
+    random_writer_dir: Path,
+    s3_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With writers_url = s3://…: the trainer publishes the version to the store, the store
+    records its location, and the worker fetches it from there for the chat's next /continue
+    (and for /model); rollback looks it up there, and discarding deletes it there."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the worker caches what it fetches
+    writer = EngineClient(str(random_writer_dir), device="cpu", timeout=60.0)
+    await writer.start()
+    try:
+        ctx, training = world.relay.ctx, world.relay.training
+        ctx.writer = writer
+        ctx.policy = dataclasses.replace(ctx.policy, model_dir=str(random_writer_dir))
+        ctx.training = dataclasses.replace(
+            ctx.training, time_budget_seconds=10, min_gain_bits=0.0, max_forget_bits=2.0
+        )
+        training.trainer, training.writers_url = EngineTrainer(hang_seconds=60), s3_url
+        await world.relay.new_story(CHAT, ALICE, "The knight")
+        await world.relay.write(CHAT, ALICE, STYLE[:400])
+        await world.relay.add_novel(CHAT, MOD, "knight.txt", STYLE.encode())
+        await world.relay.train_now(CHAT, MOD)
+        assert await training.run_next()
+        chat = await world.store.find_chat(CHAT.platform, CHAT.external_id)
+        assert chat is not None
+        version = await world.store.writer_head(f"chat-{chat.id}")
+        assert version is not None
+        assert version.path == f"{s3_url}/chat-{chat.id}/run-1"
+        assert artifacts.exists(version.path)
+        cache = tmp_path / "relaytale-versions"
+        assert not cache.exists()  # nothing has asked the worker for it yet
+        shown = await world.relay.continue_story(CHAT, BOB)
+        assert shown.added
+        assert [p.name for p in cache.glob("*/*")] == ["run-1"]  # the worker fetched it
+        assert (await world.relay.model(CHAT)).facts.model == "run-1"
+        assert (await world.relay.rollback(CHAT, MOD, 1)).active == version
+        await training.trainer.discard(version.path)
+        assert not artifacts.exists(version.path)
+        with pytest.raises(RelayError, match="deleted to save space"):
+            await world.relay.rollback(CHAT, MOD, 1)
+    finally:
+        await writer.close()
