@@ -1,4 +1,4 @@
-"""`python -m engine train | generate | eval | next | import-textgenrnn`.
+"""`python -m engine train | generate | eval | next | finetune | serve | fleet | import-...`.
 
 Each subcommand's work lives in its own module; this file only declares the arguments.
 With `--json` a command prints exactly one JSON object on stdout (progress goes to stderr).
@@ -198,7 +198,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="writers kept loaded, least recently used dropped first (the base counts as one)",
     )
+    _add_fleet(sub)
     return parser
+
+
+def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fleet deploy`: the writer fleet on a Ray cluster (engine/fleet.py's FleetOptions)."""
+    fleet = sub.add_parser("fleet", help="the writer as a Ray Serve fleet shared by bot processes")
+    actions = fleet.add_subparsers(dest="fleet_command", required=True)
+    deploy = actions.add_parser("deploy", help="deploy it on a running cluster; prints its URL")
+    deploy.add_argument("--address", required=True, help="the cluster, e.g. 127.0.0.1:6379")
+    deploy.add_argument("--name", default="writer", help="the application, served at /NAME")
+    deploy.add_argument("--model", default="weights/default", metavar="DIR", help="the base")
+    deploy.add_argument("--replicas", type=int, default=1, metavar="N")
+    deploy.add_argument("--cpus-per-replica", type=float, default=1.0, metavar="X")
+    deploy.add_argument(
+        "--gpus-per-replica", type=float, default=0.0, metavar="X", help="> 0: on a GPU"
+    )
+    deploy.add_argument("--threads", type=int, default=1, help="torch threads per replica")
+    deploy.add_argument(
+        "--max-loaded", type=int, default=8, metavar="N", help="writers a replica keeps loaded"
+    )
+    deploy.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none")
+    deploy.add_argument("--batch-wait-ms", type=float, default=5.0)
+    deploy.add_argument("--max-batch", type=int, default=64, help="requests in one batch")
+    deploy.add_argument(
+        "--host", default="127.0.0.1", help="where Serve listens (0.0.0.0: other machines)"
+    )
+    deploy.add_argument("--port", type=int, default=8000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine.finetune import main_finetune
 
             return main_finetune(args)
+        if args.command == "fleet":
+            from engine._cli_fleet import main_fleet
+
+            return main_fleet(args)
         if args.command == "serve":
             from engine.service import main_serve
 

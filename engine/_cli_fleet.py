@@ -1,0 +1,59 @@
+"""`python -m engine fleet deploy`: the writer fleet (engine/fleet.py) onto a running Ray cluster.
+
+Ray is imported here, when the command runs, so that `python -m engine --help` stays fast and
+nothing else needs Ray installed. Serve keeps the application running after this command exits;
+`serve shutdown` (or deploying again) replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import EngineError
+
+
+def main_fleet(args: argparse.Namespace) -> int:
+    try:
+        import ray
+        from ray import serve
+        from ray.serve.context import _get_global_client
+    except ImportError as exc:
+        raise EngineError("the fleet needs Ray: pip install -e '.[fleet]'") from exc
+    from engine.fleet import FleetOptions, application
+
+    options = FleetOptions(
+        model=str(Path(args.model).resolve()),  # the same path on every node
+        replicas=args.replicas,
+        cpus_per_replica=args.cpus_per_replica,
+        gpus_per_replica=args.gpus_per_replica,
+        max_loaded=args.max_loaded,
+        threads=args.threads,
+        quantize=args.quantize,
+        batch_wait_ms=args.batch_wait_ms,
+        max_batch=args.max_batch,
+    )
+    try:
+        ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=False)
+    except ConnectionError as exc:
+        raise EngineError(f"no Ray cluster at {args.address}: {exc}") from exc
+    try:
+        # --host and --port apply when Serve first starts on the cluster; later it keeps them.
+        serve.start(http_options={"host": args.host, "port": args.port})
+        route = f"/{args.name}"
+        serve.run(application(options), name=args.name, route_prefix=route, blocking=False)
+        client = _get_global_client()
+        assert client is not None  # serve.start connected it
+        http = client.http_config  # what Serve does listen on
+        host = ray.util.get_node_ip_address() if http.host in ("0.0.0.0", "::") else http.host
+        print(f"http://{host}:{http.port}{route}")
+        print(
+            f"the writer fleet: {args.replicas} replica(s) of {options.model}; set [writer] "
+            'backend = "fleet" and fleet_url to the URL above',
+            file=sys.stderr,
+        )
+    finally:
+        ray.shutdown()  # the driver only: the cluster and the application keep running
+    return 0
