@@ -136,7 +136,8 @@ class FleetWriter:
         async def load(writer_id: str) -> Checkpoint:
             """Serve's loader: called on a miss, its LRU keeps what it returns."""
             name = writer_of(writer_id)
-            self.loads += name != BASE  # the base is always loaded: no miss
+            if name != BASE:  # the base is always loaded: no miss
+                self.loads += 1
             return await self._run(self.worker.load, name)
 
         # Wired here rather than on the class: `max_num_models_per_replica` is an option.
@@ -232,9 +233,10 @@ def build(args: dict[str, Any]) -> Application:
 def application(options: FleetOptions) -> Application:
     """The fleet's one deployment, its replicas as the options say."""
     model = Path(options.model)
-    options = dataclasses.replace(
-        options, model=str(model if model.is_absolute() else _ROOT / model)
-    )
+    model = model if model.is_absolute() else _ROOT / model
+    if not (model / "config.json").is_file():  # refused here, not by every replica in turn
+        raise EngineError(f"{model}: not a checkpoint folder (the fleet's base writer)")
+    options = dataclasses.replace(options, model=str(model))
     return (
         serve.deployment(name="Writer")(FleetWriter)
         .options(
