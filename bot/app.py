@@ -37,6 +37,7 @@ TOKEN_VARIABLES = {"telegram": "TELEGRAM_TOKEN", "discord": "DISCORD_TOKEN"}
 # How often every process closes overdue rounds (a round closes within this of its deadline
 # even when the process that armed its timer is gone).
 SWEEP_SECONDS = 5.0
+FORGET_DELIVERIES_SECONDS = 3600.0  # how often webhook deliveries older than a day are deleted
 
 
 class SystemClock:
@@ -160,6 +161,7 @@ async def run(options: Options, config: Config) -> int:
             every = config.training.interval_minutes * 60
             scheduler.every("training", every, queue_training(relay, every))
         scheduler.every("sweep", SWEEP_SECONDS, sweep(relay))
+        scheduler.every("deliveries", FORGET_DELIVERIES_SECONDS, forget_deliveries(relay))
         try:
             await writer.start()
         except WriterUnavailable as exc:
@@ -201,6 +203,18 @@ def sweep(relay: Relay) -> Callable[[], Awaitable[None]]:
             await relay.close_overdue()
         except StoreUnavailable:  # the database is restarting: the next sweep closes them
             log.warning("the sweep of overdue rounds waits for the database")
+
+    return job
+
+
+def forget_deliveries(relay: Relay) -> Callable[[], Awaitable[None]]:
+    """Deliveries older than a day no longer count; deleting them keeps the table small."""
+
+    async def job() -> None:
+        try:
+            await relay.forget_deliveries()
+        except StoreUnavailable:
+            log.warning("old deliveries are deleted once the database answers")
 
     return job
 

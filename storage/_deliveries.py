@@ -1,8 +1,10 @@
 """Deliveries: which platform updates were already taken, so one delivered twice is handled once.
 
-Portable SQL (`?` placeholders, INSERT ... ON CONFLICT DO NOTHING RETURNING), one write
-transaction per delivery: the first process to insert the key takes the update, every other
-(a webhook retry landing on another process) finds the row and skips it.
+Portable SQL (`?` placeholders, INSERT ... ON CONFLICT ... RETURNING). Taking a delivery is one
+statement, atomic by itself, so it costs one trip to the database and holds up no other writer
+(every webhook update takes one): the first process to insert the key takes the update, every
+other (a webhook retry landing on another process) finds the row and skips it. A row older than
+a day no longer counts, and such rows are deleted by a periodic job (`forget_deliveries`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from storage._sql import SqlDatabase
 REMEMBER_SECONDS = 86_400.0
 
 SQL_FORGET_OLD_DELIVERIES = "DELETE FROM processed_updates WHERE at < ?"
-SQL_TAKE_DELIVERY = """
+SQL_TAKE_DELIVERY = f"""
 INSERT INTO processed_updates (platform, update_id, at) VALUES (?, ?, ?)
-ON CONFLICT (platform, update_id) DO NOTHING
+ON CONFLICT (platform, update_id) DO UPDATE SET at = excluded.at
+    WHERE processed_updates.at < excluded.at - {REMEMBER_SECONDS}
 RETURNING update_id
 """
 
@@ -26,9 +29,13 @@ class DeliveryQueries:
     _db: SqlDatabase
 
     async def first_delivery(self, platform: str, update_id: int, at: float) -> bool:
-        """True the first time this update is delivered (and it is recorded), False after.
-        Rows older than a day are pruned in the same transaction."""
-        async with self._db.transaction() as tx:
-            await tx.execute(SQL_FORGET_OLD_DELIVERIES, (at - REMEMBER_SECONDS,))
-            taken = await tx.fetch_one(SQL_TAKE_DELIVERY, (platform, update_id, at))
-        return taken is not None
+        """True the first time this update is delivered (and it is recorded), False after
+        (until a day has passed: then it is a new update that reuses the id)."""
+        return (
+            await self._db.write_returning(SQL_TAKE_DELIVERY, (platform, update_id, at))
+            is not None
+        )
+
+    async def forget_deliveries(self, at: float) -> int:
+        """Delete the deliveries older than a day (they no longer count); how many went."""
+        return await self._db.execute(SQL_FORGET_OLD_DELIVERIES, (at - REMEMBER_SECONDS,))

@@ -88,12 +88,26 @@ SQL_WINNER_TEXT = "SELECT text FROM candidates WHERE id = ? AND round_id = ?"
 
 SQL_VOTES = f"SELECT {VOTE_COLUMNS} FROM votes WHERE round_id = ? ORDER BY cast_at, member_id"
 SQL_MEMBER_VOTE = "SELECT ordinal FROM votes WHERE round_id = ? AND member_id = ?"
+# What a vote must know of its round, read in one statement (a vote is the busiest write, and
+# every statement inside a write transaction holds up the writers behind it): the round's
+# status, whether the candidate exists, and the member's vote before this one.
+_BALLOT = """status,
+    EXISTS (SELECT 1 FROM candidates WHERE round_id = rounds.id AND ordinal = ?) AS candidate,
+    (SELECT ordinal FROM votes WHERE round_id = rounds.id AND member_id = ?) AS previous"""
+SQL_BALLOT = f"SELECT {_BALLOT} FROM rounds WHERE id = ?"  # (ordinal, member, round)
+# The same, for a vote that changes the round in any case: its revision is bumped at once
+# (undone with the transaction when the vote is refused).
+SQL_BUMP_BALLOT = f"""
+UPDATE rounds SET revision = revision + 1 WHERE id = ?
+RETURNING {_BALLOT}
+"""  # (round, ordinal, member)
 SQL_UPSERT_VOTE = """
 INSERT INTO votes (round_id, member_id, member_name, ordinal, cast_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (round_id, member_id) DO UPDATE
     SET member_name = excluded.member_name, ordinal = excluded.ordinal, cast_at = excluded.cast_at
+RETURNING ordinal
 """
-SQL_DELETE_VOTE = "DELETE FROM votes WHERE round_id = ? AND member_id = ?"
+SQL_DELETE_VOTE = "DELETE FROM votes WHERE round_id = ? AND member_id = ? RETURNING ordinal"
 
 
 async def _round_status(tx: SqlSession, round_id: int) -> RoundStatus | None:
@@ -101,15 +115,21 @@ async def _round_status(tx: SqlSession, round_id: int) -> RoundStatus | None:
     return None if row is None else to_round(row).status
 
 
-async def _vote_before(tx: SqlSession, round_id: int, member_id: str, ordinal: int) -> int | None:
+async def _vote_before(
+    tx: SqlSession, round_id: int, member_id: str, ordinal: int, *, bump: bool = False
+) -> int | None:
     """The member's vote before this one (None: none), once the round is checked to be voting
-    and `ordinal` one of its candidates; StoreConflict otherwise."""
-    if await _round_status(tx, round_id) != "voting":
+    and `ordinal` one of its candidates; StoreConflict otherwise. With `bump`, the round's
+    revision goes up in the same statement."""
+    if bump:
+        row = await tx.fetch_one(SQL_BUMP_BALLOT, (round_id, ordinal, member_id))
+    else:
+        row = await tx.fetch_one(SQL_BALLOT, (ordinal, member_id, round_id))
+    if row is None or row["status"] != "voting":
         raise StoreConflict("round_not_open")
-    if await tx.fetch_one(SQL_CANDIDATE_EXISTS, (round_id, ordinal)) is None:
+    if not row["candidate"]:
         raise StoreConflict("no_such_candidate")
-    previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
-    return None if previous is None else int(previous)
+    return None if row["previous"] is None else int(row["previous"])
 
 
 class RoundQueries:
@@ -278,7 +298,9 @@ class RoundQueries:
         async with self._db.transaction() as tx:
             previous = await _vote_before(tx, round_id, member_id, ordinal)
             if previous != ordinal:
-                await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
+                await tx.fetch_one(
+                    SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at)
+                )
                 await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=ordinal)
 
@@ -297,7 +319,7 @@ class RoundQueries:
             previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
             if previous is None or (only_for is not None and previous != only_for):
                 return VoteChange(previous=previous, current=previous)
-            await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+            await tx.fetch_one(SQL_DELETE_VOTE, (round_id, member_id))
             await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=None)
 
@@ -307,12 +329,13 @@ class RoundQueries:
         """A button tap in one transaction: vote for `ordinal`, or take the vote back if it was
         already there. Refused as cast_vote refuses."""
         async with self._db.transaction() as tx:
-            previous = await _vote_before(tx, round_id, member_id, ordinal)
+            previous = await _vote_before(tx, round_id, member_id, ordinal, bump=True)
             if previous == ordinal:
-                await tx.execute(SQL_DELETE_VOTE, (round_id, member_id))
+                await tx.fetch_one(SQL_DELETE_VOTE, (round_id, member_id))
                 current = None
             else:
-                await tx.execute(SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at))
+                await tx.fetch_one(
+                    SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at)
+                )
                 current = ordinal
-            await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=current)

@@ -49,3 +49,9 @@ class SqlDatabase(Protocol):
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write statement in its own transaction."""
         ...
+
+    async def write_returning(self, sql: str, params: Params = ()) -> Row | None:
+        """One statement that writes and returns (... RETURNING), atomic by itself: no
+        transaction is opened around it, so it costs one trip to the database. Only for a
+        statement that reads nothing it then relies on; its first row, or None."""
+        ...

@@ -303,6 +303,15 @@ class Database:
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
 
+    async def write_returning(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        """One statement ... RETURNING in SQLite's own transaction (autocommit): one trip."""
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                raise StorageError("the database is not open")
+            rows = await conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
     # -- backups ------------------------------------------------------------------------------
 
     async def backup(self, dest_path: str | os.PathLike[str]) -> Path:

@@ -251,3 +251,9 @@ class PostgresDatabase:
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> Row | None:
+        """One statement ... RETURNING on its own: atomic by itself, so it needs neither a
+        transaction nor the writers' lock (one round trip)."""
+        async with _answered(self.url):
+            return await self.pool.fetchrow(dollar_params(sql), *params)

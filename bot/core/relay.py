@@ -109,6 +109,10 @@ class Relay:
         webhook retry that reached another process) is not handled again."""
         return await self.ctx.store.first_delivery(platform, delivery_id, self.ctx.clock.now())
 
+    async def forget_deliveries(self) -> int:
+        """Deliveries older than a day no longer count: delete them (a periodic job)."""
+        return await self.ctx.store.forget_deliveries(self.ctx.clock.now())
+
     # -- stories and lines ----------------------------------------------------------------------
 
     async def new_story(self, key: ChatKey, actor: Actor, title: str) -> StoryView:

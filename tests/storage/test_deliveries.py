@@ -23,12 +23,23 @@ async def test_an_update_is_taken_the_first_time_only(store: Store) -> None:
 
 
 async def test_deliveries_are_forgotten_after_a_day(store: Store) -> None:
-    """Rows older than a day are pruned by the next write: the id may then be taken again
+    """A delivery older than a day no longer counts: the id may then be taken again
     (Telegram retries for at most a day, and reuses ids only after a quiet week)."""
     assert await store.first_delivery("telegram", 7, T0)
     assert not await store.first_delivery("telegram", 7, T0 + DAY - 1)
-    assert await store.first_delivery("telegram", 8, T0 + DAY + 1)  # prunes 7
+    assert await store.first_delivery("telegram", 8, T0 + DAY + 1)
     assert await store.first_delivery("telegram", 7, T0 + DAY + 2)
+    assert not await store.first_delivery("telegram", 7, T0 + DAY + 3)  # taken anew just now
+
+
+async def test_the_periodic_job_deletes_only_deliveries_older_than_a_day(store: Store) -> None:
+    """forget_deliveries keeps the table small and changes no answer."""
+    assert await store.first_delivery("telegram", 1, T0)
+    assert await store.first_delivery("telegram", 2, T0 + DAY)
+    assert await store.forget_deliveries(T0 + DAY + 1) == 1
+    assert await store.forget_deliveries(T0 + DAY + 1) == 0
+    assert not await store.first_delivery("telegram", 2, T0 + DAY + 2)
+    assert await store.first_delivery("telegram", 1, T0 + DAY + 2)
 
 
 async def test_two_processes_on_one_file_take_an_update_once(tmp_path: Path) -> None:
