@@ -1,4 +1,4 @@
-"""Wiring: config -> database -> writer worker -> relay core -> scheduler -> platforms.
+"""Wiring: config -> database -> writer (worker or fleet) -> relay core -> scheduler -> platforms.
 
 The only module that knows every part. `python -m bot` lands in `main()`.
 """
@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 from bot import move_up
 from bot.announce import Announcers
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, WriterConfig, load_config
 from bot.core.ports import Announcer, StoreUnavailable, WriterUnavailable
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
 from bot.engine_client import EngineClient
+from bot.fleet_client import FleetClient
 from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
@@ -116,14 +117,7 @@ async def run(options: Options, config: Config) -> int:
     except StorageError as exc:  # unreachable, or a schema newer than this code
         log.error("%s", exc)
         return 1
-    writer = EngineClient(
-        config.writer.model_dir,
-        config.writer.device,
-        config.writer.timeout_seconds,
-        config.writer.batch_wait_ms,
-        config.writer.max_loaded,
-        config.writer.quantize,
-    )
+    writer = build_writer(config.writer)
     scheduler = Scheduler()
     announcers = Announcers()
     async with database as db:
@@ -193,6 +187,20 @@ async def run(options: Options, config: Config) -> int:
                 await platform.stop()
             await writer.close()
     return 0
+
+
+def build_writer(config: WriterConfig) -> EngineClient | FleetClient:
+    """The writer backend config.toml names: a worker process of this bot, or the fleet."""
+    if config.backend == "fleet":
+        return FleetClient(config.fleet_url, config.timeout_seconds)
+    return EngineClient(
+        config.model_dir,
+        config.device,
+        config.timeout_seconds,
+        config.batch_wait_ms,
+        config.max_loaded,
+        config.quantize,
+    )
 
 
 def sweep(relay: Relay) -> Callable[[], Awaitable[None]]:

@@ -73,9 +73,15 @@ class RelayConfig:
 
 @dataclass(frozen=True)
 class WriterConfig:
-    """The neural writer's worker process, and the generation policy it is sent with every
-    request (the engine applies what it is sent; these are the only defaults)."""
+    """The neural writer: a worker process of this bot, or the writer fleet over HTTP; and the
+    generation policy it is sent with every request (the engine applies what it is sent; these
+    are the only defaults)."""
 
+    # "process": this bot process starts its own worker (model_dir ... max_loaded apply).
+    # "fleet": it asks the writer fleet at fleet_url (docs/DEPLOY.md, stage 3), which every bot
+    # process shares; the fleet is deployed with its own model and replicas.
+    backend: Literal["process", "fleet"] = "process"
+    fleet_url: str = ""  # the fleet's URL, as `python -m engine fleet deploy` printed it
     model_dir: str = "weights/default"  # the shipped base writer
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "int8": the worker generates with int8 LSTM and linear weights — faster on a CPU, for a
@@ -95,6 +101,14 @@ class WriterConfig:
 
     def __post_init__(self) -> None:
         _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
+        if self.backend == "fleet":
+            url = urlsplit(self.fleet_url)
+            _check(
+                url.scheme in ("http", "https") and bool(url.hostname),
+                "writer.fleet_url",
+                'is needed with backend = "fleet": the http:// URL that '
+                "`python -m engine fleet deploy` printed",
+            )
         _check(
             self.quantize == "none" or self.device != "cuda",
             "writer.quantize",

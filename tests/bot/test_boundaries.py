@@ -107,15 +107,17 @@ def test_torch_only_in_engine() -> None:
 
 
 def test_bot_process_never_loads_torch() -> None:
-    """Importing the whole bot (every platform and the engine client) leaves torch unloaded."""
+    """Importing the whole bot (every platform, the worker's and the fleet's clients) leaves
+    torch and Ray unloaded."""
     code = (
-        "import sys, bot.app, bot.engine_client, bot.platforms.console, "
-        "bot.platforms.telegram, bot.platforms.discord; print('torch' in sys.modules)"
+        "import sys, bot.app, bot.engine_client, bot.fleet_client, bot.platforms.console, "
+        "bot.platforms.telegram, bot.platforms.discord; "
+        "print('torch' in sys.modules, 'ray' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 def test_modules_stay_small() -> None:
