@@ -97,10 +97,13 @@ async def run_stage(
     logs = [folder / f"{name}-{i}.log" for i in range(processes)]
     bots = [start_bot(c, db, log) for c, log in zip(configs, logs, strict=True)]
     takeover: dict[str, float] = {}
+    lags: list[float] = []
+    lag: asyncio.Task[None] | None = None
     try:
         await asyncio.gather(*(listening(port) for port in ports))
         chats.fake.backends.extend(f"127.0.0.1:{port}" for port in ports)
         started = time.monotonic()
+        lag = asyncio.create_task(loop_lag(lags))
         play = asyncio.create_task(chats.play_all())
         if kill:
             await chats.opened.wait()  # half the rounds are open
@@ -114,6 +117,8 @@ async def run_stage(
         await play
         elapsed = time.monotonic() - started
     finally:
+        if lag is not None:
+            lag.cancel()
         for bot in bots:
             if bot.poll() is None:
                 bot.send_signal(signal.SIGTERM)
@@ -133,8 +138,20 @@ async def run_stage(
         "vote_reply_ms": percentiles(chats.vote_ms),
         "continue_ms": percentiles(chats.continue_ms),
         "member_retries": chats.retries,
+        "round_ends_never_shown": chats.ends_unseen,
+        # How late the bench's own loop woke (its members and fake Telegram share it): when
+        # this is large, the figures above measure the bench, not the bots.
+        "bench_loop_lag_ms": percentiles(lags),
         **outcome,
     }
+
+
+async def loop_lag(lags: list[float], every: float = 0.05) -> None:
+    """How much later than asked this loop wakes, every `every` seconds, in ms."""
+    while True:
+        asked = time.monotonic()
+        await asyncio.sleep(every)
+        lags.append((time.monotonic() - asked - every) * 1000)
 
 
 def percentiles(values: list[float]) -> dict[str, float | int]:

@@ -63,6 +63,9 @@ UPDATE rounds SET status = 'voting', deadline = ? WHERE id = ?
 RETURNING {ROUND_COLUMNS}
 """
 SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ? WHERE id = ?"
+SQL_ADOPT_MESSAGE = (
+    "UPDATE rounds SET message_ref = ? WHERE id = ? AND message_ref = '' AND status = 'voting'"
+)
 SQL_CLOSE_ROUND = f"""
 UPDATE rounds SET status = 'closed', closed_at = ?, close_reason = ?, winner_candidate_id = ?
 WHERE id = ? AND status IN ('generating', 'voting')
@@ -204,6 +207,11 @@ class RoundQueries:
         """Remember the platform's id of the round message (to find the round from a reaction)."""
         if await self._db.execute(SQL_SET_MESSAGE, (message_ref, round_id)) == 0:
             raise NotFound(f"round {round_id}")
+
+    async def adopt_round_message(self, round_id: int, message_ref: str) -> bool:
+        """Record where the round is shown if nothing was recorded yet (the process that posted
+        it stopped first, or has not got there): whether this ref is now the round's."""
+        return await self._db.execute(SQL_ADOPT_MESSAGE, (message_ref, round_id)) == 1
 
     async def close_round(
         self,

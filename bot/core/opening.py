@@ -187,5 +187,9 @@ class Opening:
         """Remember the platform message that shows the round (reactions on it are votes)."""
         await self.ctx.store.set_round_message(round_id, message_ref)
 
+    async def adopt_round_message(self, round_id: int, message_ref: str) -> bool:
+        """The round's message, if none is recorded yet: whether it now is this one."""
+        return await self.ctx.store.adopt_round_message(round_id, message_ref)
+
     async def round_by_message(self, message_ref: str) -> Round | None:
         return await self.ctx.store.find_round_by_message(message_ref)

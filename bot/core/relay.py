@@ -171,6 +171,11 @@ class Relay:
         """Where a platform shows the round (so taps and reactions find it after a restart)."""
         await self._opening.set_round_message(round_id, message_ref)
 
+    async def adopt_round_message(self, round_id: int, message_ref: str) -> bool:
+        """A vote on a message of the open round that no process recorded (the one that posted
+        it was killed, or another process has not recorded it yet): it becomes the round's."""
+        return await self._opening.adopt_round_message(round_id, message_ref)
+
     # -- votes ----------------------------------------------------------------------------------
 
     async def vote(

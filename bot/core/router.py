@@ -93,6 +93,10 @@ class CommandRouter:
         """Where the platform shows a round, so taps and reactions find it after a restart."""
         await self.relay.set_round_message(round_id, message_ref)
 
+    async def adopt_round_message(self, round_id: int, message_ref: str) -> bool:
+        """A message that shows the open round, when none was recorded: whether it now is."""
+        return await self.relay.adopt_round_message(round_id, message_ref)
+
     async def first_delivery(self, platform: str, delivery_id: int) -> bool:
         """Whether this update is new to every process of the bot: a platform that may deliver
         one twice (Telegram's webhook retries) hands on only a first delivery."""

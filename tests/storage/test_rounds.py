@@ -233,3 +233,15 @@ async def test_votes_racing_a_close_are_either_kept_or_refused(store: Store) -> 
     assert all(r.reason == "round_not_open" for r in refused)
     assert len(accepted) - 1 + len(refused) == 20  # minus the ClosedRound
     assert len(await stored_votes(store, rnd.id)) == len(accepted) - 1
+
+
+async def test_a_round_message_is_adopted_only_while_none_is_recorded(store: Store) -> None:
+    """adopt_round_message records a ref only on a voting round without one."""
+    voting = await voting_round(store)
+    assert await store.adopt_round_message(voting.id, "tg:1:10:")
+    assert not await store.adopt_round_message(voting.id, "tg:1:11:")
+    found = await store.find_round_by_message("tg:1:10:")
+    assert found is not None and found.id == voting.id
+    other = await new_story(store, "c2")
+    generating = await store.create_round(other.id, "u1", "Ann", T0)
+    assert not await store.adopt_round_message(generating.id, "tg:2:10:")

@@ -322,15 +322,16 @@ class TelegramPlatform:
         return open_round, posted.ordinal_of(message_id) if posted else None
 
     async def _shows(self, key: ChatKey, round_id: int, message: tuple[int, int]) -> bool:
-        """Whether this message shows the chat's open round, which is `round_id`."""
+        """Whether this message shows the chat's open round, `round_id`; one no process recorded
+        (its poster died first, or is about to record it) is taken as it: its buttons say so."""
         open_round = await self.router.open_round(key)
-        posted = RoundMessages.parse(open_round.message_ref) if open_round else None
-        return (
-            open_round is not None
-            and posted is not None
-            and open_round.id == round_id
-            and (posted.chat_id, posted.message_id) == message
-        )
+        if open_round is None or open_round.id != round_id:
+            return False
+        if not open_round.message_ref:
+            ref = RoundMessages(*message, ()).ref
+            return await self.router.adopt_round_message(round_id, ref)
+        posted = RoundMessages.parse(open_round.message_ref)
+        return posted is not None and (posted.chat_id, posted.message_id) == message
 
 
 def _key(chat: TgChat) -> ChatKey:
