@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = ["Heartbeat"]
 
@@ -42,16 +42,21 @@ class Heartbeat:
             if loss is not None:
                 self.loss = loss
 
-    def beat(self) -> None:
-        """Write one line now."""
+    def line(self) -> dict[str, Any]:
+        """The latest state as one heartbeat (a fleet's fine-tune task yields these)."""
         with self._lock:
-            line = {
+            return {
                 "event": "progress",
                 "phase": self.phase,
                 "fraction": round(self.fraction, 4),
                 "loss": None if self.loss is None else round(self.loss, 4),
                 "seconds": round(time.monotonic() - self.started, 1),
             }
+
+    def beat(self) -> None:
+        """Write one line now."""
+        line = self.line()
+        with self._lock:
             self.stream.write(json.dumps(line) + "\n")
             self.stream.flush()
 

@@ -58,7 +58,15 @@ from engine.train import TrainOptions, train
 from engine.train_options import ANCHOR_CHARS, Recipe
 from storage import artifacts
 
-__all__ = ["Figures", "Recipe", "finetune", "gate", "main_finetune", "split_held_out"]
+__all__ = [
+    "Figures",
+    "Recipe",
+    "finetune",
+    "finetune_command",
+    "gate",
+    "main_finetune",
+    "split_held_out",
+]
 
 LN2 = math.log(2)
 REPLAY_FILE, EVAL_FILE, PLOT_FILE = "replay.txt", "eval.txt", "loss.png"
@@ -328,25 +336,30 @@ def _curves(metrics: dict[str, Any]) -> dict[str, list[list[float]]]:
 
 def main_finetune(args: argparse.Namespace) -> int:
     """`python -m engine finetune --parent DIR --text FILE... --out DIR [...]`."""
-    names = {f.name for f in dataclasses.fields(Recipe)}
-    chosen = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if args.time_budget is not None:
-        chosen["epochs"] = None
-    recipe = Recipe(**chosen)
-    try:
-        with (
-            Heartbeat(enabled=args.progress == "jsonl") as beat,
-            tempfile.TemporaryDirectory(prefix="relaytale-version-") as scratch,
-        ):
-            summary = _finetune_at(args, recipe, beat, Path(scratch))
-    except artifacts.ArtifactError as exc:  # the store's words name the version, not a key
-        raise EngineError(str(exc)) from exc
+    with Heartbeat(enabled=args.progress == "jsonl") as beat:
+        summary = finetune_command(args, beat)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         verdict = "promoted" if summary["promoted"] else "not promoted"
         print(f"{summary['out']}: {verdict}: {summary['reason']} ({summary['seconds']} s)")
     return 0
+
+
+def finetune_command(args: argparse.Namespace, beat: Heartbeat) -> dict[str, Any]:
+    """What `finetune` does with its arguments, up to the summary it prints: the command line
+    and a fleet's fine-tune task (engine/fleet_training.py, which parses the same arguments)
+    run exactly this. Raises EngineError, a store's failure included."""
+    names = {f.name for f in dataclasses.fields(Recipe)}
+    chosen = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if args.time_budget is not None:
+        chosen["epochs"] = None
+    recipe = Recipe(**chosen)
+    try:
+        with tempfile.TemporaryDirectory(prefix="relaytale-version-") as scratch:
+            return _finetune_at(args, recipe, beat, Path(scratch))
+    except artifacts.ArtifactError as exc:  # the store's words name the version, not a key
+        raise EngineError(str(exc)) from exc
 
 
 def _finetune_at(
