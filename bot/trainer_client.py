@@ -15,32 +15,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from bot.core.errors import N_
 from bot.core.ports import FinetuneJob, TrainerFailed
 from bot.core.records import VersionFigures
+from bot.trainer_wire import (
+    CRASHED,
+    KILLED,
+    NO_SUMMARY,
+    SILENT,
+    StoredVersions,
+    figures,
+    json_line,
+    refused,
+)
 from storage import artifacts
 
-log = logging.getLogger(__name__)
+# The reasons are bot/trainer_wire.py's, shared with the fleet's trainer; named here too.
+__all__ = ["CRASHED", "KILLED", "NO_SUMMARY", "SILENT", "EngineTrainer"]
 
-# Why a run failed, as the chat is told (in its language: these are in the catalogue).
-KILLED = N_("the trainer was killed.")
-SILENT = N_("the trainer stopped answering, so it was stopped.")
-CRASHED = N_("the trainer stopped with an error.")
-NO_SUMMARY = N_("the trainer finished without saying how the new version did.")
+log = logging.getLogger(__name__)
 
 _TAIL = 20  # stderr lines kept to explain a failure
 
 
-class EngineTrainer:
+class EngineTrainer(StoredVersions):
     """Implements the core's Trainer port with a child process per run."""
 
     def __init__(self, hang_seconds: float = 180.0, scratch: str | None = None) -> None:
@@ -57,22 +61,6 @@ class EngineTrainer:
             return await self._run(job, files, progress)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    async def discard(self, path: str) -> None:
-        """Delete a version from its store, off the event loop (it holds ~7 MB of weights)."""
-        try:
-            await asyncio.to_thread(artifacts.delete, path)
-        except artifacts.ArtifactError as exc:  # housekeeping: the next prune tries again
-            log.warning("could not delete a writer version: %s", exc)
-
-    async def kept(self, path: str) -> bool:
-        """Whether a version is still in its store."""
-        try:
-            return await asyncio.to_thread(artifacts.exists, path)
-        except artifacts.ArtifactError as exc:
-            # The store did not answer: say kept, and let the writer's own fetch tell the chat.
-            log.warning("could not look a writer version up: %s", exc)
-            return True
 
     async def _run(
         self, job: FinetuneJob, files: list[Path], progress: Callable[[float], Awaitable[None]]
@@ -125,7 +113,7 @@ class EngineTrainer:
             if not raw:
                 return
             line = raw.decode("utf-8", "replace").strip()
-            event = _json(line)
+            event = json_line(line)
             if event is not None and event.get("event") == "progress":
                 await progress(float(event.get("fraction") or 0.0))
             elif line:
@@ -169,14 +157,6 @@ def _command(job: FinetuneJob, files: list[Path]) -> list[str]:
     ]
 
 
-def _json(line: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _why(code: int, tail: list[str]) -> str:
     """A failed trainer's reason, for people: its own error line (the engine's words), or how
     it ended in a sentence of the catalogue (the details go to the log)."""
@@ -184,28 +164,12 @@ def _why(code: int, tail: list[str]) -> str:
         (line[len("error: ") :] for line in reversed(tail) if line.startswith("error:")), ""
     )
     if said:
-        return f"the trainer refused: {said}"
+        return refused(said)
     log.warning("the trainer ended with code %s; its last lines: %s", code, tail[-3:])
     return KILLED if code < 0 else CRASHED
 
 
 def _figures(out: bytes, job: FinetuneJob) -> VersionFigures:
     """The trainer's one JSON object on stdout."""
-    summary = _json(out.decode("utf-8", "replace").strip().splitlines()[-1] if out.strip() else "")
-    if summary is None or "promoted" not in summary:
-        raise TrainerFailed(NO_SUMMARY)
-    return VersionFigures(
-        path=str(summary.get("out") or job.out),
-        promoted=bool(summary["promoted"]),
-        reason=str(summary.get("reason", "")),
-        chars=int(summary.get("chars") or 0),
-        chat_bits_before=_number(summary.get("chat_bits_before")),
-        chat_bits_after=_number(summary.get("chat_bits_after")),
-        base_bits_before=_number(summary.get("base_bits_before")),
-        base_bits_after=_number(summary.get("base_bits_after")),
-        info_json=json.dumps(summary, ensure_ascii=False),
-    )
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
+    text = out.decode("utf-8", "replace").strip()
+    return figures(json_line(text.splitlines()[-1]) if text else None, job)
