@@ -1,4 +1,5 @@
-"""`python -m engine fleet deploy`: the writer fleet (engine/fleet.py) onto a running Ray cluster.
+"""`python -m engine fleet deploy`: the writer fleet (engine/fleet.py) onto a running Ray cluster,
+with `--trainer` also its trainer (engine/fleet_training.py: fine-tunes as Ray tasks).
 
 Ray is imported here, when the command runs, so that `python -m engine --help` stays fast and
 nothing else needs Ray installed. Serve keeps the application running after this command exits;
@@ -44,16 +45,29 @@ def main_fleet(args: argparse.Namespace) -> int:
         serve.start(http_options={"host": args.host, "port": args.port})
         route = f"/{args.name}"
         serve.run(application(options), name=args.name, route_prefix=route, blocking=False)
+        if args.trainer:  # fine-tunes as Ray tasks, beside the writer (engine/fleet_training.py)
+            from engine import fleet_training
+
+            trainer = f"/{fleet_training.APP_NAME}"
+            tasks = fleet_training.application(fleet_training.TrainerOptions())
+            serve.run(tasks, name=fleet_training.APP_NAME, route_prefix=trainer, blocking=False)
         client = _get_global_client()
         assert client is not None  # serve.start connected it
         http = client.http_config  # what Serve does listen on
         host = ray.util.get_node_ip_address() if http.host in ("0.0.0.0", "::") else http.host
         print(f"http://{host}:{http.port}{route}")
+        if args.trainer:
+            print(f"http://{host}:{http.port}{trainer}")
         print(
             f"the writer fleet: {args.replicas} replica(s) of {options.model}; set [writer] "
             'backend = "fleet" and fleet_url to the URL above',
             file=sys.stderr,
         )
+        if args.trainer:
+            print(
+                'the trainer: set [training] backend = "fleet" and fleet_url to the second URL',
+                file=sys.stderr,
+            )
     finally:
         ray.shutdown()  # the driver only: the cluster and the application keep running
     return 0

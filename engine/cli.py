@@ -226,6 +226,11 @@ def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--host", default="127.0.0.1", help="where Serve listens (0.0.0.0: other machines)"
     )
     deploy.add_argument("--port", type=int, default=8000)
+    deploy.add_argument(
+        "--trainer",
+        action="store_true",
+        help="also the trainer (fine-tunes as Ray tasks) at /trainer; its URL on a second line",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
