@@ -79,8 +79,14 @@ class FleetTrainer(StoredVersions):
                 aiohttp.ClientSession(timeout=timeout, read_bufsize=2**17) as session,
                 session.post(f"{self.url}/finetune", json=job_fields(job, self.gpus)) as response,
             ):
-                if response.status != 200:
+                if response.status == 400:  # a job it cannot take: its words name why
                     raise TrainerFailed(refused(_error_of(await response.text())))
+                if response.status != 200:  # no trainer deployed there, or Serve overloaded
+                    said = _error_of(await response.text())
+                    log.warning(
+                        "run %s: %s answered %s: %s", job.run_id, self.url, response.status, said
+                    )
+                    raise TrainerFailed(UNREACHABLE)
                 end = await self._follow(response.content, job, progress)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # refused, unresolvable, or no answer to connect: the job never got there
