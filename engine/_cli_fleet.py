@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from engine.errors import EngineError
 
 
 def main_fleet(args: argparse.Namespace) -> int:
+    # `ray start --head` turns token authentication on where a token exists (~/.ray/auth_token),
+    # but a driver given an explicit address sends it only in token mode: ask for that mode
+    # (before Ray reads its settings) whenever a token is at hand, unless RAY_AUTH_MODE is set.
+    if _token_at_hand():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         from ray import serve
@@ -39,7 +45,9 @@ def main_fleet(args: argparse.Namespace) -> int:
     try:
         ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=False)
     except ConnectionError as exc:
-        raise EngineError(f"no Ray cluster at {args.address}: {exc}") from exc
+        raise EngineError(
+            f"no Ray cluster at {args.address} (or it wants another token: RAY_AUTH_TOKEN): {exc}"
+        ) from exc
     try:
         # --host and --port apply when Serve first starts on the cluster; later it keeps them.
         serve.start(http_options={"host": args.host, "port": args.port})
@@ -71,3 +79,9 @@ def main_fleet(args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()  # the driver only: the cluster and the application keep running
     return 0
+
+
+def _token_at_hand() -> bool:
+    """Whether a Ray authentication token is where Ray looks for one."""
+    named = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+    return any(os.environ.get(v) for v in named) or (Path.home() / ".ray" / "auth_token").is_file()
