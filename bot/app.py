@@ -20,12 +20,13 @@ from typing import Any, Protocol
 
 from bot import move_up
 from bot.announce import Announcers
-from bot.config import Config, ConfigError, WriterConfig, load_config
+from bot.config import Config, ConfigError, TrainingConfig, WriterConfig, load_config
 from bot.core.ports import Announcer, StoreUnavailable, WriterUnavailable
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
 from bot.engine_client import EngineClient
 from bot.fleet_client import FleetClient
+from bot.fleet_trainer import FleetTrainer
 from bot.i18n import languages
 from bot.platforms.console import ConsolePlatform
 from bot.scheduler import Scheduler
@@ -130,9 +131,9 @@ async def run(options: Options, config: Config) -> int:
             config.novels,
             policy=config.writer,
             announcer=announcers,
-            trainer=EngineTrainer(config.training.hang_seconds),
+            trainer=build_trainer(config.training),
             training=config.training,
-            writers_dir=config.training.writers_dir or str(data_dir / "writers"),
+            writers_dir=config.training.writers_url or str(data_dir / "writers"),
             languages=languages(),
             shared_database=isinstance(db, PostgresDatabase),
         )
@@ -201,6 +202,13 @@ def build_writer(config: WriterConfig) -> EngineClient | FleetClient:
         config.max_loaded,
         config.quantize,
     )
+
+
+def build_trainer(config: TrainingConfig) -> EngineTrainer | FleetTrainer:
+    """The trainer config.toml names: a process of this bot per run, or the fleet's tasks."""
+    if config.backend == "fleet":
+        return FleetTrainer(config.fleet_url, config.hang_seconds, config.gpus)
+    return EngineTrainer(config.hang_seconds)
 
 
 def sweep(relay: Relay) -> Callable[[], Awaitable[None]]:

@@ -8,15 +8,19 @@ ConfigError that names the key. Bot tokens never come from here: only from the e
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
+from bot._config_addresses import WEBHOOK_PORTS, http_url, listen_address, webhook_port
 from bot.i18n import languages
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -101,14 +105,8 @@ class WriterConfig:
 
     def __post_init__(self) -> None:
         _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
-        if self.backend == "fleet":
-            url = urlsplit(self.fleet_url)
-            _check(
-                url.scheme in ("http", "https") and bool(url.hostname),
-                "writer.fleet_url",
-                'is needed with backend = "fleet": the http:// URL that '
-                "`python -m engine fleet deploy` printed",
-            )
+        fleet_url = self.backend != "fleet" or http_url(self.fleet_url)
+        _check(fleet_url, "writer.fleet_url", 'is needed with backend = "fleet": ' + WRITERS)
         _check(
             self.quantize == "none" or self.device != "cuda",
             "writer.quantize",
@@ -119,18 +117,12 @@ class WriterConfig:
         _check(50 <= self.context_chars <= 5000, "writer.context_chars", "must be 50..5000")
         _check(1 <= self.keyword_chars <= 200, "writer.keyword_chars", "must be 1..200")
         _check(1.0 <= self.length_slack <= 4.0, "writer.length_slack", "must be 1..4")
-        _check(
-            0.0 <= self.min_length_fraction <= 1.0,
-            "writer.min_length_fraction",
-            "must be between 0 and 1",
-        )
+        fraction = 0.0 <= self.min_length_fraction <= 1.0
+        _check(fraction, "writer.min_length_fraction", "must be between 0 and 1")
         _check(self.top_k >= 0, "writer.top_k", "must be 0 (off) or positive")
         _check(0.0 < self.top_p <= 1.0, "writer.top_p", "must be in (0, 1]")
-        _check(
-            0.5 <= self.repetition_penalty <= 3.0,
-            "writer.repetition_penalty",
-            "must be between 0.5 and 3",
-        )
+        penalty = 0.5 <= self.repetition_penalty <= 3.0
+        _check(penalty, "writer.repetition_penalty", "must be between 0.5 and 3")
         _check(1 <= self.overgenerate <= 10, "writer.overgenerate", "must be 1..10")
 
 
@@ -156,6 +148,10 @@ class NovelsConfig:
         _check(self.min_chars >= 1, "novels.min_chars", "must be positive")
 
 
+WRITERS = "the http:// URL that `python -m engine fleet deploy` printed"
+TRAINER = "the trainer's http:// URL that `python -m engine fleet deploy --trainer` printed"
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """The living writer: when and how each chat's writer is fine-tuned on its own text."""
@@ -169,8 +165,15 @@ class TrainingConfig:
     min_gain_bits: float = 0.02  # a version must beat its parent on the chat's held-out text
     max_forget_bits: float = 0.05  # and stay this close to the shipped base on the base's text
     hang_seconds: int = 180  # a trainer silent this long is stopped and its run failed
+    # "process": a process of this bot per run; "fleet": a Ray task of the fleet's trainer per run
+    backend: Literal["process", "fleet"] = "process"
+    fleet_url: str = ""  # the trainer's URL, as `python -m engine fleet deploy --trainer` printed
+    gpus: float = 0.0  # GPUs each fine-tune task takes on the fleet (0: it trains on its CPUs)
     shared_writer: bool = False  # every chat shares one writer (a bot run by one community)
-    writers_dir: str = ""  # where versions are kept; "" = the folder "writers" beside the database
+    # Where writer versions are kept: a folder, or s3://bucket/prefix on any S3-compatible store
+    # (endpoint and keys from the AWS environment variables), which every machine of a fleet
+    # reaches; "" = the folder "writers" beside the database.
+    writers_url: str = ""
     # Promoted versions whose folders a chat keeps for /model rollback (the writing one always);
     # a rejected version's folder goes once it is recorded. 0: keep every folder.
     keep_versions: int = 5
@@ -189,6 +192,15 @@ class TrainingConfig:
         _check(0.0 <= self.max_forget_bits <= 2.0, "training.max_forget_bits", "must be 0..2")
         _check(self.hang_seconds >= 10, "training.hang_seconds", "must be at least 10")
         _check(self.keep_versions >= 0, "training.keep_versions", "must be 0 or more")
+        _check(0.0 <= self.gpus <= 8.0, "training.gpus", "must be 0..8")
+        fleet_url = self.backend != "fleet" or http_url(self.fleet_url)
+        _check(fleet_url, "training.fleet_url", 'is needed with backend = "fleet": ' + TRAINER)
+        scheme, sep, rest = self.writers_url.partition("://")
+        _check(
+            not sep or (scheme == "s3" and rest[:1] not in ("", "/")),
+            "training.writers_url",
+            f"must be a folder or s3://bucket/prefix, not {self.writers_url!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -230,7 +242,7 @@ class TelegramConfig:
                 "must be the public https:// address Telegram calls (webhook mode needs one)",
             )
             _check(
-                _port(url) in WEBHOOK_PORTS,
+                webhook_port(url) in WEBHOOK_PORTS,
                 "telegram.webhook_url",
                 "may use only the ports Telegram calls: 443, 80, 88 or 8443",
             )
@@ -246,26 +258,6 @@ class TelegramConfig:
         address = listen_address(self.listen)
         assert address is not None  # checked at start-up
         return address
-
-
-# The ports Telegram's webhook requests may go to (Bot API, setWebhook).
-WEBHOOK_PORTS = (443, 80, 88, 8443)
-
-
-def listen_address(text: str) -> tuple[str, int] | None:
-    """The (host, port) of "host:port" ("[::1]:8080" for IPv6); None when it is not one."""
-    host, colon, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
-        return None
-    return host, int(port)
-
-
-def _port(url: SplitResult) -> int | None:
-    try:
-        return 443 if url.port is None else url.port
-    except ValueError:  # not a number, or out of range
-        return None
 
 
 @dataclass(frozen=True)
@@ -343,11 +335,20 @@ def parse_config(data: dict[str, Any]) -> Config:
     return Config(**built)
 
 
+# Keys renamed since: the old name still starts the bot, with a note in the log.
+RENAMED = {"training.writers_dir": "writers_url"}
+
+
 def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        new = RENAMED.get(f"{section}.{key}")
+        if new is not None:
+            _check(new not in values, f"{section}.{key}", f"is the old name of {new}: keep one")
+            log.warning("config: %s.%s is now called %s.%s", section, key, section, new)
+            key = new
         if key not in known:
             raise ConfigError(f"unknown key {section}.{key} (known: {', '.join(sorted(known))})")
         kwargs[key] = _coerce(f"{section}.{key}", hints[key], value)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.postgres_server import INSTALL_HINT, PostgresServer, server_binaries
+from tests.ray_cluster import RAY_MISSING, Fleet
 from tests.s3_server import S3Server
 
 WRITER_ALPHABET = (
@@ -44,18 +45,20 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-_BUCKETS = itertools.count(1)
-
-
 @pytest.fixture
-def s3_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_url(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """`s3://<a new bucket>/writers`, with the AWS environment variables pointing at the
-    session's server for this test (and the processes it starts)."""
+    session's server for this test and the processes it starts (whose TMPDIR, where they
+    cache versions, is a folder of the test's). Bucket names are never reused, so no cached
+    copy of an earlier session's version can stand in for a new one."""
     import boto3
 
     for variable, value in s3_server.environment().items():
         monkeypatch.setenv(variable, value)
-    bucket = f"relaytale-test-{next(_BUCKETS)}"
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmpdir")))
+    bucket = f"relaytale-test-{uuid.uuid4().hex[:16]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/writers"
 
@@ -91,3 +94,32 @@ BASE_EVAL = (
     "Then the princess slept again, and the knight said nothing.\n\n"
     "공주는 이성에서 다시 잠을 잤다. 그리고 말했다.\n"
 )
+
+
+@pytest.fixture(scope="session")
+def writer_fleet(random_writer_dir: Path) -> Iterator[Fleet]:
+    """The writer fleet (engine/fleet.py) serving the tiny writer from one local Ray cluster
+    for the whole session (tests/ray_cluster.py); skipped, naming the package, where Ray Serve
+    is not installed."""
+    pytest.importorskip("ray.serve", reason=RAY_MISSING)
+    from tests import ray_cluster
+
+    fleet = ray_cluster.start(random_writer_dir)
+    try:
+        yield fleet
+    finally:
+        ray_cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def fleet_trainer(writer_fleet: Fleet) -> str:
+    """The fleet's trainer (engine/fleet_training.py) deployed beside the writer fleet on the
+    session's Ray, heartbeats every half second, a run refused after waiting 3 s for room; its
+    URL (what a bot's [training] fleet_url names)."""
+    from ray import serve
+
+    from engine.fleet_training import APP_NAME, build
+
+    options = {"heartbeat_seconds": 0.5, "queue_seconds": 3.0}
+    serve.run(build(options), name=APP_NAME, route_prefix=f"/{APP_NAME}")
+    return f"{writer_fleet.url.rsplit('/', 1)[0]}/{APP_NAME}"

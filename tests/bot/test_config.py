@@ -37,6 +37,12 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ({"writer": {"backend": "fleet", "fleet_url": "localhost:8000"}}, "writer.fleet_url"),
         ({"relay": {"moderators": ["12345"]}}, "relay.moderators"),
         ({"colours": {}}, "[colours]"),
+        ({"training": {"writers_url": "gs://bucket/writers"}}, "training.writers_url"),
+        ({"training": {"writers_url": "s3:///writers"}}, "training.writers_url"),
+        ({"training": {"writers_dir": "a", "writers_url": "b"}}, "training.writers_dir"),
+        ({"training": {"backend": "fleet"}}, "training.fleet_url"),
+        ({"training": {"backend": "ray", "fleet_url": "http://h:8000/trainer"}}, "backend"),
+        ({"training": {"gpus": -1}}, "training.gpus"),
         ({"telegram": {"mode": "webhooks"}}, "telegram.mode"),
         ({"telegram": {"mode": "webhook"}}, "telegram.webhook_url"),
         ({"telegram": {"mode": "webhook", "webhook_url": "http://a.example"}}, "webhook_url"),
@@ -88,3 +94,15 @@ def test_discord_shards_default_to_none_and_to_all_of_shard_count() -> None:
     assert every.shards == (0, 1, 2)
     some = parse_config({"discord": {"shard_count": 4, "shard_ids": [3, 1]}}).discord
     assert some.shards == (3, 1)
+
+
+def test_writers_url_is_a_folder_or_s3_and_writers_dir_still_names_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Versions are kept in a folder or on S3; a config from before the rename still starts,
+    with a note in the log."""
+    new = parse_config({"training": {"writers_url": "s3://b/w"}})
+    assert new.training.writers_url == "s3://b/w"
+    old = parse_config({"training": {"writers_dir": "/srv/writers"}})
+    assert old.training.writers_url == "/srv/writers"
+    assert "training.writers_dir is now called training.writers_url" in caplog.text
