@@ -22,10 +22,10 @@ from bot.core.ports import (
     WriterRequest,
     WriterUnavailable,
 )
-from bot.core.records import VersionFigures, WriterFacts
+from bot.core.records import Chat, VersionFigures, WriterFacts
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
-from bot.core.views import Actor, ChatKey
+from bot.core.views import Actor, ChatKey, RoundResult, TrainingNews
 from bot.i18n import languages
 from storage import Database, SqlStore
 
@@ -183,3 +183,16 @@ async def start_story(world: World, lines: int = 2) -> None:
     await world.relay.new_story(CHAT, ALICE, "Dragon")
     for i in range(lines):
         await world.relay.write(CHAT, [ALICE, BOB][i % 2], f"Line {i + 1}.")
+
+
+@dataclass
+class Listener:
+    """An announcer that keeps the training news it is told (tests of the living writer)."""
+
+    news: list[tuple[str, TrainingNews]] = field(default_factory=list)
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        """Not these tests' business."""
+
+    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
+        self.news.append((chat.external_id, news))

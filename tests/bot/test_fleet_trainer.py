@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,11 @@ import pytest
 from bot.app import build_trainer
 from bot.config import TrainingConfig
 from bot.core.ports import FinetuneJob, TrainerFailed
-from bot.core.records import Chat
-from bot.core.views import ChatKey, RoundResult, TrainingNews
+from bot.core.views import ChatKey
 from bot.fleet_trainer import FleetTrainer
 from bot.trainer_client import EngineTrainer
 from bot.trainer_wire import KILLED, UNREACHABLE
-from tests.bot.conftest import ALICE, CHAT, MOD, World
+from tests.bot.conftest import ALICE, CHAT, MOD, Listener, World
 from tests.ray_cluster import free_port
 
 OTHER = ChatKey("console", "other-chat", "Other chat")
@@ -30,17 +28,6 @@ STYLE = (
     "The knight said that the princess slept. She slept, and he said so again. "
     "The princess said nothing; she slept, and the knight was glad.\n"
 ) * 30
-
-
-@dataclass
-class Listener:
-    news: list[tuple[str, TrainingNews]] = field(default_factory=list)
-
-    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
-        """Not this test's business."""
-
-    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
-        self.news.append((chat.external_id, news))
 
 
 async def on_the_fleet(world: World, trainer: FleetTrainer, base: Path, *chats: ChatKey) -> None:

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from bot.config import TrainingConfig
 from bot.core.errors import NotAllowed, RelayError
-from bot.core.records import Chat
-from bot.core.views import ChatKey, RoundResult, TrainingNews
-from tests.bot.conftest import ALICE, BOB, CHAT, MOD, World
+from bot.core.views import ChatKey
+from tests.bot.conftest import ALICE, BOB, CHAT, MOD, Listener, World
 
 OTHER = ChatKey("console", "other-chat", "Other chat")
 NOVEL = ("옛날 옛적에 호랑이가 살았다. 호랑이는 곶감을 무서워했다. ".encode() * 8, "tiger.txt")
-
-
-@dataclass
-class Listener:
-    news: list[tuple[str, TrainingNews]] = field(default_factory=list)
-
-    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
-        """Not this test's business."""
-
-    async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
-        self.news.append((chat.external_id, news))
 
 
 async def chat_with_text(world: World, key: ChatKey = CHAT) -> None:
