@@ -62,6 +62,7 @@ SQL_OPEN_VOTING = f"""
 UPDATE rounds SET status = 'voting', deadline = ? WHERE id = ?
 RETURNING {ROUND_COLUMNS}
 """
+SQL_ROUND_STATE = "SELECT status, revision FROM rounds WHERE id = ?"
 SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ? WHERE id = ?"
 SQL_ADOPT_MESSAGE = (
     "UPDATE rounds SET message_ref = ? WHERE id = ? AND message_ref = '' AND status = 'voting'"
@@ -221,16 +222,22 @@ class RoundQueries:
         at: float,
         writer_id: str,
         writer_name: str,
+        counted_at: int | None = None,
     ) -> ClosedRound | None:
         """Close an open round and append its winner as the writer's line, in one transaction.
 
         None if the round is not open (already closed, cancelled or missing), so of two closers
         racing only one gets a ClosedRound. No line if there is no winner or the story ended.
-        StoreConflict("no_such_candidate") if the winner is not one of this round's candidates.
+        StoreConflict("no_such_candidate") if the winner is not one of this round's candidates;
+        StoreConflict("round_changed") if `counted_at`, the revision the winner was counted at,
+        is no longer the round's (a vote came since: count again).
         """
         async with self._db.transaction() as tx:
-            if await _round_status(tx, round_id) not in OPEN_ROUND_STATUSES:
+            state = await tx.fetch_one(SQL_ROUND_STATE, (round_id,))
+            if state is None or state["status"] not in OPEN_ROUND_STATUSES:
                 return None
+            if counted_at is not None and state["revision"] != counted_at:
+                raise StoreConflict("round_changed")
             text: str | None = None
             if winner_candidate_id is not None:
                 text = await tx.single_value(SQL_WINNER_TEXT, (winner_candidate_id, round_id))

@@ -16,13 +16,15 @@ from bot.core import tally
 from bot.core.context import Context
 from bot.core.errors import RelayError
 from bot.core.ports import StoreConflict
-from bot.core.records import Ballot, Chat, Round, RoundSnapshot
+from bot.core.records import Ballot, Candidate, Chat, ClosedRound, Round, RoundSnapshot
 from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
 log = logging.getLogger(__name__)
 
 # Rounds the sweep closes at once.
 SWEEP_AT_ONCE = 16
+# Counts again when a vote came between the count and the close.
+RECOUNTS = 3
 # A /continue that writes for longer than the writer's timeout and this has died with its process.
 STUCK_MARGIN = 30.0
 
@@ -63,22 +65,12 @@ class Closing:
         announce. None if the round was no longer open."""
         ctx = self.ctx
         chat = await self._reconcile(round_)
-        snapshot = await ctx.store.round_snapshot(round_.id)
-        if snapshot is None or chat is None:
+        if chat is None:
             return None
-        winner = tally.pick_winner(snapshot.candidates, snapshot.votes, ctx.rules.no_votes)
-        if winner is None and snapshot.candidates and not snapshot.votes:
-            reason = f"{reason}, no votes"
-        closed = await ctx.store.close_round(
-            round_.id,
-            winner.id if winner else None,
-            reason,
-            ctx.clock.now(),
-            WRITER_ID,
-            WRITER_NAME,
-        )
-        if closed is None:
+        counted = await self._count_and_close(round_.id, reason)
+        if counted is None:
             return None
+        snapshot, winner, closed, reason = counted
         ctx.timers.disarm(round_.id)
         view = RoundView.of(snapshot, ctx.clock.now(), closed.round)
         winner_view = next(
@@ -87,6 +79,40 @@ class Closing:
         result = RoundResult(view=view, winner=winner_view, line=closed.line, reason=reason)
         await ctx.announcer.round_closed(chat, result)
         return result
+
+    async def _count_and_close(
+        self, round_id: int, reason: str
+    ) -> tuple[RoundSnapshot, Candidate | None, ClosedRound, str] | None:
+        """The count and the close, the close refused when a vote came after the count (the
+        store checks the round's revision in its transaction): then count again. A round voted
+        on without pause is closed on the last count after RECOUNTS tries."""
+        ctx = self.ctx
+        for attempt in range(RECOUNTS + 1):
+            snapshot = await ctx.store.round_snapshot(round_id)
+            if snapshot is None:
+                return None
+            winner = tally.pick_winner(snapshot.candidates, snapshot.votes, ctx.rules.no_votes)
+            said = (
+                f"{reason}, no votes"
+                if winner is None and snapshot.candidates and not snapshot.votes
+                else reason
+            )
+            try:
+                closed = await ctx.store.close_round(
+                    round_id,
+                    winner.id if winner else None,
+                    said,
+                    ctx.clock.now(),
+                    WRITER_ID,
+                    WRITER_NAME,
+                    counted_at=snapshot.revision if attempt < RECOUNTS else None,
+                )
+            except StoreConflict as exc:
+                if exc.reason != "round_changed":
+                    raise
+                continue
+            return None if closed is None else (snapshot, winner, closed, said)
+        return None  # not reached: the last try does not check the revision
 
     async def cancel(self, round_: Round, reason: str) -> RoundResult | None:
         """Drop an open round; members who saw it voting are told. None if it was not open."""

@@ -41,7 +41,7 @@ class StoreConflict(Exception):
 
     `reason` is a short machine word the core translates into a message: "story_open",
     "no_open_story", "round_open", "round_not_open", "no_such_candidate", "duplicate",
-    "candidates_full".
+    "candidates_full", "round_changed".
     """
 
     def __init__(self, reason: str) -> None:
@@ -114,6 +114,7 @@ class Store(Protocol):
         at: float,
         writer_id: str,
         writer_name: str,
+        counted_at: int | None = None,  # the revision the winner was counted at
     ) -> ClosedRound | None: ...
     async def cancel_round(self, round_id: int, reason: str, at: float) -> Round | None: ...
 

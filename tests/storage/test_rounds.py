@@ -245,3 +245,20 @@ async def test_a_round_message_is_adopted_only_while_none_is_recorded(store: Sto
     other = await new_story(store, "c2")
     generating = await store.create_round(other.id, "u1", "Ann", T0)
     assert not await store.adopt_round_message(generating.id, "tg:2:10:")
+
+
+async def test_a_close_counted_before_a_vote_is_refused_until_counted_again(store: Store) -> None:
+    """The close carries the revision its winner was counted at: a vote stored since makes it
+    "round_changed" (nothing closed), and a close at the new revision goes through."""
+    rnd = await voting_round(store)
+    counted = await store.round_snapshot(rnd.id)
+    assert counted is not None
+    await store.cast_vote(rnd.id, "m1", "M", 2, T0)
+    stale = store.close_round(rnd.id, None, "deadline", T0, *WRITER, counted_at=counted.revision)
+    assert await conflict(stale) == "round_changed"
+    recounted = await store.round_snapshot(rnd.id)
+    assert recounted is not None and recounted.round.status == "voting"
+    closed = await store.close_round(
+        rnd.id, None, "deadline", T0, *WRITER, counted_at=recounted.revision
+    )
+    assert closed is not None and closed.round.status == "closed"

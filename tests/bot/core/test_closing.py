@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.core.records import Ballot, Chat, Round
+from bot.core.records import Ballot, Chat, Round, RoundSnapshot
 from bot.core.views import RoundResult
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
@@ -89,6 +89,31 @@ async def test_close_adds_winner_credited_to_the_writer(world: World) -> None:
     assert story.lines[-1].text == opened.view.candidates[1].text
     assert story.lines[-1].author_name == "the writer"
     assert opened.view.id not in world.timers.armed
+
+
+async def test_votes_stored_while_the_round_is_counted_are_counted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Votes that land between the count and the close (another process takes them; here,
+    right after the first count is read) are counted: the close is refused and made again."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.vote(CHAT, ALICE, 1)
+    first_count = world.store.round_snapshot
+    late: list[str] = []
+
+    async def count_then_two_votes(round_id: int) -> RoundSnapshot | None:
+        snapshot = await first_count(round_id)
+        if not late:
+            for member in ("bob", "carol"):
+                late.append(member)
+                await world.store.cast_vote(opened.view.id, member, member, 2, world.clock.now())
+        return snapshot
+
+    monkeypatch.setattr(world.store, "round_snapshot", count_then_two_votes)
+    result = await world.relay.close_round(CHAT, MOD)
+    assert result.winner is not None and result.winner.ordinal == 2
+    assert result.view.total_votes == 3
 
 
 async def test_tie_goes_to_the_writers_score_then_order(world: World) -> None:
