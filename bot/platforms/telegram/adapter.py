@@ -54,7 +54,7 @@ from bot.core.views import (
 )
 from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
 from bot.platforms.telegram import render, render_round
-from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest
+from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest, few_connections
 from bot.platforms.telegram.members import Moderators
 from bot.platforms.telegram.round_board import RoundBoard, RoundMessages
 from bot.platforms.telegram.uploads import novel_upload
@@ -94,7 +94,7 @@ class TelegramPlatform:
         self.webhook = webhook_for(router, PLATFORM, config, webhook_secret, ALLOWED_UPDATES)
         self._redacted = Redacted(token, webhook_secret).install()  # before the library logs
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
-            ApplicationBuilder()
+            few_connections(ApplicationBuilder())
             .token(token)
             .base_url(config.base_url)
             .base_file_url(config.base_file_url)
