@@ -133,7 +133,7 @@ async def run(options: Options, config: Config) -> int:
             announcer=announcers,
             trainer=build_trainer(config.training),
             training=config.training,
-            writers_dir=config.training.writers_url or str(data_dir / "writers"),
+            writers_url=config.training.writers_url or str(data_dir / "writers"),
             languages=languages(),
             shared_database=isinstance(db, PostgresDatabase),
         )

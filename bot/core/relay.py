@@ -62,7 +62,7 @@ class Relay:
         announcer: Announcer | None = None,
         trainer: Trainer | None = None,
         training: TrainingConfig | None = None,
-        writers_dir: str = "writers",
+        writers_url: str = "writers",
         languages: tuple[str, ...] = ("en",),
         shared_database: bool = False,
     ) -> None:
@@ -84,7 +84,7 @@ class Relay:
         self._opening = Opening(self.ctx)
         self._votes = Votes(self.ctx, self._closing)
         self._admin = ChatAdmin(self.ctx)
-        self.training = Training(self.ctx, trainer, writers_dir)  # also the trainer's loop
+        self.training = Training(self.ctx, trainer, writers_url)  # also the trainer's loop
 
     # -- who and in what language ---------------------------------------------------------------
 

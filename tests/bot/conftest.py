@@ -171,7 +171,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             announcer=announcers,
             trainer=trainer,
             training=TrainingConfig(min_chars=50, min_new_chars=100),
-            writers_dir=str(tmp_path / "writers"),
+            writers_url=str(tmp_path / "writers"),
             languages=languages(),
         )
         router = CommandRouter(relay)

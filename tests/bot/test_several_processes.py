@@ -98,7 +98,7 @@ async def cluster(postgres_server: PostgresServer, tmp_path: object) -> AsyncIte
                 announcer=announcers,
                 trainer=trainer,
                 training=TrainingConfig(min_chars=50, min_new_chars=100),
-                writers_dir=str(tmp_path),
+                writers_url=str(tmp_path),
                 languages=languages(),
                 shared_database=True,
             )

@@ -78,7 +78,7 @@ class Setup:
                 announcer=announcers,
                 trainer=self.trainer,
                 training=TrainingConfig(min_chars=100),
-                writers_dir=str(self.db_path.parent / "writers"),
+                writers_url=str(self.db_path.parent / "writers"),
                 languages=languages(),
             )
             await core.recover()
