@@ -95,12 +95,9 @@ class Recorder(FakeBotAPI):
             self.chat_calls[chat_id].append((now, call))
             self._chat_news[chat_id].set()
 
-    async def chat_changed(self, chat_id: int, patience: float) -> None:
-        """Until a call reaches this chat (or patience runs out)."""
-        news = self._chat_news[chat_id]
-        news.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(news.wait(), patience)
+    def chat_news(self, chat_id: int) -> asyncio.Event:
+        """Set whenever a call reaches this chat."""
+        return self._chat_news[chat_id]
 
     async def answered(self, query: str, patience: float) -> None:
         """Until the bot answers this button tap (or patience runs out)."""
@@ -121,6 +118,7 @@ class Chats:
     fake: Recorder = field(default_factory=Recorder)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     vote_ms: list[float] = field(default_factory=list)
+    vote_started: list[float] = field(default_factory=list)  # when each tap was sent (monotonic)
     continue_ms: list[float] = field(default_factory=list)
     retries: int = 0
     lines_told: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -196,6 +194,7 @@ class Chats:
                 continue
             at, said = self.fake.answers[query]
             self.vote_ms.append((at - started) * 1000)
+            self.vote_started.append(started)
             if said.startswith("✅"):
                 return True
             if not said.startswith("🗑"):
@@ -218,18 +217,19 @@ class Chats:
     async def next_call(
         self, chat_id: int, after: int, match: Any, patience: float
     ) -> Call | None:
-        calls = self.fake.chat_calls[chat_id]
+        calls, news = self.fake.chat_calls[chat_id], self.fake.chat_news(chat_id)
         deadline = time.monotonic() + patience
         while True:
+            news.clear()  # before the look: a call that comes after it sets it again
             for _, call in calls[after:]:
                 if match(call):
                     return call
             after = len(calls)
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return None
-            # Short waits: a message that came between the look above and the wait is seen
-            # at the next look, not only when the chat's next message arrives.
-            await self.fake.chat_changed(chat_id, 0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(news.wait(), left)
 
 
 def _text(item: Any) -> str:

@@ -97,6 +97,7 @@ async def run_stage(
     logs = [folder / f"{name}-{i}.log" for i in range(processes)]
     bots = [start_bot(c, db, log) for c, log in zip(configs, logs, strict=True)]
     takeover: dict[str, float] = {}
+    down = (0.0, 0.0)  # while the killed process was down (monotonic)
     lags: list[float] = []
     lag: asyncio.Task[None] | None = None
     try:
@@ -108,12 +109,14 @@ async def run_stage(
         if kill:
             await chats.opened.wait()  # half the rounds are open
             takeover["killed_at"] = time.time()
+            down_since = time.monotonic()
             bots[-1].send_signal(signal.SIGKILL)
             bots[-1].wait()
             await asyncio.sleep(args.down_seconds)
             bots[-1] = start_bot(configs[-1], db, logs[-1])
             await listening(ports[-1])
             takeover["restarted_at"] = time.time()
+            down = (down_since, time.monotonic())
         await play
         elapsed = time.monotonic() - started
     finally:
@@ -136,6 +139,23 @@ async def run_stage(
         "seconds": round(elapsed, 1),
         "rounds_per_minute": round(outcome["rounds"]["closed"] / elapsed * 60, 1),
         "vote_reply_ms": percentiles(chats.vote_ms),
+        # The same, split: taps sent while every process was up, and while one was down (its
+        # load on the other; a tap sent to the killed one is retried on the other, as a load
+        # balancer does).
+        "vote_reply_ms_all_up": percentiles(
+            [
+                ms
+                for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True)
+                if not down[0] <= at < down[1]
+            ]
+        ),
+        "vote_reply_ms_one_down": percentiles(
+            [
+                ms
+                for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True)
+                if down[0] <= at < down[1]
+            ]
+        ),
         "continue_ms": percentiles(chats.continue_ms),
         "member_retries": chats.retries,
         "round_ends_never_shown": chats.ends_unseen,
