@@ -119,8 +119,24 @@ def chat_writers(writers: list[str], chats: int) -> list[tuple[str, int]]:
     return [(writers[i % len(writers)], 1000 + i * 10) for i in range(chats)]
 
 
+def load_ms(writers: list[str]) -> dict[str, float]:
+    """What one cache miss costs: reading a writer version from local disk into a model, on one
+    torch thread as a replica does (a version downloaded from S3 is cached on disk first)."""
+    import torch
+
+    from engine import checkpoint
+
+    torch.set_num_threads(1)
+    times = []
+    for folder in writers:
+        started = time.monotonic()
+        checkpoint.load(folder, "cpu")
+        times.append((time.monotonic() - started) * 1000)
+    return percentiles(times)
+
+
 async def worker_stages(model: str, writers: list[str], args: argparse.Namespace) -> JSONs:
-    client = EngineClient(model, device="cpu", timeout=600, max_loaded=8)
+    client = EngineClient(model, device="cpu", timeout=600, max_loaded=args.max_loaded)
     await client.start()
     try:
         await on_worker(client, Stage(), "", 1, args.length)  # warm
@@ -132,7 +148,7 @@ async def worker_stages(model: str, writers: list[str], args: argparse.Namespace
             )
         )
         burst = stage.figures(time.monotonic() - started)
-        burst["model_loads"] = None  # the worker does not say; its LRU holds 8 of the writers
+        burst["model_loads"] = None  # the worker does not say; its LRU holds max_loaded of them
         quiet = Stage()
         for seed in range(args.quiet):
             await on_worker(client, quiet, "", seed, args.length)
@@ -159,7 +175,20 @@ async def fleet_stage(
             for seed in range(args.quiet):
                 await on_fleet(session, url, calm, "", seed, args.length)
             figures["quiet_ms"] = percentiles(calm.ms)
+            figures["info_ms"] = await info_ms(session, url, args.quiet)
     return figures
+
+
+async def info_ms(session: aiohttp.ClientSession, url: str, times: int) -> dict[str, float]:
+    """An info request one at a time: what the fleet's path costs with no generation in it
+    (the bot's HTTP, Serve's proxy and router, the replica's handler)."""
+    spent = []
+    for _ in range(times):
+        started = time.monotonic()
+        async with session.post(f"{url}/info", json={"writer": ""}) as reply:
+            await reply.json()
+        spent.append((time.monotonic() - started) * 1000)
+    return percentiles(spent)
 
 
 async def routing(url: str, writers: list[str], args: argparse.Namespace) -> JSONs:
@@ -205,6 +234,10 @@ async def main() -> None:
     parser.add_argument("--routing-writers", type=int, default=16)
     parser.add_argument("--routing-rounds", type=int, default=5)
     parser.add_argument("--cpus", type=int, default=2, help="the local Ray's CPUs")
+    parser.add_argument(
+        "--max-loaded", type=int, default=8, help="writers a replica (and the worker) keeps loaded"
+    )
+    parser.add_argument("--max-batch", type=int, default=64, help="requests in a replica's batch")
     args = parser.parse_args()
     import ray
     from ray import serve
@@ -218,6 +251,7 @@ async def main() -> None:
         for name in names:  # distinct versions, each as costly to load as a real one
             shutil.copytree(model, Path(tmp) / name)
         writers = [str(Path(tmp) / n) for n in names]
+        result["writer_load_ms"] = load_ms(writers[:10])
         result["process_worker"] = await worker_stages(model, writers[: args.writers], args)
         ray.init(
             num_cpus=args.cpus,
@@ -230,7 +264,12 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}/{APP_NAME}"
         try:
             for replicas in (1, 2):
-                options = FleetOptions(model=model, replicas=replicas, cpus_per_replica=1.0)
+                options = FleetOptions(
+                    model=model,
+                    replicas=replicas,
+                    cpus_per_replica=1.0,
+                    max_loaded=args.max_loaded,
+                )
                 serve.run(application(options), name=APP_NAME, route_prefix=f"/{APP_NAME}")
                 stage = await fleet_stage(url, writers[: args.writers], args, replicas == 1)
                 result[f"fleet_{replicas}_replicas"] = stage
