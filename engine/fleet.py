@@ -18,9 +18,13 @@ reply says which replica served it (X-Relaytale-Replica) and whether the writer 
 for it (X-Relaytale-Load: miss or hit).
 
 Generate requests are batched with `@serve.batch` (what arrives within `batch_wait_ms`, at most
-`max_batch`); Serve splits a batch by model id (ray#59334), and each writer's requests are one
-`candidates_of`, as in the worker. The queue fills first and divides after, so a replica serving
-many writers at once runs partial batches, one after the other. All torch work of a replica runs
+`max_batch`), and Serve splits a batch by model id (ray#59334). Serve forms each batch before it
+waits for its turn, so with one batch at a time a busy replica's queue was cut into batches of
+a single request; here Serve hands over batches at once (BATCHES_AT_ONCE; it logs once per
+replica that max_batch times that exceeds max_ongoing_requests, which is intended) and the
+replica queues their requests by writer: while the torch thread generates for one writer, the
+requests for the others gather, and each writer's turn is one `candidates_of` of all its waiting
+requests, as the worker groups them. All torch work of a replica runs
 on one thread of its own (the event loop keeps answering) with `threads` torch threads; a
 replica given a GPU generates on it, replaying CUDA graphs (engine/generate.py `decode`). The
 CLI (`python -m engine fleet deploy`, engine/_cli_fleet.py) deploys `application`;
@@ -50,6 +54,12 @@ from engine.errors import EngineError
 from engine.quantize import Quantize
 from engine.requests import Prompt
 from engine.service import BASE, RequestError, Worker, candidates_of, parse_generate
+
+# Batches Serve may hand the replica at once: each waits only for its own requests' turn on
+# the torch thread, so Serve's next batch never waits behind it (Serve forms a batch before it
+# takes a turn: with one at a time, a busy replica's queue was cut into batches of one request,
+# one per writer — measured: 100 requests over 25 writers, every batch a single request).
+BATCHES_AT_ONCE = 256
 
 __all__ = [
     "APP_NAME",
@@ -128,6 +138,11 @@ class FleetWriter:
         self.worker = Worker(options.model, device, options.max_loaded, quantize)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self.loads = 0  # writers loaded by this replica (cache misses)
+        # Requests waiting for the torch thread, by writer (oldest writer first), and the task
+        # that generates for them.
+        self._waiting: dict[str, list[tuple[Prompt, asyncio.Future[Served | EngineError]]]] = {}
+        self._generating: asyncio.Task[None] | None = None
+        self._max_batch = options.max_batch
         # Serve gives the batched method these setters (its type hints do not say so).
         self.generate_batch.set_max_batch_size(options.max_batch)  # type: ignore[attr-defined]
         wait = options.batch_wait_ms / 1000
@@ -196,25 +211,43 @@ class FleetWriter:
             )
         return name, prompt
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
+    @serve.batch(
+        max_batch_size=64, batch_wait_timeout_s=0.005, max_concurrent_batches=BATCHES_AT_ONCE
+    )
     async def generate_batch(self, jobs: list[tuple[str, Prompt]]) -> list[Served | EngineError]:
-        """One batched generate per writer. Serve splits batches by model id, so there is
-        one writer here unless requests came without the header; a writer that cannot be
-        loaded fails only its own requests (its EngineError is their answer)."""
-        answers: dict[int, Served | EngineError] = {}
-        for name in dict.fromkeys(name for name, _ in jobs):
-            mine = [i for i, (n, _) in enumerate(jobs) if n == name]
+        """A batch Serve formed (split by model id, ray#59334), its requests queued by writer
+        for the replica's torch thread; each answer is a Served or the writer's EngineError."""
+        loop = asyncio.get_running_loop()
+        answers: list[asyncio.Future[Served | EngineError]] = []
+        for name, prompt in jobs:
+            answers.append(loop.create_future())
+            self._waiting.setdefault(name, []).append((prompt, answers[-1]))
+        if self._generating is None or self._generating.done():
+            self._generating = asyncio.create_task(self._generate_waiting())
+        return list(await asyncio.gather(*answers))
+
+    async def _generate_waiting(self) -> None:
+        """Writer after writer, oldest first, all the requests waiting for a writer in one
+        batched generate (at most max_batch): those that came while the thread generated for
+        another writer join. A writer that cannot be loaded fails only its own requests."""
+        while self._waiting:
+            name = next(iter(self._waiting))
+            jobs = self._waiting.pop(name)
+            if len(jobs) > self._max_batch:  # the rest wait for the next turn
+                self._waiting[name] = jobs[self._max_batch :]
+                jobs = jobs[: self._max_batch]
             try:
                 loaded, missed = await self.writer(name)
-                results = await self._run(candidates_of, loaded, [jobs[i][1] for i in mine])
+                results = await self._run(candidates_of, loaded, [prompt for prompt, _ in jobs])
             except EngineError as exc:
-                answers.update((i, exc) for i in mine)
-                continue
-            answers.update(
-                (i, Served(candidates, missed))
-                for i, candidates in zip(mine, results, strict=True)
-            )
-        return [answers[i] for i in range(len(jobs))]
+                for _, answer in jobs:
+                    answer.set_result(exc)
+            except Exception as exc:  # never leave a request waiting
+                for _, answer in jobs:
+                    answer.set_exception(exc)
+            else:
+                for (_, answer), candidates in zip(jobs, results, strict=True):
+                    answer.set_result(Served(candidates, missed))
 
     def _reply(self, status: int, missed: bool = False, **fields: Any) -> JSONResponse:
         headers = {REPLICA_HEADER: self.replica, LOAD_HEADER: "miss" if missed else "hit"}
