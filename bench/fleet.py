@@ -5,8 +5,9 @@
 as big to load as real versions), all at once, through the bot's own clients' wire
 (bot/writer_wire.py): the process worker (bot/engine_client.py), then the fleet with 1 and 2
 replicas of one CPU and one torch thread each on a local Ray of --cpus CPUs. Reported per stage:
-chars/s, p50/p99 of a request, and the fleet's model loads (cache misses, from its replies'
-X-Relaytale-Load). Then the fleet's added latency at low load (one request at a time, the base
+chars/s, p50/p99 of a request, and how many requests the fleet served after loading their
+writer (its replies' X-Relaytale-Load: the requests of one writer generated together share
+one load). Then the fleet's added latency at low load (one request at a time, the base
 writer: p50 fleet - p50 worker), and routing: --routing-writers writers over 2 replicas with
 max_loaded 8 each (room for all), warmed once, then requests in a random order: the share
 served by a replica that had the writer loaded. Prints one JSON object:
@@ -82,7 +83,7 @@ class Stage:
             "requests": len(self.ms),
             "chars_per_s": round(self.chars / seconds, 1),
             "ms": percentiles(self.ms),
-            "model_loads": self.misses,
+            "served_after_a_load": self.misses,  # requests whose writer had to be loaded
         }
 
 
@@ -148,7 +149,7 @@ async def worker_stages(model: str, writers: list[str], args: argparse.Namespace
             )
         )
         burst = stage.figures(time.monotonic() - started)
-        burst["model_loads"] = None  # the worker does not say; its LRU holds max_loaded of them
+        burst["served_after_a_load"] = None  # the worker does not say
         quiet = Stage()
         for seed in range(args.quiet):
             await on_worker(client, quiet, "", seed, args.length)
