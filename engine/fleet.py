@@ -24,11 +24,11 @@ a single request; here Serve hands over batches at once (BATCHES_AT_ONCE; it log
 replica that max_batch times that exceeds max_ongoing_requests, which is intended) and the
 replica queues their requests by writer: while the torch thread generates for one writer, the
 requests for the others gather, and each writer's turn is one `candidates_of` of all its waiting
-requests, as the worker groups them. All torch work of a replica runs
-on one thread of its own (the event loop keeps answering) with `threads` torch threads; a
-replica given a GPU generates on it, replaying CUDA graphs (engine/generate.py `decode`). The
-CLI (`python -m engine fleet deploy`, engine/_cli_fleet.py) deploys `application`;
-engine/fleet.yaml (`serve deploy`) names `build`.
+requests, as the worker groups them. All torch work of a replica runs on one thread of its own
+(the event loop keeps answering) with `threads` torch threads; a replica given a GPU generates
+on it, replaying CUDA graphs (engine/generate.py `decode`). The CLI (`python -m engine fleet
+deploy`, engine/_cli_fleet.py) deploys `application`; engine/fleet.yaml (`serve deploy`) names
+`build`.
 """
 
 from __future__ import annotations
