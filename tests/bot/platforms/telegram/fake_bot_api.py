@@ -158,9 +158,8 @@ class FakeBotAPI(WebhookMode):
         self.calls: list[Call] = []
         self.admins: dict[int, list[JSON]] = {}
         self.messages: dict[tuple[int, int], JSON] = {}  # what each chat now shows
-        self._queries_answered: set[str] = (
-            set()
-        )  # a query is answered once (a set: benches tap a lot)
+        # A button tap is answered once (a set, not a scan of the calls: benches tap a lot).
+        self._queries_answered: set[str] = set()
         self.files: dict[str, bytes] = {}
         self.failures: dict[str, list[ApiError]] = {}  # method -> errors to answer first
         self.allowed_updates: list[str] | None = None
