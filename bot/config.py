@@ -106,7 +106,7 @@ class WriterConfig:
     def __post_init__(self) -> None:
         _check(self.timeout_seconds > 0, "writer.timeout_seconds", "must be positive")
         fleet_url = self.backend != "fleet" or http_url(self.fleet_url)
-        _check(fleet_url, "writer.fleet_url", 'is needed with backend = "fleet": ' + WRITERS)
+        _check(fleet_url, "writer.fleet_url", 'is needed with backend = "fleet": ' + WRITER_HINT)
         _check(
             self.quantize == "none" or self.device != "cuda",
             "writer.quantize",
@@ -148,8 +148,9 @@ class NovelsConfig:
         _check(self.min_chars >= 1, "novels.min_chars", "must be positive")
 
 
-WRITERS = "the http:// URL that `python -m engine fleet deploy` printed"
-TRAINER = "the trainer's http:// URL that `python -m engine fleet deploy --trainer` printed"
+# What writer.fleet_url and training.fleet_url must be.
+WRITER_HINT = "the http:// URL that `python -m engine fleet deploy` printed"
+TRAINER_HINT = "the trainer's http:// URL that `python -m engine fleet deploy --trainer` printed"
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,9 @@ class TrainingConfig:
         _check(self.keep_versions >= 0, "training.keep_versions", "must be 0 or more")
         _check(0.0 <= self.gpus <= 8.0, "training.gpus", "must be 0..8")
         fleet_url = self.backend != "fleet" or http_url(self.fleet_url)
-        _check(fleet_url, "training.fleet_url", 'is needed with backend = "fleet": ' + TRAINER)
+        _check(
+            fleet_url, "training.fleet_url", 'is needed with backend = "fleet": ' + TRAINER_HINT
+        )
         scheme, sep, rest = self.writers_url.partition("://")
         _check(
             not sep or (scheme == "s3" and rest[:1] not in ("", "/")),

@@ -55,10 +55,7 @@ from engine.quantize import Quantize
 from engine.requests import Prompt
 from engine.service import BASE, RequestError, Worker, candidates_of, parse_generate
 
-# Batches Serve may hand the replica at once: each waits only for its own requests' turn on
-# the torch thread, so Serve's next batch never waits behind it (Serve forms a batch before it
-# takes a turn: with one at a time, a busy replica's queue was cut into batches of one request,
-# one per writer — measured: 100 requests over 25 writers, every batch a single request).
+# Batches Serve may hand a replica at once (why: the module's docstring, on batching).
 BATCHES_AT_ONCE = 256
 
 __all__ = [
