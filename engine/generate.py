@@ -9,7 +9,8 @@ Each candidate owns a torch.Generator seeded `seed + i`, so a batched run gives 
 of separate runs. A prompt's whole context is read (the caller decides how much of a story to
 send); the keyword is fed after it, so the continuation starts with it. Over-generated candidates
 are re-ranked by `sentences.rank_score` (a candidate cut mid-sentence at its length cap ranks
-low); `distinct` keeps only the first of equal texts.
+low) and, with `judges`, by how much better they fit their story than no story and by the words
+they repeat (`judges.py`: one more batched pass); `distinct` keeps only the first of equal texts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ from engine._decode_eager import decode_eager
 from engine._decode_graph import decode_graph
 from engine._decode_step import Decoded, Job
 from engine.errors import EngineError
+from engine.judges import (
+    RELEVANCE_WEIGHT,
+    WORD_REPEAT_WEIGHT,
+    continuation_logprobs,
+    word_repeats,
+)
 from engine.model import CharRNN
 from engine.model_config import Mode
 from engine.requests import CONTEXT_CHARS, Prompt, Sample, SampleSettings, context_tail
@@ -79,7 +86,11 @@ def generate(
     pools: list[list[Sample]] = [[] for _ in prompts]
     for job, text, lp, done in zip(jobs, texts, logps, finished, strict=True):
         pools[job.prompt].append(Sample(text, lp, job.temperature, job.seed, done))
-    return [_choose(pool, prompt) for pool, prompt in zip(pools, prompts, strict=True)]
+    relevance = _relevance(model, vocab, pools, prompts)
+    return [
+        _choose(pool, prompt, rel)
+        for pool, prompt, rel in zip(pools, prompts, relevance, strict=True)
+    ]
 
 
 def decode(model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode) -> Decoded:
@@ -108,14 +119,49 @@ def capture_error() -> str | None:
     return next(iter(_GRAPHS_FAILED), None)
 
 
-def _choose(pool: list[Sample], prompt: Prompt) -> list[Sample]:
+def _judged(prompt: Prompt) -> bool:
+    return prompt.settings.judges and prompt.settings.overgenerate > 1
+
+
+def _relevance(
+    model: CharRNN, vocab: Vocab, pools: list[list[Sample]], prompts: Sequence[Prompt]
+) -> list[list[float] | None]:
+    """Per judged prompt, each candidate's log p(c | story) - log p(c | empty) per character:
+    the empty side for every judged candidate in one teacher-forced batch; None when unjudged."""
+    if model.config.rnn_bidirectional:  # it cannot read a text left to right
+        return [None for _ in prompts]
+    prefixes: list[list[int]] = []
+    texts: list[list[int]] = []
+    for pool, prompt in zip(pools, prompts, strict=True):
+        if _judged(prompt):
+            keyword = normalize(prompt.keyword)
+            for sample in pool:
+                prefixes.append([vocab.start_index, *vocab.encode(keyword)])
+                texts.append(vocab.encode(sample.text[len(keyword) :]))
+    empty = iter(continuation_logprobs(model, vocab, prefixes, texts))
+    return [
+        [s.mean_logprob - next(empty) for s in pool] if _judged(prompt) else None
+        for pool, prompt in zip(pools, prompts, strict=True)
+    ]
+
+
+def _choose(
+    pool: list[Sample], prompt: Prompt, relevance: list[float] | None = None
+) -> list[Sample]:
     """The n candidates a prompt returns: the pool best first when over-generated (else in seed
-    order); with `distinct`, a text equal to an earlier one (whitespace aside) is skipped."""
+    order), judged when asked; with `distinct`, a text equal to an earlier one (whitespace
+    aside) is skipped."""
     s = prompt.settings
     order = list(range(len(pool)))
     if s.overgenerate > 1:
         key = normalize(prompt.keyword)
-        order.sort(key=lambda j: (-_score(pool[j], key), j))
+        scores = [_score(sample, key) for sample in pool]
+        if relevance is not None:
+            scores = [
+                score + RELEVANCE_WEIGHT * rel - WORD_REPEAT_WEIGHT * word_repeats(sample.text)
+                for score, rel, sample in zip(scores, relevance, pool, strict=True)
+            ]
+        order.sort(key=lambda j: (-scores[j], j))
     chosen: list[Sample] = []
     seen: set[str] = set()
     for j in order:

@@ -33,6 +33,9 @@ class SampleSettings:
     # Return only candidates whose texts differ (whitespace aside): fewer than n when the writer
     # had fewer ideas, rather than the same line twice on a ballot.
     distinct: bool = False
+    # Re-rank over-generated candidates with the judges (engine/judges.py): how much more likely
+    # a candidate is after its story than after none, and words it repeats.
+    judges: bool = True
 
     def __post_init__(self) -> None:
         if self.max_chars < 0 or self.min_chars < 0:
