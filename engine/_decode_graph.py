@@ -37,7 +37,7 @@ __all__ = ["bucket", "cell_step", "decode_graph"]
 # Look whether every row is done (a host sync) every this many steps.
 CHECK_EVERY = 32
 # What `update_stop` replaces rather than updates in place.
-STOP_FIELDS = ("pending", "word", "finished", "kept", "capped")
+STOP_FIELDS = ("pending", "word", "written", "last", "finished", "kept", "capped")
 
 
 def bucket(rows: int) -> int:

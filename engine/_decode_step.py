@@ -33,7 +33,7 @@ from engine.sentences import (
     trim_capped,
     word_code,
 )
-from engine.vocab import Vocab, normalize
+from engine.vocab import Vocab, jamo_kind, normalize, to_jamo
 
 __all__ = [
     "Decoded",
@@ -52,6 +52,11 @@ __all__ = [
 Decoded = tuple[list[str], list[float], list[bool]]
 # The repetition penalty covers this many recent characters (context and keyword included).
 REPETITION_WINDOW = 32
+# A jamo vocabulary's token kinds (engine/vocab.py `jamo_kind`), and the most tokens a character
+# takes (a syllable with a trailing consonant), which sizes its rows' token budget.
+JAMO_KINDS = {"": 0, "lead": 1, "vowel": 2, "tail": 3}
+OTHER, LEAD, VOWEL, TAIL = 0, 1, 2, 3
+TOKENS_PER_CHAR = 3
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,10 @@ class Rows:
     counts: Tensor  # (R, V) how often each token is in `recent`
     stop: Tensor  # (R,) bool: stop at sentence ends
     min_len: Tensor  # (R,) no sentence stop before this text length
-    written: Tensor  # (R,) characters already in the text (the keyword)
-    steps: Tensor  # (R,) cap on sampled characters
+    written: Tensor  # (R,) characters already in the text (the keyword at first)
+    limit: Tensor  # (R,) cap on the text's characters (max_chars)
+    steps: Tensor  # (R,) cap on sampled tokens
+    last: Tensor  # (R,) jamo kind of the last sampled token (JAMO_OTHER before the first)
     pending: Tensor  # (R,) bool: the text ends with terminator + closers
     word: Tensor  # (R,) `word_code` of the word at the end of the text (0: none)
     finished: Tensor  # (R,) bool
@@ -114,6 +121,7 @@ class Tables:
     specials: Tensor  # (V,) bool: never sampled
     ranks: Tensor  # (V,) 0..V-1, for top-k
     penalty: bool  # whether any row uses the repetition penalty
+    jamo: bool  # Hangul is sampled as jamo: only whole syllables may be written
 
 
 def _filter_rows(top_k: Tensor, top_p: Tensor, vocab_size: int) -> Tensor:
@@ -124,7 +132,8 @@ def start(model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode) -> tuple[Ro
     """Every prompt read, the rows and tables set up, and the width: the most characters any
     row samples."""
     device = next(model.parameters()).device
-    caps = [max(0, j.settings.max_chars - len(j.keyword)) for j in jobs]
+    per_char = TOKENS_PER_CHAR if vocab.jamo else 1
+    caps = [max(0, j.settings.max_chars - len(j.keyword)) * per_char for j in jobs]
     width = max(caps)
     classes = char_classes(vocab.tokens)
     state, window, logits = _prime(model, jobs, mode, device)
@@ -177,10 +186,16 @@ def make_tables(
         for k in ("terminator", "closer", "space", "newline", "letter", "dot")
     }
     flags["abbreviations"] = torch.tensor(classes.abbreviations or [-1], device=device)
+    # What each token is as a jamo, and the characters it adds to the text: a syllable counts
+    # once, at its vowel; its leading and trailing consonants add none.
+    kinds = [JAMO_KINDS[jamo_kind(t)] if vocab.jamo else OTHER for t in vocab.tokens]
+    flags["kinds"] = torch.tensor(kinds, device=device)
+    flags["chars"] = torch.tensor([int(k in (OTHER, VOWEL)) for k in kinds], device=device)
     specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)
     specials[vocab.special_indices()] = True
     ranks = torch.arange(len(vocab), device=device)
-    return Tables(flags, specials, ranks, any(j.settings.repetition_penalty != 1.0 for j in jobs))
+    penalty = any(j.settings.repetition_penalty != 1.0 for j in jobs)
+    return Tables(flags, specials, ranks, penalty, vocab.jamo)
 
 
 def init_rows(
@@ -227,7 +242,9 @@ def init_rows(
         stop=col([j.settings.stop_at_sentence_end for j in jobs], torch.bool),
         min_len=col([max(1, j.settings.min_chars) for j in jobs], torch.long),
         written=col([len(j.keyword) for j in jobs], torch.long),
+        limit=col([j.settings.max_chars for j in jobs], torch.long),
         steps=col(caps, torch.long),
+        last=torch.zeros(total, dtype=torch.long, device=device),
         pending=col(pending, torch.bool),
         word=col([word_code(j.ids, classes.letter) for j in jobs], torch.long),
         finished=col([c == 0 for c in caps], torch.bool),
@@ -267,6 +284,8 @@ def _pick(r: Rows, uniform: Tensor, tables: Tables) -> tuple[Tensor, Tensor]:
     temperature 1."""
     logits = r.logits
     x = logits.masked_fill(tables.specials, float("-inf"))
+    if tables.jamo:
+        x = x.masked_fill(_broken(r.last, tables.flags["kinds"]), float("-inf"))
     if tables.penalty:
         pen = r.penalty.unsqueeze(1)  # (R, 1)
         x = torch.where(r.counts > 0, torch.where(x > 0, x / pen, x * pen), x)
@@ -295,21 +314,42 @@ def _pick(r: Rows, uniform: Tensor, tables: Tables) -> tuple[Tensor, Tensor]:
     return tok, logp
 
 
+def _broken(last: Tensor, kinds: Tensor) -> Tensor:
+    """(R, V) True where a token would break a syllable after each row's last token: a vowel
+    only after a leading consonant, and nothing else there; a trailing consonant only after a
+    vowel. Before the first token `last` is OTHER, so a candidate never starts inside the
+    context's last syllable."""
+    after = last.unsqueeze(1)  # (R, 1)
+    kind = kinds.unsqueeze(0)  # (1, V)
+    return (
+        ((kind == VOWEL) & (after != LEAD))
+        | ((kind != VOWEL) & (after == LEAD))
+        | ((kind == TAIL) & (after != VOWEL))
+    )
+
+
 def update_stop(r: Rows, tok: Tensor, t: int | Tensor, flags: dict[str, Tensor]) -> None:
     """Finish rows at the length cap, or (when they stop at sentence ends, not before min_chars)
     at whitespace (a newline included) after terminator + closers, which is not kept. Rebinds
     the fields it changes (the CUDA-graph loop copies them back into its buffers)."""
-    length = r.written + t  # text length before this token
+    length = r.written  # text length before this token
     allowed = r.stop & (length >= r.min_len)
     at_end = allowed & r.pending & (flags["newline"][tok] | flags["space"][tok])
     title = flags["dot"][tok] & (r.word.unsqueeze(1) == flags["abbreviations"]).any(dim=1)
     r.pending = (flags["terminator"][tok] & ~title) | (r.pending & flags["closer"][tok])
     r.word = torch.where(flags["letter"][tok], grow_word(r.word, tok), torch.zeros_like(r.word))
-    at_cap = ~at_end & (r.steps <= t + 1)
+    r.written = r.written + flags["chars"][tok]
+    r.last = flags["kinds"][tok]
+    at_cap = ~at_end & ((r.steps <= t + 1) | (r.written >= r.limit))
     new = ~r.finished & (at_end | at_cap)
     r.kept = torch.where(new, torch.where(at_end, t, t + 1), r.kept)
     r.capped = r.capped | (new & at_cap)
     r.finished = r.finished | new
+
+
+def _tokens(vocab: Vocab, text: str) -> int:
+    """How many tokens wrote `text`: its jamo count where syllables were sampled as jamo."""
+    return len(to_jamo(text)) if vocab.jamo else len(text)
 
 
 def finish(
@@ -332,7 +372,7 @@ def finish(
         if capped[r]:
             text = trim_capped(text, s.min_chars, len(job.keyword), s.stop_at_sentence_end)
             done = not s.stop_at_sentence_end or ends_sentence(text)
-        n = max(0, len(text) - len(job.keyword))
+        n = max(0, _tokens(vocab, text) - _tokens(vocab, job.keyword))
         means.append(float(logps[r, :n].mean()) if n else 0.0)
         texts.append(text)
         finished.append(done)

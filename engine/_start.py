@@ -76,7 +76,7 @@ def init_from(
         ]
         base["new_chars"] = new_chars
     else:
-        vocab = Vocab.build(texts, opt.min_char_count)
+        vocab = Vocab.build(texts, opt.min_char_count, jamo=opt.hangul == "jamo")
         unknown = set(opt.model) - set(MODEL_FIELDS)
         if unknown:
             raise EngineError(f"unknown model settings {sorted(unknown)}")

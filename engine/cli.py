@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="textgenrnn's attention or one with a query (stream mode; default: train_options)",
     )
+    train.add_argument(
+        "--hangul",
+        choices=["syllables", "jamo"],
+        default="syllables",
+        help="a new model reads Korean as syllables or as their letters (jamo)",
+    )
     train.add_argument("--attention-dim", type=int, default=None, help="query attention width")
     train.add_argument("--max-length", type=int, default=40)
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

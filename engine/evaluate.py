@@ -23,7 +23,7 @@ from engine.errors import DataError
 from engine.generate import Prompt, SampleSettings, generate
 from engine.model import CharRNN, StreamState, pick_device
 from engine.model_config import Mode
-from engine.vocab import Vocab
+from engine.vocab import Vocab, normalize
 
 # Stream mode: documents per batch and time steps per chunk; window mode: windows per batch.
 STREAM_BATCH = 64
@@ -43,7 +43,9 @@ def evaluate(
     """{"nats_per_char", "bits_per_char", "chars"} of the model on the texts.
 
     Strings are cut into documents as training cuts them (`line_docs`); Documents are used as is.
-    `progress` is called with the fraction done after every batch, for a heartbeat.
+    `progress` is called with the fraction done after every batch, for a heartbeat. A jamo
+    vocabulary's loss is per *original* character (a syllable's jamo summed), so it compares
+    with a syllable vocabulary's; "tokens" says how many jamo and other characters were read.
     """
     docs = as_documents(texts, line_docs)
     if not docs:
@@ -58,8 +60,23 @@ def evaluate(
         model.train(was_training)
     if count == 0:
         raise DataError("no characters to evaluate (all unknown to the vocabulary?)")
-    nats = nll / count
-    return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": count}
+    chars = round(count * _chars_per_token(vocab, docs)) if vocab.jamo else count
+    nats = nll / chars
+    return {
+        "nats_per_char": nats,
+        "bits_per_char": nats / math.log(2),
+        "chars": chars,
+        **({"tokens": count} if vocab.jamo else {}),
+    }
+
+
+def _chars_per_token(vocab: Vocab, docs: list[Document]) -> float:
+    """Original characters per token of these documents (a closed document's end is one of
+    each); below 1 where Hangul is read as jamo."""
+    ends = sum(doc.closed for doc in docs)
+    chars = sum(len(normalize(doc.text)) for doc in docs) + ends
+    tokens = sum(len(vocab.split(doc.text)) for doc in docs) + ends
+    return chars / max(tokens, 1)
 
 
 def _quiet(fraction: float) -> None:

@@ -73,6 +73,7 @@ class TrainOptions:
     warmup: float = 0.0
     clip: float = 1.0  # max gradient norm
     min_char_count: int = 1
+    hangul: str = "syllables"  # a new vocabulary's Hangul: "syllables" or "jamo" (engine/vocab.py)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of a new model
     device: str | None = None
     threads: int | None = None  # CPU threads for this run (torch's default when None)

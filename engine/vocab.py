@@ -2,6 +2,12 @@
 
 Index 0 is always <pad>. A vocabulary only ever grows: new characters are appended, so the rows a
 model learned for old characters keep their indices.
+
+A vocabulary may read Hangul as its letters (`jamo`): each precomposed syllable becomes its two
+or three conjoining jamo (U+1100 leading consonant, U+1161 vowel, U+11A8 trailing consonant), so
+~200 tokens cover what takes ~1,400 syllables, and 을/를 or the verb endings share letters
+everywhere. Decoding composes them back (NFC). vocab.json says so (`"hangul": "jamo"`); a file
+without the key is a syllable vocabulary, as every checkpoint before it was.
 """
 
 from __future__ import annotations
@@ -20,9 +26,44 @@ START = "<s>"
 SPECIALS = (PAD, UNK, START)
 
 
+# Precomposed Hangul syllables and the conjoining jamo they are made of (Unicode ch. 3.12).
+SYLLABLE_FIRST, SYLLABLE_LAST = 0xAC00, 0xD7A3
+LEADING, VOWELS, TRAILING = 0x1100, 0x1161, 0x11A7  # TRAILING + 0 is "no trailing consonant"
+VOWEL_COUNT, TRAILING_COUNT = 21, 28
+
+
 def normalize(text: str) -> str:
     """NFC, so that a Korean syllable typed as jamo and as a precomposed block is one token."""
     return unicodedata.normalize("NFC", text)
+
+
+def to_jamo(text: str) -> str:
+    """Every precomposed Hangul syllable as its conjoining jamo; everything else unchanged
+    (unlike NFD, which would also take accents off Latin letters)."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char) - SYLLABLE_FIRST
+        if 0 <= code <= SYLLABLE_LAST - SYLLABLE_FIRST:
+            lead, rest = divmod(code, VOWEL_COUNT * TRAILING_COUNT)
+            vowel, tail = divmod(rest, TRAILING_COUNT)
+            out += [chr(LEADING + lead), chr(VOWELS + vowel)]
+            if tail:
+                out.append(chr(TRAILING + tail))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def jamo_kind(char: str) -> str:
+    """ "lead", "vowel" or "tail" for a modern conjoining jamo; "" for any other character."""
+    code = ord(char) if len(char) == 1 else -1
+    if LEADING <= code < LEADING + 19:
+        return "lead"
+    if VOWELS <= code < VOWELS + VOWEL_COUNT:
+        return "vowel"
+    if TRAILING < code < TRAILING + TRAILING_COUNT:
+        return "tail"
+    return ""
 
 
 @dataclass
@@ -32,6 +73,7 @@ class Vocab:
     tokens: list[str]
     # textgenrnn maps unknown characters to 0 (<pad>); our own vocabularies have a real <unk>.
     unk_index: int = 1
+    jamo: bool = False  # Hangul read and written as conjoining jamo
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,13 +91,11 @@ class Vocab:
         self._index = {token: i for i, token in enumerate(self.tokens)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> Vocab:
-        """A new vocabulary: every character seen `min_count` times or more, most common first."""
-        counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(normalize(text))
-        chars = [c for c, n in counts.most_common() if n >= min_count]
-        return cls(tokens=[PAD, UNK, START, *chars], unk_index=1)
+    def build(cls, texts: Iterable[str], min_count: int = 1, jamo: bool = False) -> Vocab:
+        """A new vocabulary: every character (with `jamo`, every jamo of a syllable) seen
+        `min_count` times or more, most common first."""
+        empty = cls(tokens=[PAD, UNK, START], unk_index=1, jamo=jamo)
+        return empty.grown(empty.new_chars(texts, min_count))
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -75,27 +115,36 @@ class Vocab:
         """Indices a sampler must never emit."""
         return [self._index[t] for t in SPECIALS if t in self._index] + [self.unk_index]
 
+    def split(self, text: str) -> str:
+        """The text as this vocabulary's characters: NFC, then jamo for a jamo vocabulary."""
+        text = normalize(text)
+        return to_jamo(text) if self.jamo else text
+
     def encode(self, text: str) -> list[int]:
         index, unk = self._index, self.unk_index
-        return [index.get(c, unk) for c in normalize(text)]
+        return [index.get(c, unk) for c in self.split(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.tokens[i] for i in ids if self.tokens[i] not in SPECIALS)
+        text = "".join(self.tokens[i] for i in ids if self.tokens[i] not in SPECIALS)
+        return normalize(text) if self.jamo else text
 
     def new_chars(self, texts: Iterable[str], min_count: int = 1) -> list[str]:
         """Characters the texts bring that the vocabulary lacks, most common first."""
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(c for c in normalize(text) if c not in self._index)
+            counts.update(c for c in self.split(text) if c not in self._index)
         return [c for c, n in counts.most_common() if n >= min_count]
 
     def grown(self, chars: Iterable[str]) -> Vocab:
         """A new vocabulary with `chars` appended; existing indices are unchanged."""
         extra = [c for c in dict.fromkeys(chars) if c not in self._index]
-        return Vocab(tokens=[*self.tokens, *extra], unk_index=self.unk_index)
+        return Vocab(tokens=[*self.tokens, *extra], unk_index=self.unk_index, jamo=self.jamo)
 
     def to_json(self) -> str:
-        return json.dumps({"tokens": self.tokens, "unk_index": self.unk_index}, ensure_ascii=False)
+        data: dict[str, object] = {"tokens": self.tokens, "unk_index": self.unk_index}
+        if self.jamo:
+            data["hangul"] = "jamo"
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Vocab:
@@ -108,4 +157,7 @@ class Vocab:
             raise CheckpointError("vocab.json: tokens must be a list of strings")
         if not isinstance(unk_index, int):
             raise CheckpointError("vocab.json: unk_index must be an integer")
-        return cls(tokens=tokens, unk_index=unk_index)
+        hangul = data.get("hangul", "syllables")
+        if hangul not in ("syllables", "jamo"):
+            raise CheckpointError(f"vocab.json: hangul must be syllables or jamo, not {hangul!r}")
+        return cls(tokens=tokens, unk_index=unk_index, jamo=hangul == "jamo")

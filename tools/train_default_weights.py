@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--attention", choices=["vector", "query"], default="query")
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--lr", type=float, default=4e-3)
+    parser.add_argument("--seq-len", type=int, default=128, help="target characters per track")
+    parser.add_argument("--hangul", choices=["syllables", "jamo"], default="syllables")
     parser.add_argument("--eval-points", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6, help="points without a better state")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
@@ -148,6 +150,8 @@ def main() -> None:
         seed=args.seed,
         threads=args.threads,
         lr=args.lr,
+        seq_len=args.seq_len,
+        hangul=args.hangul,
         min_char_count=args.min_char_count,
         sample_chars=200,
         model=model,

@@ -51,6 +51,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_jamo_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model again, reading and writing Hangul as jamo (read it; copy before changing)."""
+    folder = tmp_path_factory.mktemp("tiny-jamo") / "model"
+    train([TINY_TEXT], folder, tiny_options(hangul="jamo"))
+    return folder
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """Run a test on one CPU thread: tiny models are faster so, and far faster on a busy CPU."""
