@@ -92,7 +92,7 @@ class Rows:
     written: Tensor  # (R,) characters already in the text (the keyword at first)
     limit: Tensor  # (R,) cap on the text's characters (max_chars)
     steps: Tensor  # (R,) cap on sampled tokens
-    last: Tensor  # (R,) jamo kind of the last sampled token (JAMO_OTHER before the first)
+    last: Tensor  # (R,) jamo kind of the last sampled token (OTHER before the first)
     pending: Tensor  # (R,) bool: the text ends with terminator + closers
     word: Tensor  # (R,) `word_code` of the word at the end of the text (0: none)
     finished: Tensor  # (R,) bool
@@ -129,8 +129,8 @@ def _filter_rows(top_k: Tensor, top_p: Tensor, vocab_size: int) -> Tensor:
 
 
 def start(model: CharRNN, vocab: Vocab, jobs: list[Job], mode: Mode) -> tuple[Rows, Tables, int]:
-    """Every prompt read, the rows and tables set up, and the width: the most characters any
-    row samples."""
+    """Every prompt read, the rows and tables set up, and the width: the most tokens any row
+    samples."""
     device = next(model.parameters()).device
     per_char = TOKENS_PER_CHAR if vocab.jamo else 1
     caps = [max(0, j.settings.max_chars - len(j.keyword)) * per_char for j in jobs]

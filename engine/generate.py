@@ -86,7 +86,7 @@ def generate(
     pools: list[list[Sample]] = [[] for _ in prompts]
     for job, text, lp, done in zip(jobs, texts, logps, finished, strict=True):
         pools[job.prompt].append(Sample(text, lp, job.temperature, job.seed, done))
-    relevance = _relevance(model, vocab, pools, prompts)
+    relevance = _relevance(model, vocab, pools, prompts, mode)
     return [
         _choose(pool, prompt, rel)
         for pool, prompt, rel in zip(pools, prompts, relevance, strict=True)
@@ -124,11 +124,13 @@ def _judged(prompt: Prompt) -> bool:
 
 
 def _relevance(
-    model: CharRNN, vocab: Vocab, pools: list[list[Sample]], prompts: Sequence[Prompt]
+    model: CharRNN, vocab: Vocab, pools: list[list[Sample]], prompts: Sequence[Prompt], mode: Mode
 ) -> list[list[float] | None]:
     """Per judged prompt, each candidate's log p(c | story) - log p(c | empty) per character:
-    the empty side for every judged candidate in one teacher-forced batch; None when unjudged."""
-    if model.config.rnn_bidirectional:  # it cannot read a text left to right
+    the empty side for every judged candidate in one teacher-forced batch; None when unjudged.
+    Stream mode only: a window-mode sample's figure is textgenrnn's, which a stream reading
+    would not match."""
+    if mode != "stream":
         return [None for _ in prompts]
     prefixes: list[list[int]] = []
     texts: list[list[int]] = []
