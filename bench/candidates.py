@@ -30,11 +30,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def is_korean(text: str) -> bool:
-    hangul = sum("\uac00" <= c <= "\ud7a3" for c in text)
-    return hangul > 0.3 * max(1, sum(c.isalpha() for c in text))
-
-
 def excerpts(text: str, count: int, chars: int) -> list[str]:
     """`count` story tails of `chars` characters at random places, the same every run."""
     rng = random.Random(7)
@@ -42,11 +37,9 @@ def excerpts(text: str, count: int, chars: int) -> list[str]:
     return [text[s : s + chars] for s in starts]
 
 
-def other_story(stories: list[str], i: int) -> str:
+def other_story(stories: list[str], korean: list[bool], i: int) -> str:
     """The next request's story in the same language as request i's."""
-    same = [
-        j for j in range(len(stories)) if j != i and is_korean(stories[j]) == is_korean(stories[i])
-    ]
+    same = [j for j in range(len(stories)) if j != i and korean[j] == korean[i]]
     return stories[min(same, key=lambda j: (j - i) % len(stories))]
 
 
@@ -58,12 +51,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from engine.generate import Prompt, context_ids, generate
     from engine.judges import back_to_back, continuation_logprobs, word_repeats
     from engine.sentences import ends_sentence
+    from engine.vocab import is_korean
 
     torch.set_num_threads(1)
     writer = load(args.model)
     model, vocab = writer.model, writer.vocab
     text = (ROOT / "weights" / "default" / "eval.txt").read_text(encoding="utf-8")
     stories = excerpts(text, args.requests, CONTEXT_CHARS)
+    in_korean = [is_korean(story) for story in stories]
     result: dict[str, Any] = {"model": args.model, "requests": args.requests, "lengths": {}}
     for length in args.lengths:
         figures: dict[str, Any] = {}
@@ -77,16 +72,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 samples = generate(model, vocab, [prompt])[0]
                 seconds.append(time.perf_counter() - began)
                 shown += [(i, c.text) for c in samples]
-            own = continuation_logprobs(
-                model, vocab, [context_ids(vocab, stories[i]) for i, _ in shown],
-                [vocab.encode(t) for _, t in shown],
-            )  # fmt: skip
-            other = continuation_logprobs(
-                model, vocab, [context_ids(vocab, other_story(stories, i)) for i, _ in shown],
-                [vocab.encode(t) for _, t in shown],
-            )  # fmt: skip
+            ids = [vocab.encode(t) for _, t in shown]
+            after_own = [context_ids(vocab, stories[i]) for i, _ in shown]
+            after_other = [
+                context_ids(vocab, other_story(stories, in_korean, i)) for i, _ in shown
+            ]
+            own = continuation_logprobs(model, vocab, after_own, ids)
+            other = continuation_logprobs(model, vocab, after_other, ids)
             fits = [a > b for a, b in zip(own, other, strict=True)]
-            korean = [is_korean(stories[i]) for i, _ in shown]
+            korean = [in_korean[i] for i, _ in shown]
             texts = [t for _, t in shown]
 
             def share(flags: list[bool], among: list[bool] | None = None) -> float:

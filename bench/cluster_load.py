@@ -132,6 +132,11 @@ async def run_stage(
                 bot.kill()
         await chats.fake.close()
     outcome = await count_outcome(db, chats, takeover)
+    # Vote replies by whether the tap was sent while one process was down (its load on the other;
+    # a tap sent to the killed one is retried on the other, as a load balancer does).
+    while_down: dict[bool, list[float]] = {False: [], True: []}
+    for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
+        while_down[down[0] <= at < down[1]].append(ms)
     return {
         "stage": name,
         "bot_processes": processes,
@@ -139,23 +144,8 @@ async def run_stage(
         "seconds": round(elapsed, 1),
         "rounds_per_minute": round(outcome["rounds"]["closed"] / elapsed * 60, 1),
         "vote_reply_ms": percentiles(chats.vote_ms),
-        # The same, split: taps sent while every process was up, and while one was down (its
-        # load on the other; a tap sent to the killed one is retried on the other, as a load
-        # balancer does).
-        "vote_reply_ms_all_up": percentiles(
-            [
-                ms
-                for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True)
-                if not down[0] <= at < down[1]
-            ]
-        ),
-        "vote_reply_ms_one_down": percentiles(
-            [
-                ms
-                for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True)
-                if down[0] <= at < down[1]
-            ]
-        ),
+        "vote_reply_ms_all_up": percentiles(while_down[False]),
+        "vote_reply_ms_one_down": percentiles(while_down[True]),
         "continue_ms": percentiles(chats.continue_ms),
         "member_retries": chats.retries,
         "round_ends_never_shown": chats.ends_unseen,

@@ -33,7 +33,7 @@ from engine.sentences import (
     trim_capped,
     word_code,
 )
-from engine.vocab import Vocab, jamo_kind, normalize, to_jamo
+from engine.vocab import LEAD, OTHER, TAIL, VOWEL, Vocab, jamo_kind, normalize, to_jamo
 
 __all__ = [
     "Decoded",
@@ -52,10 +52,8 @@ __all__ = [
 Decoded = tuple[list[str], list[float], list[bool]]
 # The repetition penalty covers this many recent characters (context and keyword included).
 REPETITION_WINDOW = 32
-# A jamo vocabulary's token kinds (engine/vocab.py `jamo_kind`), and the most tokens a character
-# takes (a syllable with a trailing consonant), which sizes its rows' token budget.
-JAMO_KINDS = {"": 0, "lead": 1, "vowel": 2, "tail": 3}
-OTHER, LEAD, VOWEL, TAIL = 0, 1, 2, 3
+# The most tokens a character takes in a jamo vocabulary (a syllable with a trailing consonant),
+# which sizes its rows' token budget.
 TOKENS_PER_CHAR = 3
 
 
@@ -188,7 +186,7 @@ def make_tables(
     flags["abbreviations"] = torch.tensor(classes.abbreviations or [-1], device=device)
     # What each token is as a jamo, and the characters it adds to the text: a syllable counts
     # once, at its vowel; its leading and trailing consonants add none.
-    kinds = [JAMO_KINDS[jamo_kind(t)] if vocab.jamo else OTHER for t in vocab.tokens]
+    kinds = [jamo_kind(t) if vocab.jamo else OTHER for t in vocab.tokens]
     flags["kinds"] = torch.tensor(kinds, device=device)
     flags["chars"] = torch.tensor([int(k in (OTHER, VOWEL)) for k in kinds], device=device)
     specials = torch.zeros(len(vocab), dtype=torch.bool, device=device)

@@ -56,6 +56,7 @@ from engine.gate import Figures, gate
 from engine.model import pick_device
 from engine.train import TrainOptions, train
 from engine.train_options import ANCHOR_CHARS, Recipe
+from engine.vocab import is_korean
 from storage import artifacts
 
 __all__ = [
@@ -94,8 +95,7 @@ def by_language(docs: list[Document]) -> dict[str, list[Document]]:
     """Excerpts by language: Korean when at least 30% of their characters are Hangul."""
     parts: dict[str, list[Document]] = {}
     for doc in docs:
-        hangul = sum("\uac00" <= c <= "\ud7a3" for c in doc.text)
-        parts.setdefault("ko" if hangul >= 0.3 * len(doc.text) else "en", []).append(doc)
+        parts.setdefault("ko" if is_korean(doc.text) else "en", []).append(doc)
     return parts
 
 

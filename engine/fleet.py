@@ -119,6 +119,13 @@ class Served:
     missed: bool
 
 
+def _unanswered(
+    jobs: list[tuple[Prompt, asyncio.Future[Served | EngineError]]],
+) -> list[asyncio.Future[Served | EngineError]]:
+    """The answers still awaited: a caller that hung up had its answer cancelled."""
+    return [answer for _, answer in jobs if not answer.done()]
+
+
 class FleetWriter:
     """One replica: the base writer pinned, chats' writers in Serve's multiplexed LRU."""
 
@@ -226,25 +233,30 @@ class FleetWriter:
     async def _generate_waiting(self) -> None:
         """Writer after writer, oldest first, all the requests waiting for a writer in one
         batched generate (at most max_batch): those that came while the thread generated for
-        another writer join. A writer that cannot be loaded fails only its own requests."""
+        another writer join. A writer that cannot be loaded fails only its own requests. A
+        request whose caller hung up (Serve cancels its batch, and so its answer) is dropped
+        unanswered; the others still get theirs."""
         while self._waiting:
             name = next(iter(self._waiting))
-            jobs = self._waiting.pop(name)
+            jobs = [(p, answer) for p, answer in self._waiting.pop(name) if not answer.done()]
             if len(jobs) > self._max_batch:  # the rest wait for the next turn
                 self._waiting[name] = jobs[self._max_batch :]
                 jobs = jobs[: self._max_batch]
+            if not jobs:
+                continue
             try:
                 loaded, missed = await self.writer(name)
                 results = await self._run(candidates_of, loaded, [prompt for prompt, _ in jobs])
             except EngineError as exc:
-                for _, answer in jobs:
+                for answer in _unanswered(jobs):
                     answer.set_result(exc)
             except Exception as exc:  # never leave a request waiting
-                for _, answer in jobs:
+                for answer in _unanswered(jobs):
                     answer.set_exception(exc)
             else:
                 for (_, answer), candidates in zip(jobs, results, strict=True):
-                    answer.set_result(Served(candidates, missed))
+                    if not answer.done():  # its caller hung up while it was generated
+                        answer.set_result(Served(candidates, missed))
 
     def _reply(self, status: int, missed: bool = False, **fields: Any) -> JSONResponse:
         headers = {REPLICA_HEADER: self.replica, LOAD_HEADER: "miss" if missed else "hit"}

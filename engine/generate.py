@@ -138,7 +138,7 @@ def _relevance(
         if _judged(prompt):
             keyword = normalize(prompt.keyword)
             for sample in pool:
-                prefixes.append([vocab.start_index, *vocab.encode(keyword)])
+                prefixes.append(context_ids(vocab, "") + vocab.encode(keyword))
                 texts.append(vocab.encode(sample.text[len(keyword) :]))
     empty = iter(continuation_logprobs(model, vocab, prefixes, texts))
     return [

@@ -30,6 +30,8 @@ SPECIALS = (PAD, UNK, START)
 SYLLABLE_FIRST, SYLLABLE_LAST = 0xAC00, 0xD7A3
 LEADING, VOWELS, TRAILING = 0x1100, 0x1161, 0x11A7  # TRAILING + 0 is "no trailing consonant"
 VOWEL_COUNT, TRAILING_COUNT = 21, 28
+# What a character is as a jamo (`jamo_kind`): the decode step masks half syllables with these.
+OTHER, LEAD, VOWEL, TAIL = 0, 1, 2, 3
 
 
 def normalize(text: str) -> str:
@@ -54,16 +56,22 @@ def to_jamo(text: str) -> str:
     return "".join(out)
 
 
-def jamo_kind(char: str) -> str:
-    """ "lead", "vowel" or "tail" for a modern conjoining jamo; "" for any other character."""
+def jamo_kind(char: str) -> int:
+    """LEAD, VOWEL or TAIL for a modern conjoining jamo; OTHER (0) for any other character."""
     code = ord(char) if len(char) == 1 else -1
     if LEADING <= code < LEADING + 19:
-        return "lead"
+        return LEAD
     if VOWELS <= code < VOWELS + VOWEL_COUNT:
-        return "vowel"
+        return VOWEL
     if TRAILING < code < TRAILING + TRAILING_COUNT:
-        return "tail"
-    return ""
+        return TAIL
+    return OTHER
+
+
+def is_korean(text: str) -> bool:
+    """Korean when at least 30% of its characters are Hangul syllables (else: English)."""
+    hangul = sum(SYLLABLE_FIRST <= ord(c) <= SYLLABLE_LAST for c in text)
+    return hangul >= 0.3 * len(text)
 
 
 @dataclass
