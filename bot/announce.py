@@ -1,19 +1,20 @@
 """Routes news to the platform of its chat: the core's Announcer port.
 
-The core announces every end of a round (deadline, moderator, quorum, cancel) and every end of
-a fine-tune here; each platform renders each kind in one place (`round_closed`,
-`training_finished`). Before closing a round at its deadline the core asks `takes(chat)`: a
-chat's rounds are closed by a process that runs its platform and, where the platform spreads
-its chats over processes (Discord's gateway shards), holds that chat.
+The core announces every end of a round (deadline, moderator, quorum, cancel), every end of
+a fine-tune, and a round whose process died before posting it, here; each platform renders
+each kind in one place (`round_closed`, `training_finished`, `show_round`). Before closing a
+round at its deadline the core asks `takes(chat)`: a chat's rounds are closed by a process
+that runs its platform and, where the platform spreads its chats over processes (Discord's
+gateway shards), holds that chat.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot.core.ports import Announcer, HoldsChats
+from bot.core.ports import Announcer, HoldsChats, PostsRounds
 from bot.core.records import Chat
-from bot.core.views import RoundResult, TrainingNews
+from bot.core.views import RoundResult, RoundView, TrainingNews
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,19 @@ class Announcers:
         if announcer is None:
             return False
         return not isinstance(announcer, HoldsChats) or announcer.takes(chat)
+
+    def posts_rounds(self, chat: Chat) -> bool:
+        """PostsRounds: whether the chat's platform runs here and posts rounds as messages."""
+        return isinstance(self._by_platform.get(chat.platform), PostsRounds)
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None:
+        announcer = self._by_platform.get(chat.platform)
+        if not isinstance(announcer, PostsRounds):
+            return
+        try:
+            await announcer.show_round(chat, view)
+        except Exception:  # its message stays unrecorded: a later sweep posts it again
+            log.exception("posting round %s failed", view.id)
 
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         announcer = self._by_platform.get(chat.platform)

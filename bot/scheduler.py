@@ -10,6 +10,7 @@ interval across processes claims its turn in the database (`Relay.claim_periodic
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -60,8 +61,9 @@ class Scheduler:
     def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         """A periodic job (the sweep of overdue rounds, backups, queueing fine-tunes)."""
         self._scheduler.add_job(
-            job,
+            _stoppable,
             IntervalTrigger(seconds=seconds),
+            args=[name, job],
             id=name,
             replace_existing=True,
             coalesce=True,
@@ -69,12 +71,23 @@ class Scheduler:
         )
 
     async def _fire(self, round_id: int) -> None:
-        if self.on_round_due is None:
+        on_round_due = self.on_round_due
+        if on_round_due is None:
             return
         try:
-            await self.on_round_due(round_id)
+            await _stoppable(f"closing round {round_id}", lambda: on_round_due(round_id))
         except Exception:  # a job must never kill the scheduler; the round stays open in SQLite
             log.exception("closing round %s at its deadline failed", round_id)
+
+
+async def _stoppable(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Run a job; the bot stopping in the middle of it is not its failure. What it did is in the
+    store (each change its own transaction); what it had left is redone by the next sweep, here
+    or in another process. (APScheduler would log the cancellation as the job's error.)"""
+    try:
+        await job()
+    except asyncio.CancelledError:
+        log.info("%s was stopped by the shutdown; the next sweep finishes it", name)
 
 
 def _job_id(round_id: int) -> str:

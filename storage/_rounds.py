@@ -43,10 +43,28 @@ SQL_ROUNDS_WITH_STATUS = (
 )
 # Rounds whose vote time is over, oldest deadline first (any process closes them; the close
 # itself checks, under the one writer, that the round is still open).
+# A round still waiting to be shown is not due: nobody has seen it to vote (it is shown first,
+# with a new deadline).
 SQL_DUE_ROUNDS = f"""
-SELECT {ROUND_COLUMNS} FROM rounds WHERE status = 'voting' AND deadline <= ?
+SELECT {ROUND_COLUMNS} FROM rounds
+WHERE status = 'voting' AND deadline <= ? AND NOT (message_ref = '' AND show_by IS NOT NULL)
 ORDER BY deadline LIMIT ?
 """
+# Voting rounds whose message should have been recorded by now.
+SQL_UNSHOWN_ROUNDS = f"""
+SELECT {ROUND_COLUMNS} FROM rounds
+WHERE status = 'voting' AND message_ref = '' AND show_by <= ?
+ORDER BY show_by LIMIT ?
+"""
+# Taking the showing of an unshown round (one process wins): a new show_by and deadline.
+SQL_TAKE_SHOWING = f"""
+UPDATE rounds
+SET show_by = ?1,
+    deadline = CASE WHEN deadline > ?2 THEN deadline ELSE CAST(?2 AS DOUBLE PRECISION) END,
+    revision = revision + 1
+WHERE id = ?3 AND status = 'voting' AND message_ref = '' AND show_by <= ?4
+RETURNING {ROUND_COLUMNS}
+"""  # (show_by, deadline, round, now)
 SQL_INSERT_ROUND = f"""
 INSERT INTO rounds (story_id, status, opened_by, opened_by_name, created_at, seeds_used)
 VALUES (?, 'generating', ?, ?, ?, ?)
@@ -59,14 +77,15 @@ RETURNING seeds_used
 """
 SQL_BUMP_REVISION = "UPDATE rounds SET revision = revision + 1 WHERE id = ?"
 SQL_OPEN_VOTING = f"""
-UPDATE rounds SET status = 'voting', deadline = ? WHERE id = ?
+UPDATE rounds SET status = 'voting', deadline = ?, show_by = ? WHERE id = ?
 RETURNING {ROUND_COLUMNS}
 """
 SQL_ROUND_STATE = "SELECT status, revision FROM rounds WHERE id = ?"
-SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ? WHERE id = ?"
-SQL_ADOPT_MESSAGE = (
-    "UPDATE rounds SET message_ref = ? WHERE id = ? AND message_ref = '' AND status = 'voting'"
-)
+SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ?, show_by = NULL WHERE id = ?"
+SQL_ADOPT_MESSAGE = """
+UPDATE rounds SET message_ref = ?, show_by = NULL
+WHERE id = ? AND message_ref = '' AND status = 'voting'
+"""
 SQL_CLOSE_ROUND = f"""
 UPDATE rounds SET status = 'closed', closed_at = ?, close_reason = ?, winner_candidate_id = ?
 WHERE id = ? AND status IN ('generating', 'voting')
@@ -190,8 +209,26 @@ class RoundQueries:
         rows = await self._db.fetch_all(SQL_DUE_ROUNDS, (now, limit))
         return [to_round(r) for r in rows]
 
-    async def open_voting(self, round_id: int, deadline: float) -> Round:
+    async def unshown_rounds(self, now: float, limit: int = 100) -> list[Round]:
+        """Voting rounds whose message was due to be recorded by `now` and is not."""
+        rows = await self._db.fetch_all(SQL_UNSHOWN_ROUNDS, (now, limit))
+        return [to_round(r) for r in rows]
+
+    async def take_showing(
+        self, round_id: int, now: float, show_by: float, deadline: float
+    ) -> Round | None:
+        """Take the posting of an unshown round: its show_by moves to `show_by` (a process that
+        dies posting it leaves it to the next) and its deadline to at least `deadline` (nobody
+        could vote yet). None if another process took it, or it was shown or closed meanwhile."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(SQL_TAKE_SHOWING, (show_by, deadline, round_id, now))
+        return None if row is None else to_round(row)
+
+    async def open_voting(
+        self, round_id: int, deadline: float, show_by: float | None = None
+    ) -> Round:
         """generating -> voting with `deadline`; on a voting round, only moves the deadline.
+        `show_by`: the round's message must be recorded by then (see unshown_rounds).
 
         StoreConflict("round_not_open") if the round is closed or cancelled.
         """
@@ -201,7 +238,7 @@ class RoundQueries:
                 raise NotFound(f"round {round_id}")
             if status not in OPEN_ROUND_STATUSES:
                 raise StoreConflict("round_not_open")
-            row = await tx.inserted(SQL_OPEN_VOTING, (deadline, round_id))
+            row = await tx.inserted(SQL_OPEN_VOTING, (deadline, show_by, round_id))
         return to_round(row)
 
     async def set_round_message(self, round_id: int, message_ref: str) -> None:

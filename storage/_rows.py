@@ -39,7 +39,7 @@ LINE_COLUMNS = (
 )
 ROUND_COLUMNS = (
     "id, story_id, status, opened_by, opened_by_name, created_at, deadline, closed_at, "
-    "winner_candidate_id, close_reason, message_ref"
+    "winner_candidate_id, close_reason, message_ref, show_by"
 )
 CANDIDATE_COLUMNS = (
     "id, round_id, ordinal, text, mean_logprob, keyword, length, temperature, seed, "
@@ -120,6 +120,7 @@ def to_round(row: Sequence[Any]) -> Round:
         winner_candidate_id=row[8],
         close_reason=row[9],
         message_ref=row[10],
+        show_by=row[11],
     )
 
 

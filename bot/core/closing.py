@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from bot.core import tally
 from bot.core.context import Context
 from bot.core.errors import RelayError
-from bot.core.ports import StoreConflict
+from bot.core.ports import PostsRounds, StoreConflict
 from bot.core.records import Ballot, Candidate, Chat, ClosedRound, Round, RoundSnapshot
 from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
@@ -147,6 +147,8 @@ class Closing:
             return None
         if not ctx.takes(place.chat):  # another process holds the chat (its Discord shard)
             return None
+        if round_.unshown:  # posted first, with a new deadline (show_unshown)
+            return None
         if round_.deadline is not None and round_.deadline > ctx.clock.now() + 0.5:
             ctx.timers.arm(round_.id, round_.deadline)  # woken early: sleep again
             return None
@@ -175,6 +177,7 @@ class Closing:
         guild) is left to the process that does, however late."""
         ctx = self.ctx
         await self._unstick(every=False)
+        await self.show_unshown()
         due = await ctx.store.due_rounds(ctx.clock.now())
         # Several at once: each close waits mostly on its announcement (the platform's API),
         # and a process taking over a dead one's rounds has many due together.
@@ -199,9 +202,39 @@ class Closing:
             place = await ctx.store.place_of_round(stuck.id)
             if place is not None and await ctx.store.candidates(stuck.id):
                 settings = await ctx.effective_settings(place.chat)
-                await ctx.store.open_voting(stuck.id, now + settings.vote_seconds)
+                await ctx.store.open_voting(
+                    stuck.id, now + settings.vote_seconds, ctx.show_by(place.chat, now)
+                )
             else:
                 await ctx.store.cancel_round(stuck.id, "interrupted", now)
+
+    async def show_unshown(self) -> None:
+        """Rounds open for votes whose message was never recorded (the process that opened them
+        died before posting it) are posted now by one process, with a fresh vote time: nobody
+        has seen them. Until then they do not close (see Store.due_rounds)."""
+        ctx, announcer = self.ctx, self.ctx.announcer
+        if not isinstance(announcer, PostsRounds):  # rounds are shown in the replies opening them
+            return
+        now = ctx.clock.now()
+        for unshown in await ctx.store.unshown_rounds(now):
+            place = await ctx.store.place_of_round(unshown.id)
+            if place is None or not ctx.takes(place.chat):
+                continue
+            show_by = ctx.show_by(place.chat, now)
+            if show_by is None:  # this process does not run the chat's platform
+                continue
+            settings = await ctx.effective_settings(place.chat)
+            taken = await ctx.store.take_showing(
+                unshown.id, now, show_by, now + settings.vote_seconds
+            )
+            if taken is None:  # another process took it, or it was shown or closed meanwhile
+                continue
+            assert taken.deadline is not None
+            ctx.timers.arm(taken.id, taken.deadline)
+            snapshot = await ctx.store.round_snapshot(taken.id)
+            assert snapshot is not None  # rounds are never deleted
+            log.warning("round %s was never shown (its process stopped): posting it", taken.id)
+            await announcer.show_round(place.chat, RoundView.of(snapshot, now))
 
     # -- votes the platform kept ----------------------------------------------------------------
 

@@ -10,9 +10,23 @@ from dataclasses import dataclass, field
 
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig, WriterConfig
 from bot.core.errors import N_, RelayError
-from bot.core.ports import Announcer, BallotBox, Clock, HoldsChats, Store, Timers, Writer
+from bot.core.ports import (
+    Announcer,
+    BallotBox,
+    Clock,
+    HoldsChats,
+    PostsRounds,
+    Store,
+    Timers,
+    Writer,
+)
 from bot.core.records import Chat, RoundPlace, Story, WriterVersion
 from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNews
+
+# How long a round's message may take to be posted and recorded after the round opens; past it
+# with none recorded, the process that opened it is taken to have died and another posts it.
+# Posting is one or two API calls, but Telegram's and Discord's rate limits can hold them.
+SHOW_GRACE = 60.0
 
 NO_STORY = N_("There is no story here yet. Start one with /story new <title>.")
 
@@ -56,6 +70,14 @@ class Context:
         HoldsChats): an announcer that holds only some chats says; any other holds them all."""
         announcer = self.announcer
         return not isinstance(announcer, HoldsChats) or announcer.takes(chat)
+
+    def show_by(self, chat: Chat, now: float) -> float | None:
+        """When a round of the chat opened for votes `now` must have its message recorded by,
+        where its platform posts it after the store opens it (see PostsRounds); else None."""
+        announcer = self.announcer
+        if isinstance(announcer, PostsRounds) and announcer.posts_rounds(chat):
+            return now + SHOW_GRACE
+        return None
 
     def is_moderator(self, key: ChatKey, actor: Actor) -> bool:
         """The platform's word (a Discord permission, a Telegram administrator) or config.toml's

@@ -69,8 +69,9 @@ class Opening:
                 raise
             raise RelayError(WRITER_UNAVAILABLE) from exc
         if opened:
+            now = ctx.clock.now()
             current = await ctx.store.open_voting(
-                current.id, ctx.clock.now() + settings.vote_seconds
+                current.id, now + settings.vote_seconds, ctx.show_by(place.chat, now)
             )
             assert current.deadline is not None
             ctx.timers.arm(current.id, current.deadline)

@@ -33,7 +33,7 @@ from bot.core.records import (
     WriterFacts,
     WriterVersion,
 )
-from bot.core.views import RoundResult, TrainingNews
+from bot.core.views import RoundResult, RoundView, TrainingNews
 
 
 class StoreConflict(Exception):
@@ -103,7 +103,13 @@ class Store(Protocol):
     async def place_of_chat(self, platform: str, external_id: str) -> RoundPlace | None: ...
     async def place_of_round(self, round_id: int) -> RoundPlace | None: ...
     async def round_snapshot(self, round_id: int) -> RoundSnapshot | None: ...
-    async def open_voting(self, round_id: int, deadline: float) -> Round: ...
+    async def open_voting(
+        self, round_id: int, deadline: float, show_by: float | None = None
+    ) -> Round: ...
+    async def unshown_rounds(self, now: float, limit: int = 100) -> list[Round]: ...
+    async def take_showing(
+        self, round_id: int, now: float, show_by: float, deadline: float
+    ) -> Round | None: ...
     async def set_round_message(self, round_id: int, message_ref: str) -> None: ...
     async def adopt_round_message(self, round_id: int, message_ref: str) -> bool: ...
     async def close_round(
@@ -245,6 +251,19 @@ class Announcer(Protocol):
     async def round_closed(self, chat: Chat, result: RoundResult) -> None: ...
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None: ...
+
+
+@runtime_checkable
+class PostsRounds(Protocol):
+    """An announcer whose platform shows a round as a message it records (Telegram, Discord),
+    posted after the round is stored as open for votes. A process that dies between the two
+    leaves a round nobody has seen: any process's sweep then posts it (`show_round`), with a
+    fresh vote time. A platform that shows a round in the reply itself (the console) is not
+    one."""
+
+    def posts_rounds(self, chat: Chat) -> bool: ...
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None: ...
 
 
 @runtime_checkable

@@ -77,6 +77,15 @@ class Round:
     winner_candidate_id: int | None
     close_reason: str  # "" while open; e.g. "deadline", "moderator", "quorum", "no votes"
     message_ref: str  # the platform's id of the round message ("" until posted)
+    # When the round's message must be recorded by; past it with none, any process posts it
+    # (its opener died in between). None: nothing to post, or the platform shows rounds in
+    # its replies (the console).
+    show_by: float | None = None
+
+    @property
+    def unshown(self) -> bool:
+        """Open for votes but not yet posted: nobody could vote, so it does not close yet."""
+        return self.show_by is not None and not self.message_ref
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,13 @@ class ContinueResult:
         """The writer had fewer distinct ideas than were asked for."""
         return len(self.added) < self.asked
 
+    @classmethod
+    def unshown(cls, view: RoundView) -> ContinueResult:
+        """A round posted by a sweep, its opener's process having died before posting it: as
+        if its candidates had all just come."""
+        ordinals = [c.ordinal for c in view.candidates]
+        return cls(view=view, added=ordinals, opened=True, asked=len(ordinals))
+
 
 @dataclass(frozen=True)
 class VoteResult:

@@ -14,12 +14,13 @@ import pytest
 
 from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig
+from bot.core.context import SHOW_GRACE
 from bot.core.errors import RelayError
 from bot.core.records import Chat
 from bot.core.relay import Relay
 from bot.core.router import STORE_UNAVAILABLE, CommandRouter
 from bot.core.training import SILENT_PROCESS
-from bot.core.views import ChatKey, RoundResult, TrainingNews
+from bot.core.views import ChatKey, RoundResult, RoundView, TrainingNews
 from bot.i18n import languages
 from bot.platforms.discord.adapter import shard_of
 from storage import PostgresDatabase, SqlStore
@@ -59,6 +60,23 @@ class ShardListener(Listener):
 
     def takes(self, chat: Chat) -> bool:
         return shard_of(int(chat.server), 2) in self.shards
+
+
+@dataclass
+class Poster(Listener):
+    """A platform that posts a round as a message once it is open (Telegram): it records the
+    rounds it posts, as the adapter does."""
+
+    store: SqlStore | None = None
+    posted: list[int] = field(default_factory=list)
+
+    def posts_rounds(self, chat: Chat) -> bool:
+        return True
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None:
+        assert self.store is not None
+        self.posted.append(view.id)
+        await self.store.set_round_message(view.id, f"tg:1:{view.id}:")
 
 
 @dataclass
@@ -230,3 +248,28 @@ async def test_a_guilds_round_is_closed_by_the_process_holding_its_shard(cluster
         await asyncio.gather(first.relay.close_overdue(), second.relay.close_overdue())
     assert holders[0].rounds == []
     assert holders[1].rounds == [("deadline, no votes", opened.view.id)]
+
+
+async def test_a_round_whose_process_died_before_posting_it_is_posted_once(
+    cluster: Cluster,
+) -> None:
+    """The round was stored as open for votes and its process died before posting it (the first
+    process here stands for its restart). Past the grace both sweep, long after its deadline:
+    one posts it, with the whole vote time again; it closes once, at that new deadline."""
+    posters = []
+    for process in cluster.processes:
+        assert isinstance(process.relay.ctx.announcer, Announcers)
+        poster = Poster(store=SqlStore(process.db))
+        process.relay.ctx.announcer.register("console", poster)
+        posters.append(poster)
+    round_id = await a_voting_round(cluster.processes[0].relay)  # its message never recorded
+    cluster.clock.t += SHOW_GRACE + 10_000
+    sweeps = [p.relay.close_overdue() for p in cluster.processes]
+    assert await asyncio.gather(*sweeps) == [[], []]  # not closed: nobody has seen it
+    assert posters[0].posted + posters[1].posted == [round_id]
+    place = await cluster.processes[0].relay.ctx.store.place_of_round(round_id)
+    assert place is not None and place.round is not None and place.round.message_ref
+    assert place.round.deadline == cluster.clock.now() + RelayConfig().vote_seconds
+    cluster.clock.t += RelayConfig().vote_seconds + 1
+    await asyncio.gather(*(p.relay.close_overdue() for p in cluster.processes))
+    assert posters[0].rounds + posters[1].rounds == [("deadline", round_id)]

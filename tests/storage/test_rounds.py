@@ -49,6 +49,31 @@ async def test_round_lifecycle_generating_voting_and_one_open_per_story(store: S
         await store.open_voting(9999, T0)
 
 
+async def test_an_unshown_round_is_taken_once_and_is_not_due_until_shown(store: Store) -> None:
+    """A round opened with a show_by is listed once that time passes without its message; one
+    take wins (a new show_by, the deadline never moved earlier); until its message is recorded
+    it is not due, however late."""
+    story = await new_story(store)
+    rnd = await store.create_round(story.id, "u1", "Ann", T0)
+    voting = await store.open_voting(rnd.id, T0 + 60, show_by=T0 + 30)
+    assert voting.show_by == T0 + 30 and voting.unshown
+    assert await store.unshown_rounds(T0 + 29) == []
+    assert [r.id for r in await store.unshown_rounds(T0 + 30)] == [rnd.id]
+    assert await store.due_rounds(T0 + 1000) == []
+    taken = await store.take_showing(rnd.id, T0 + 40, show_by=T0 + 100, deadline=T0 + 160)
+    assert taken is not None and (taken.show_by, taken.deadline) == (T0 + 100, T0 + 160)
+    assert await store.take_showing(rnd.id, T0 + 40, T0 + 100, T0 + 160) is None  # taken
+    assert await store.unshown_rounds(T0 + 99) == []
+    again = await store.take_showing(rnd.id, T0 + 100, show_by=T0 + 200, deadline=T0 + 120)
+    assert again is not None and again.deadline == T0 + 160  # a later deadline stays
+    await store.set_round_message(rnd.id, "somewhere:1")
+    shown = await read_round(store, rnd.id)
+    assert shown is not None and shown.show_by is None and not shown.unshown
+    assert await store.unshown_rounds(T0 + 1000) == []
+    assert [r.id for r in await store.due_rounds(T0 + 1000)] == [rnd.id]
+    assert await store.take_showing(rnd.id, T0 + 1000, T0 + 1100, T0 + 1200) is None
+
+
 async def test_no_round_on_an_ended_story(store: Store) -> None:
     """create_round on an ended story is refused as no_open_story."""
     story = await new_story(store)

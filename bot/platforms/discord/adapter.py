@@ -27,7 +27,7 @@ from bot.core.errors import RelayError
 from bot.core.records import Chat
 from bot.core.registry import Command
 from bot.core.router import CommandRouter, Upload
-from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, TrainingNews
+from bot.core.views import Actor, ChatKey, ContinueResult, RoundResult, RoundView, TrainingNews
 from bot.i18n import SOURCE, supported, translator
 from bot.platforms.discord import render
 from bot.platforms.discord._compat import GuardedParsers, point_at_gateway, point_at_rest
@@ -138,6 +138,18 @@ class DiscordPlatform:
     async def round_closed(self, chat: Chat, result: RoundResult) -> None:
         """Announcer port: a round ended (see RoundBoard.round_closed)."""
         await self.board.round_closed(chat, result)
+
+    def posts_rounds(self, chat: Chat) -> bool:
+        """PostsRounds: a round is a channel message posted after the store opens it."""
+        return True
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None:
+        """PostsRounds: a round whose opener's process died before posting it."""
+        if self.client.is_closed() or not chat.external_id.isdigit():
+            return
+        channel_id = int(chat.external_id)
+        t = translator(await self.router.language(self.board.key(channel_id)))
+        await self.board.show_round(channel_id, ContinueResult.unshown(view), t)
 
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         """Announcer port: a fine-tune of the channel's writer ended."""

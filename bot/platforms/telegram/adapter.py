@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot.config import TelegramConfig
 from bot.core.errors import RelayError
-from bot.core.records import Chat, Round
+from bot.core.records import Chat
 from bot.core.registry import COMMANDS
 from bot.core.router import CommandRouter, Result
 from bot.core.text_commands import split_command
@@ -49,6 +49,7 @@ from bot.core.views import (
     ExportFile,
     ModelView,
     RoundResult,
+    RoundView,
     TrainingNews,
     VoteResult,
 )
@@ -56,7 +57,7 @@ from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
 from bot.platforms.telegram import render, render_round
 from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest, few_connections
 from bot.platforms.telegram.members import Moderators
-from bot.platforms.telegram.round_board import RoundBoard, RoundMessages
+from bot.platforms.telegram.round_board import RoundBoard
 from bot.platforms.telegram.uploads import novel_upload
 from bot.platforms.telegram.webhook import webhook_for
 
@@ -163,6 +164,15 @@ class TelegramPlatform:
         t = await self._speaking(ChatKey(chat.platform, chat.external_id))
         await self.board.show_end(int(chat.external_id), result, t)
 
+    def posts_rounds(self, chat: Chat) -> bool:
+        """PostsRounds: a round is a message posted after the store opens it."""
+        return True
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None:
+        """PostsRounds: a round whose opener's process died before posting it."""
+        t = await self._speaking(ChatKey(chat.platform, chat.external_id))
+        await self.board.post(int(chat.external_id), ContinueResult.unshown(view), t)
+
     async def training_finished(self, chat: Chat, news: TrainingNews) -> None:
         """Announcer port: a fine-tune of the chat's writer ended."""
         t = await self._speaking(ChatKey(chat.platform, chat.external_id))
@@ -209,9 +219,9 @@ class TelegramPlatform:
             round_id, ordinal = parsed
             chat = query.message.chat
             shown = (chat.id, query.message.message_id)
-            if not await self._shows(key, round_id, shown):
+            if not await self.board.shows(key, round_id, shown):
                 await self.board.settled(chat.id)  # a tap as the round message appears
-                if not await self._shows(key, round_id, shown):
+                if not await self.board.shows(key, round_id, shown):
                     raise RelayError(_STALE)
             actor = _actor(query.from_user)
             vote = await self.router.tap(key, actor, round_id, ordinal)
@@ -229,10 +239,10 @@ class TelegramPlatform:
             return
         key = _key(reaction.chat)
         async with self._refusals(update, key):
-            open_round, ordinal = await self._candidate_at(key, reaction.message_id)
+            open_round, ordinal = await self.board.candidate_at(key, reaction.message_id)
             if ordinal is None:
                 await self.board.settled(reaction.chat.id)  # a 👍 as the candidate appears
-                open_round, ordinal = await self._candidate_at(key, reaction.message_id)
+                open_round, ordinal = await self.board.candidate_at(key, reaction.message_id)
             if open_round is None or ordinal is None:  # not a candidate of the open round
                 return
             actor = _actor(reaction.user)
@@ -284,7 +294,7 @@ class TelegramPlatform:
                 allow_sending_without_reply=True,
             )
         elif isinstance(outcome, ContinueResult):
-            await self.board.post(message, outcome, t)
+            await self.board.post(message.chat_id, outcome, t, asked=message)
         elif isinstance(outcome, RoundResult):
             pass  # its end was announced to the chat (round_closed): that is the answer
         elif isinstance(outcome, VoteResult):
@@ -310,28 +320,6 @@ class TelegramPlatform:
                 do_quote=True,
                 allow_sending_without_reply=True,
             )
-
-    # -- lookups --------------------------------------------------------------------------------
-
-    async def _candidate_at(
-        self, key: ChatKey, message_id: int
-    ) -> tuple[Round | None, int | None]:
-        """The chat's open round, and the candidate whose own message this is (or None)."""
-        open_round = await self.router.open_round(key)
-        posted = RoundMessages.parse(open_round.message_ref) if open_round else None
-        return open_round, posted.ordinal_of(message_id) if posted else None
-
-    async def _shows(self, key: ChatKey, round_id: int, message: tuple[int, int]) -> bool:
-        """Whether this message shows the chat's open round, `round_id`; one no process recorded
-        (its poster died first, or is about to record it) is taken as it: its buttons say so."""
-        open_round = await self.router.open_round(key)
-        if open_round is None or open_round.id != round_id:
-            return False
-        if not open_round.message_ref:
-            ref = RoundMessages(*message, ()).ref
-            return await self.router.adopt_round_message(round_id, ref)
-        posted = RoundMessages.parse(open_round.message_ref)
-        return posted is not None and (posted.chat_id, posted.message_id) == message
 
 
 def _key(chat: TgChat) -> ChatKey:

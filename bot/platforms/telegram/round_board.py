@@ -24,8 +24,9 @@ from typing import Literal
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 
+from bot.core.records import Round
 from bot.core.router import CommandRouter
-from bot.core.views import ContinueResult, RoundResult, RoundView
+from bot.core.views import ChatKey, ContinueResult, RoundResult, RoundView
 from bot.i18n import Translator
 from bot.platforms.telegram import render_round as render
 from bot.platforms.telegram._html import PARSE_MODE, split
@@ -86,42 +87,44 @@ class RoundBoard:
 
     # -- a round is posted ----------------------------------------------------------------------
 
-    async def post(self, message: Message, outcome: ContinueResult, t: Translator) -> None:
-        """The answer to /continue: the round posted, or its new candidates shown."""
-        async with self._lock(message.chat_id):
+    async def post(
+        self, chat_id: int, outcome: ContinueResult, t: Translator, asked: Message | None = None
+    ) -> None:
+        """The answer to /continue (the message that `asked`): the round posted, or its new
+        candidates shown; without `asked`, a round its opener's process never posted."""
+        async with self._lock(chat_id):
             before = RoundMessages.parse(outcome.view.round.message_ref)
             if self.layout == "one_message":
-                await self._post_one(message, outcome, before, t)
+                await self._post_one(chat_id, outcome, before, t, asked)
             else:
-                await self._post_per_candidate(message, outcome, before, t)
+                await self._post_per_candidate(chat_id, outcome, before, t)
             self._shown[outcome.view.id] = outcome.view.revision
 
     async def _post_one(
         self,
-        message: Message,
+        chat_id: int,
         outcome: ContinueResult,
         before: RoundMessages | None,
         t: Translator,
+        asked: Message | None,
     ) -> None:
         view = outcome.view
         text, keyboard = render.round_message(t, view), render.keyboard(view)
         if before is not None and await self._edit(before, text, keyboard):
-            await message.reply_text(
-                render.round_added(t, outcome), parse_mode=PARSE_MODE, do_quote=True
-            )
+            if asked is not None:
+                await asked.reply_text(
+                    render.round_added(t, outcome), parse_mode=PARSE_MODE, do_quote=True
+                )
             return
-        sent = await message.reply_text(
-            text + render.fewer(t, outcome),
-            parse_mode=PARSE_MODE,
-            reply_markup=keyboard,
-            do_quote=False,
+        sent = await self.bot.send_message(
+            chat_id, text + render.fewer(t, outcome), parse_mode=PARSE_MODE, reply_markup=keyboard
         )
         posted = RoundMessages(sent.chat_id, sent.message_id, ())
         await self.router.set_round_message(view.id, posted.ref)
 
     async def _post_per_candidate(
         self,
-        message: Message,
+        chat_id: int,
         outcome: ContinueResult,
         before: RoundMessages | None,
         t: Translator,
@@ -131,20 +134,40 @@ class RoundBoard:
         view = outcome.view
         ids = list(before.candidates) if before else []
         for item in view.candidates[len(ids) :]:
-            sent = await message.reply_text(
-                render.candidate(t, item), parse_mode=PARSE_MODE, do_quote=False
+            sent = await self.bot.send_message(
+                chat_id, render.candidate(t, item), parse_mode=PARSE_MODE
             )
             ids.append(sent.message_id)
-        sent = await message.reply_text(
+        sent = await self.bot.send_message(
+            chat_id,
             render.round_header(t, view) + render.fewer(t, outcome),
             parse_mode=PARSE_MODE,
             reply_markup=render.keyboard(view),
-            do_quote=False,
         )
-        posted = RoundMessages(message.chat_id, sent.message_id, tuple(ids))
+        posted = RoundMessages(chat_id, sent.message_id, tuple(ids))
         await self.router.set_round_message(view.id, posted.ref)
         if before is not None:
             await self._edit(before, render.round_moved(t, view))
+
+    # -- which round a message shows ------------------------------------------------------------
+
+    async def candidate_at(self, key: ChatKey, message_id: int) -> tuple[Round | None, int | None]:
+        """The chat's open round, and the candidate whose own message this is (or None)."""
+        open_round = await self.router.open_round(key)
+        posted = RoundMessages.parse(open_round.message_ref) if open_round else None
+        return open_round, posted.ordinal_of(message_id) if posted else None
+
+    async def shows(self, key: ChatKey, round_id: int, message: tuple[int, int]) -> bool:
+        """Whether this message shows the chat's open round, `round_id`; one no process recorded
+        (its poster died first, or is about to record it) is taken as it: its buttons say so."""
+        open_round = await self.router.open_round(key)
+        if open_round is None or open_round.id != round_id:
+            return False
+        if not open_round.message_ref:
+            ref = RoundMessages(*message, ()).ref
+            return await self.router.adopt_round_message(round_id, ref)
+        posted = RoundMessages.parse(open_round.message_ref)
+        return posted is not None and (posted.chat_id, posted.message_id) == message
 
     # -- live counts ------------------------------------------------------------------------------
 

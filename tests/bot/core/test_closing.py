@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bot.core.context import SHOW_GRACE
 from bot.core.records import Ballot, Chat, Round, RoundSnapshot
-from bot.core.views import RoundResult
+from bot.core.views import RoundResult, RoundView
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
 
@@ -240,3 +241,66 @@ async def test_a_moderator_closes_a_round_whatever_the_process_holds(world: Worl
     await world.relay.vote(CHAT, BOB, 1)
     await world.relay.close_round(CHAT, MOD)
     assert holder.told == [("moderator", opened.view.id)]
+
+
+@dataclass
+class Poster(Listener):
+    """An announcer whose platform posts a round as a message once it is open (Telegram,
+    Discord): it remembers the rounds a sweep asked it to post."""
+
+    posted: list[int] = field(default_factory=list)
+
+    def posts_rounds(self, chat: Chat) -> bool:
+        return True
+
+    async def show_round(self, chat: Chat, view: RoundView) -> None:
+        self.posted.append(view.id)
+
+
+async def test_a_round_its_process_never_posted_is_posted_with_a_fresh_vote_time(
+    world: World,
+) -> None:
+    """The process died between opening the round and posting it, so nobody saw it: it does not
+    close at its deadline; once its message is overdue a sweep posts it, once, with the chat's
+    whole vote time again; posted, it closes at that new deadline."""
+    poster = Poster()
+    world.announcers.register("console", poster)
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    assert opened.view.round.show_by == world.clock.now() + SHOW_GRACE
+    world.clock.t += SHOW_GRACE - 1
+    assert await world.relay.close_overdue() == [] and poster.posted == []
+    world.clock.t += 10_000  # long past its deadline
+    assert await world.relay.close_due(opened.view.id) is None
+    assert await world.relay.close_overdue() == []
+    assert poster.posted == [opened.view.id] and poster.told == []
+    place = await world.store.place_of_round(opened.view.id)
+    assert place is not None and place.round is not None
+    assert place.round.deadline == world.clock.now() + 120
+    assert world.timers.armed[opened.view.id] == world.clock.now() + 120
+    await world.relay.close_overdue()
+    assert poster.posted == [opened.view.id]  # its poster has SHOW_GRACE to record it
+    await world.relay.set_round_message(opened.view.id, "somewhere:1")
+    world.clock.t += 121
+    ((_, result),) = await world.relay.close_overdue()
+    assert result.view.id == opened.view.id
+    assert poster.told == [("deadline, no votes", opened.view.id)]
+
+
+async def test_a_posted_round_is_not_posted_again(world: World) -> None:
+    """A round whose message was recorded closes at its deadline and is never posted again."""
+    poster = Poster()
+    world.announcers.register("console", poster)
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    await world.relay.set_round_message(opened.view.id, "somewhere:1")
+    world.clock.t += 10_000
+    ((_, result),) = await world.relay.close_overdue()
+    assert result.view.id == opened.view.id and poster.posted == []
+
+
+async def test_a_platform_showing_rounds_in_its_replies_has_nothing_to_post(world: World) -> None:
+    """The console shows a round in the reply that opens it: nothing is left to post later."""
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    assert opened.view.round.show_by is None and not opened.view.round.unshown

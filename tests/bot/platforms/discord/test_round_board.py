@@ -5,7 +5,9 @@ core, a real SQLite store, the fake writer."""
 
 from __future__ import annotations
 
-from tests.bot.platforms.discord.fake_discord import BOT_ID, MEMBER_PERMISSIONS
+from bot.core.context import SHOW_GRACE
+from bot.core.views import Actor
+from tests.bot.platforms.discord.fake_discord import BOT_ID, CHANNEL_ID, MEMBER_PERMISSIONS
 from tests.bot.platforms.discord.helpers import ALICE, BOB, CAROL, MOD, Guild, GuildFactory
 from tests.storage.helpers import stored_votes
 
@@ -93,3 +95,24 @@ async def test_moderator_closes_round_publicly(guild: Guild) -> None:
     assert not reply.messages()[0].ephemeral
     assert "2️⃣ won with 1 vote" in reply.text() and "dragon candidate 101-1." in reply.text()
     await guild.fake.wait_until(lambda: "closed (moderator)" in message.content)
+
+
+async def test_a_round_its_process_never_posted_is_posted_by_the_sweep(guild: Guild) -> None:
+    """The process stored the round as open for votes and stopped before posting it: once its
+    message is overdue, the sweep posts it with its keycaps and the whole vote time again; a
+    reaction on it votes, and the winner joins at the new deadline."""
+    await guild.fake.answer(ALICE, "story new", title="Dragon")
+    await guild.fake.answer(ALICE, "write", text="The dragon woke under the mountain.")
+    key = guild.platform.board.key(CHANNEL_ID)
+    opened = await guild.world.relay.continue_story(key, Actor(str(ALICE.id), ALICE.name))
+    assert opened.view.round.unshown  # stored; never posted
+    guild.world.clock.t += SHOW_GRACE + 1_000  # its deadline long past too
+    assert await guild.world.relay.close_overdue() == []
+    (message,) = [m for m in guild.fake.channel_messages() if "**Round 1**" in m.content]
+    await guild.fake.wait_until(lambda: len(message.reactions) == 3)
+    shown = await guild.round_of(message)
+    assert shown.deadline == guild.world.clock.now() + 120
+    await guild.fake.react(BOB, message.id, "2️⃣")
+    await guild.votes_become(message, {"2": 2})
+    await guild.deadline_passes(message)
+    assert await guild.last_line() == ("ai", "candidate 101-1.")

@@ -8,6 +8,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
+from bot.core.context import SHOW_GRACE
+from bot.core.views import Actor
 from bot.platforms.telegram import RoundMessages
 from storage import Database
 from tests.bot.conftest import FakeTimers
@@ -254,3 +258,31 @@ async def test_a_round_message_nobody_recorded_is_adopted_by_the_first_tap(setup
         edit = await setup.fake.wait_for("editMessageText", after=mark)
         assert edit.params["message_id"] == round_message.result["message_id"]
         assert "2️⃣ won" in edit.result["text"]
+
+
+@pytest.mark.parametrize("layout", ["one_message", "message_per_candidate"])
+async def test_a_round_its_process_never_posted_is_posted_by_the_sweep(
+    setup: Setup, layout: str
+) -> None:
+    """The process stored the round as open for votes and stopped before posting it: once its
+    message is overdue, the sweep (any process's) posts it with the whole vote time again, a
+    tap on it votes, and its end is shown on it."""
+    async with setup.bot(layout=layout) as bot:
+        await story_with_two_lines(setup)
+        opened = await bot.relay.continue_story(GROUP_KEY, Actor(str(ALICE["id"]), "Alice"))
+        assert opened.view.round.unshown  # stored; never posted
+        mark = len(setup.fake.calls)
+        setup.clock.t += SHOW_GRACE + 1_000  # its deadline long past too
+        assert await bot.relay.close_overdue() == []
+        round_message = await setup.fake.wait_for(
+            "sendMessage", lambda c: "reply_markup" in c.params, after=mark
+        )
+        assert round_id_of(round_message) == opened.view.id
+        shown = await bot.store.place_of_round(opened.view.id)
+        assert shown is not None and shown.round is not None and shown.round.message_ref
+        assert shown.round.deadline == setup.clock.now() + 120
+        assert await setup.tap(BOB, round_message, 2) == "✅ You vote for 2️⃣."
+        mark = len(setup.fake.calls)
+        await close_at_deadline(setup, bot, opened.view.id)
+        edit = await setup.fake.wait_for("editMessageText", after=mark)
+        assert edit.params["message_id"] == round_message.result["message_id"]
