@@ -1,14 +1,16 @@
 """Rounds, candidates and votes: the store's queries for choosing the writer's next line.
 
-Every state change checks the round's status in the same BEGIN IMMEDIATE transaction that
-writes, so a vote racing a close, or two closers racing each other, cannot both win.
+Every state change checks the round's status in the same transaction that writes, so a vote
+racing a close, or two closers racing each other, cannot both win: on SQLite every write
+transaction is BEGIN IMMEDIATE (one writer); on PostgreSQL a vote and a close each lock the
+round's row first (and every other write takes the one writers' lock).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.ports import StoreConflict
+from bot.core.ports import CountVotes, StoreConflict
 from bot.core.records import (
     OPEN_ROUND_STATUSES,
     Candidate,
@@ -24,6 +26,7 @@ from storage._rows import (
     VOTE_COLUMNS,
     to_candidate,
     to_round,
+    to_vote,
 )
 from storage._sql import SqlDatabase, SqlSession
 from storage._stories import insert_line, story_is_open
@@ -80,7 +83,6 @@ SQL_OPEN_VOTING = f"""
 UPDATE rounds SET status = 'voting', deadline = ?, show_by = ? WHERE id = ?
 RETURNING {ROUND_COLUMNS}
 """
-SQL_ROUND_STATE = "SELECT status, revision FROM rounds WHERE id = ?"
 SQL_SET_MESSAGE = "UPDATE rounds SET message_ref = ?, show_by = NULL WHERE id = ?"
 SQL_ADOPT_MESSAGE = """
 UPDATE rounds SET message_ref = ?, show_by = NULL
@@ -111,19 +113,21 @@ SQL_WINNER_TEXT = "SELECT text FROM candidates WHERE id = ? AND round_id = ?"
 
 SQL_VOTES = f"SELECT {VOTE_COLUMNS} FROM votes WHERE round_id = ? ORDER BY cast_at, member_id"
 SQL_MEMBER_VOTE = "SELECT ordinal FROM votes WHERE round_id = ? AND member_id = ?"
-# What a vote must know of its round, read in one statement (a vote is the busiest write, and
-# every statement inside a write transaction holds up the writers behind it): the round's
-# status, whether the candidate exists, and the member's vote before this one.
-_BALLOT = """status,
-    EXISTS (SELECT 1 FROM candidates WHERE round_id = rounds.id AND ordinal = ?) AS candidate,
-    (SELECT ordinal FROM votes WHERE round_id = rounds.id AND member_id = ?) AS previous"""
-SQL_BALLOT = f"SELECT {_BALLOT} FROM rounds WHERE id = ?"  # (ordinal, member, round)
-# The same, for a vote that changes the round in any case: its revision is bumped at once
-# (undone with the transaction when the vote is refused).
-SQL_BUMP_BALLOT = f"""
+# A vote's first statement locks its round's row and bumps its revision (undone with the
+# transaction when the vote is refused): on PostgreSQL votes run beside other writers, ordered
+# only against what changes the same round (its close locks the row too), so what the vote
+# reads after this cannot change before it commits. Returns whether the round is voting and
+# has the candidate. (round, ordinal)
+SQL_LOCK_FOR_VOTE = """
 UPDATE rounds SET revision = revision + 1 WHERE id = ?
-RETURNING {_BALLOT}
-"""  # (round, ordinal, member)
+RETURNING status,
+    EXISTS (SELECT 1 FROM candidates WHERE round_id = rounds.id AND ordinal = ?) AS candidate
+"""
+# The same for taking a vote back (any candidate).
+SQL_LOCK_FOR_UNVOTE = "UPDATE rounds SET revision = revision + 1 WHERE id = ? RETURNING status"
+# A close's first statement: the round's row locked and its status read (a vote that came
+# first has committed; one that comes later waits for the close and is refused).
+SQL_LOCK_ROUND_STATE = "UPDATE rounds SET revision = revision WHERE id = ? RETURNING status"
 SQL_UPSERT_VOTE = """
 INSERT INTO votes (round_id, member_id, member_name, ordinal, cast_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (round_id, member_id) DO UPDATE
@@ -138,21 +142,17 @@ async def _round_status(tx: SqlSession, round_id: int) -> RoundStatus | None:
     return None if row is None else to_round(row).status
 
 
-async def _vote_before(
-    tx: SqlSession, round_id: int, member_id: str, ordinal: int, *, bump: bool = False
-) -> int | None:
-    """The member's vote before this one (None: none), once the round is checked to be voting
-    and `ordinal` one of its candidates; StoreConflict otherwise. With `bump`, the round's
-    revision goes up in the same statement."""
-    if bump:
-        row = await tx.fetch_one(SQL_BUMP_BALLOT, (round_id, ordinal, member_id))
-    else:
-        row = await tx.fetch_one(SQL_BALLOT, (ordinal, member_id, round_id))
+async def _vote_before(tx: SqlSession, round_id: int, member_id: str, ordinal: int) -> int | None:
+    """Lock the round for a vote: the member's vote before this one (None: none), once the
+    round is checked to be voting and `ordinal` one of its candidates; StoreConflict otherwise.
+    The round's revision goes up with the lock."""
+    row = await tx.fetch_one(SQL_LOCK_FOR_VOTE, (round_id, ordinal))
     if row is None or row["status"] != "voting":
         raise StoreConflict("round_not_open")
     if not row["candidate"]:
         raise StoreConflict("no_such_candidate")
-    return None if row["previous"] is None else int(row["previous"])
+    previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
+    return None if previous is None else int(previous)
 
 
 class RoundQueries:
@@ -252,29 +252,23 @@ class RoundQueries:
         return await self._db.execute(SQL_ADOPT_MESSAGE, (message_ref, round_id)) == 1
 
     async def close_round(
-        self,
-        round_id: int,
-        winner_candidate_id: int | None,
-        reason: str,
-        at: float,
-        writer_id: str,
-        writer_name: str,
-        counted_at: int | None = None,
+        self, round_id: int, count: CountVotes, at: float, writer_id: str, writer_name: str
     ) -> ClosedRound | None:
-        """Close an open round and append its winner as the writer's line, in one transaction.
+        """Close an open round on the count of the candidates and votes this transaction reads
+        (its first statement locks the round: a vote before it is counted, one after it is
+        refused), and append the winner as the writer's line, in one transaction.
 
         None if the round is not open (already closed, cancelled or missing), so of two closers
         racing only one gets a ClosedRound. No line if there is no winner or the story ended.
-        StoreConflict("no_such_candidate") if the winner is not one of this round's candidates;
-        StoreConflict("round_changed") if `counted_at`, the revision the winner was counted at,
-        is no longer the round's (a vote came since: count again).
+        StoreConflict("no_such_candidate") if the winner is not one of this round's candidates.
         """
         async with self._db.transaction() as tx:
-            state = await tx.fetch_one(SQL_ROUND_STATE, (round_id,))
+            state = await tx.fetch_one(SQL_LOCK_ROUND_STATE, (round_id,))
             if state is None or state["status"] not in OPEN_ROUND_STATUSES:
                 return None
-            if counted_at is not None and state["revision"] != counted_at:
-                raise StoreConflict("round_changed")
+            candidates = [to_candidate(r) for r in await tx.fetch_all(SQL_CANDIDATES, (round_id,))]
+            votes = [to_vote(r) for r in await tx.fetch_all(SQL_VOTES, (round_id,))]
+            winner_candidate_id, reason = count(candidates, votes)
             text: str | None = None
             if winner_candidate_id is not None:
                 text = await tx.single_value(SQL_WINNER_TEXT, (winner_candidate_id, round_id))
@@ -347,13 +341,12 @@ class RoundQueries:
 
         StoreConflict("round_not_open") unless voting; ("no_such_candidate") for a bad ordinal.
         """
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(row_locked=True) as tx:
             previous = await _vote_before(tx, round_id, member_id, ordinal)
             if previous != ordinal:
                 await tx.fetch_one(
                     SQL_UPSERT_VOTE, (round_id, member_id, member_name, ordinal, at)
                 )
-                await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=ordinal)
 
     async def remove_vote(
@@ -365,14 +358,13 @@ class RoundQueries:
 
         StoreConflict("round_not_open") unless the round is voting.
         """
-        async with self._db.transaction() as tx:
-            if await _round_status(tx, round_id) != "voting":
+        async with self._db.transaction(row_locked=True) as tx:
+            if await tx.single_value(SQL_LOCK_FOR_UNVOTE, (round_id,)) != "voting":
                 raise StoreConflict("round_not_open")
             previous = await tx.single_value(SQL_MEMBER_VOTE, (round_id, member_id))
             if previous is None or (only_for is not None and previous != only_for):
                 return VoteChange(previous=previous, current=previous)
             await tx.fetch_one(SQL_DELETE_VOTE, (round_id, member_id))
-            await tx.execute(SQL_BUMP_REVISION, (round_id,))
         return VoteChange(previous=previous, current=None)
 
     async def toggle_vote(
@@ -380,8 +372,8 @@ class RoundQueries:
     ) -> VoteChange:
         """A button tap in one transaction: vote for `ordinal`, or take the vote back if it was
         already there. Refused as cast_vote refuses."""
-        async with self._db.transaction() as tx:
-            previous = await _vote_before(tx, round_id, member_id, ordinal, bump=True)
+        async with self._db.transaction(row_locked=True) as tx:
+            previous = await _vote_before(tx, round_id, member_id, ordinal)
             if previous == ordinal:
                 await tx.fetch_one(SQL_DELETE_VOTE, (round_id, member_id))
                 current = None

@@ -42,8 +42,11 @@ class SqlDatabase(Protocol):
 
     async def single_value(self, sql: str, params: Params = ()) -> Any: ...
 
-    def transaction(self) -> AbstractAsyncContextManager[SqlSession]:
-        """One write transaction: what it reads cannot change before it writes."""
+    def transaction(self, *, row_locked: bool = False) -> AbstractAsyncContextManager[SqlSession]:
+        """One write transaction: what it reads cannot change before it writes. `row_locked`:
+        its first statement locks the one row that every transaction depending on what it
+        changes locks too (a round's row, for its votes), so it need not wait for every other
+        writer: PostgreSQL then runs it beside them; SQLite has one writer in any case."""
         ...
 
     async def execute(self, sql: str, params: Params = ()) -> int:

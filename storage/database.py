@@ -276,11 +276,12 @@ class Database:
     # -- writes (the one writer) ------------------------------------------------------------
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, row_locked: bool = False) -> AsyncIterator[Session]:
         """One write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any error.
 
         The lock makes this the only writer in the process; IMMEDIATE takes SQLite's write lock
-        up front, so what the block reads cannot change before it writes.
+        up front, so what the block reads cannot change before it writes (`row_locked`, which
+        lets PostgreSQL run a transaction beside other writers, changes nothing here).
         """
         async with self._write_lock:
             conn = self._writer

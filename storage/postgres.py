@@ -4,7 +4,9 @@ The store's statements are SQLite's, written once with `?` placeholders (storage
 they become PostgreSQL's `$1, $2 …`. Reads use any pooled connection (the last committed
 state). Write transactions take one transaction-scoped advisory lock first, so — as with
 SQLite's BEGIN IMMEDIATE — they run one at a time across every process, and what a
-check-then-write block reads cannot change before it writes. The numbered migrations in
+check-then-write block reads cannot change before it writes. Votes, the busiest writes, are
+the exception: each locks its round's row first (as a round's close does), so votes wait only
+for what changes the same round. The numbered migrations in
 storage/migrations/postgres/ are kept in step with SQLite's (same numbers, same tables and
 columns; a test compares them) and are applied under a session advisory lock, so processes
 starting together apply each once.
@@ -241,11 +243,14 @@ class PostgresDatabase:
     # -- writes (one writer across every process) -----------------------------------------------
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresSession]:
-        """One write transaction, after every other process's and this one's before it. A
-        transaction the server did not commit raised StoreUnavailable: nothing of it stays."""
+    async def transaction(self, *, row_locked: bool = False) -> AsyncIterator[PostgresSession]:
+        """One write transaction, after every other process's and this one's before it; or,
+        `row_locked`, beside them, its first statement locking the row that orders it against
+        every transaction it depends on (a vote: its round's). A transaction the server did not
+        commit raised StoreUnavailable: nothing of it stays."""
         async with _answered(self.url), self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(SQL_LOCK_WRITER)
+            if not row_locked:
+                await conn.execute(SQL_LOCK_WRITER)
             yield PostgresSession(conn)
 
     async def execute(self, sql: str, params: Params = ()) -> int:

@@ -16,15 +16,13 @@ from bot.core import tally
 from bot.core.context import Context
 from bot.core.errors import RelayError
 from bot.core.ports import PostsRounds, StoreConflict
-from bot.core.records import Ballot, Candidate, Chat, ClosedRound, Round, RoundSnapshot
+from bot.core.records import Ballot, Candidate, Chat, ClosedRound, Round, RoundSnapshot, Vote
 from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
 log = logging.getLogger(__name__)
 
 # Rounds the sweep closes at once.
 SWEEP_AT_ONCE = 16
-# Counts again when a vote came between the count and the close.
-RECOUNTS = 3
 # A /continue that writes for longer than the writer's timeout and this has died with its process.
 STUCK_MARGIN = 30.0
 
@@ -83,36 +81,28 @@ class Closing:
     async def _count_and_close(
         self, round_id: int, reason: str
     ) -> tuple[RoundSnapshot, Candidate | None, ClosedRound, str] | None:
-        """The count and the close, the close refused when a vote came after the count (the
-        store checks the round's revision in its transaction): then count again. A round voted
-        on without pause is closed on the last count after RECOUNTS tries."""
+        """The close, on the count of what the close's own transaction reads (a vote that came
+        before it is counted; one after it is refused), and the round as it closed. None if it
+        was no longer open."""
         ctx = self.ctx
-        for attempt in range(RECOUNTS + 1):
-            snapshot = await ctx.store.round_snapshot(round_id)
-            if snapshot is None:
-                return None
-            winner = tally.pick_winner(snapshot.candidates, snapshot.votes, ctx.rules.no_votes)
-            said = (
-                f"{reason}, no votes"
-                if winner is None and snapshot.candidates and not snapshot.votes
-                else reason
-            )
-            try:
-                closed = await ctx.store.close_round(
-                    round_id,
-                    winner.id if winner else None,
-                    said,
-                    ctx.clock.now(),
-                    WRITER_ID,
-                    WRITER_NAME,
-                    counted_at=snapshot.revision if attempt < RECOUNTS else None,
-                )
-            except StoreConflict as exc:
-                if exc.reason != "round_changed":
-                    raise
-                continue
-            return None if closed is None else (snapshot, winner, closed, said)
-        return None  # not reached: the last try does not check the revision
+
+        def count(
+            candidates: Sequence[Candidate], votes: Sequence[Vote]
+        ) -> tuple[int | None, str]:
+            winner = tally.pick_winner(candidates, votes, ctx.rules.no_votes)
+            said = f"{reason}, no votes" if winner is None and candidates and not votes else reason
+            return (None if winner is None else winner.id), said
+
+        closed = await ctx.store.close_round(
+            round_id, count, ctx.clock.now(), WRITER_ID, WRITER_NAME
+        )
+        if closed is None:
+            return None
+        snapshot = await ctx.store.round_snapshot(round_id)  # closed: its votes are final
+        assert snapshot is not None  # rounds are never deleted
+        won = closed.round.winner_candidate_id
+        winner = next((c for c in snapshot.candidates if c.id == won), None)
+        return snapshot, winner, closed, closed.round.close_reason
 
     async def cancel(self, round_: Round, reason: str) -> RoundResult | None:
         """Drop an open round; members who saw it voting are told. None if it was not open."""

@@ -29,11 +29,17 @@ from bot.core.records import (
     TrainingRun,
     TrainingText,
     VersionFigures,
+    Vote,
     VoteChange,
     WriterFacts,
     WriterVersion,
 )
 from bot.core.views import RoundResult, RoundView, TrainingNews
+
+# How a round's close decides, from the candidates and votes its own transaction reads (so no
+# vote acknowledged before the close is left out): the winner's candidate id (None: no winner)
+# and the reason the round records.
+CountVotes = Callable[[Sequence[Candidate], Sequence[Vote]], tuple[int | None, str]]
 
 
 class StoreConflict(Exception):
@@ -41,7 +47,7 @@ class StoreConflict(Exception):
 
     `reason` is a short machine word the core translates into a message: "story_open",
     "no_open_story", "round_open", "round_not_open", "no_such_candidate", "duplicate",
-    "candidates_full", "round_changed".
+    "candidates_full".
     """
 
     def __init__(self, reason: str) -> None:
@@ -113,14 +119,7 @@ class Store(Protocol):
     async def set_round_message(self, round_id: int, message_ref: str) -> None: ...
     async def adopt_round_message(self, round_id: int, message_ref: str) -> bool: ...
     async def close_round(
-        self,
-        round_id: int,
-        winner_candidate_id: int | None,
-        reason: str,
-        at: float,
-        writer_id: str,
-        writer_name: str,
-        counted_at: int | None = None,  # the revision the winner was counted at
+        self, round_id: int, count: CountVotes, at: float, writer_id: str, writer_name: str
     ) -> ClosedRound | None: ...
     async def cancel_round(self, round_id: int, reason: str, at: float) -> Round | None: ...
 

@@ -21,9 +21,9 @@ class CountingStore:
         original = db.transaction
 
         @contextlib.asynccontextmanager
-        async def counted() -> AsyncIterator[Session]:
+        async def counted(*, row_locked: bool = False) -> AsyncIterator[Session]:
             self.writes += 1
-            async with original() as tx:
+            async with original(row_locked=row_locked) as tx:
                 yield tx
 
         db.transaction = counted  # type: ignore[method-assign]

@@ -20,7 +20,7 @@ from bot.core.records import Chat
 from bot.core.relay import Relay
 from bot.core.router import STORE_UNAVAILABLE, CommandRouter
 from bot.core.training import SILENT_PROCESS
-from bot.core.views import ChatKey, RoundResult, RoundView, TrainingNews
+from bot.core.views import Actor, ChatKey, RoundResult, RoundView, TrainingNews
 from bot.i18n import languages
 from bot.platforms.discord.adapter import shard_of
 from storage import PostgresDatabase, SqlStore
@@ -273,3 +273,31 @@ async def test_a_round_whose_process_died_before_posting_it_is_posted_once(
     cluster.clock.t += RelayConfig().vote_seconds + 1
     await asyncio.gather(*(p.relay.close_overdue() for p in cluster.processes))
     assert posters[0].rounds + posters[1].rounds == [("deadline", round_id)]
+
+
+async def test_votes_racing_a_close_are_counted_or_refused(cluster: Cluster) -> None:
+    """Votes on PostgreSQL do not wait for every other writer (each locks its round's row, as
+    the close does): 40 members tap through one process while the other closes the round at
+    its deadline; every vote acknowledged is in the close's count, every other is refused."""
+    first, second = cluster.processes
+    round_id = await a_voting_round(first.relay)  # Bob's vote for 2
+    cluster.clock.t += 10_000
+    members = [Actor(f"m{i}", f"M{i}") for i in range(40)]
+
+    async def vote(member: Actor, ordinal: int) -> str | None:
+        await asyncio.sleep(0.002 * ordinal)
+        try:
+            await first.relay.vote(CHAT, member, ordinal, round_id=round_id)
+        except RelayError:
+            return None
+        return member.member_id
+
+    *votes, closed = await asyncio.gather(
+        *(vote(m, 1 + i % 3) for i, m in enumerate(members)), second.relay.close_overdue()
+    )
+    ((_, result),) = closed
+    acknowledged = {member for member in votes if member is not None}
+    assert sum(c.votes for c in result.view.candidates) == len(acknowledged) + 1
+    snapshot = await second.relay.ctx.store.round_snapshot(round_id)
+    assert snapshot is not None
+    assert {v.member_id for v in snapshot.votes} == acknowledged | {"bob"}

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 import pytest
 
-from bot.core.ports import Store, StoreConflict
+from bot.core.ports import CountVotes, Store, StoreConflict
 from bot.core.records import NewCandidate, Round, Story, Vote
 
 T0 = 1_700_000_000.0
@@ -61,3 +61,9 @@ async def column(store: Store, sql: str, *params: object) -> object:
     """One value the Store port does not show (a column kept for the record), read straight
     from the store's database, SQLite or PostgreSQL."""
     return await store._db.single_value(sql, params)  # type: ignore[attr-defined]
+
+
+def verdict(winner_id: int | None, reason: str) -> CountVotes:
+    """A close's count that names this winner and reason whatever the votes (the tests that
+    are about what the close writes, not how it counts)."""
+    return lambda candidates, votes: (winner_id, reason)

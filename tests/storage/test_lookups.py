@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.ports import Store
-from tests.storage.helpers import T0, WRITER, voting_round
+from tests.storage.helpers import T0, WRITER, verdict, voting_round
 
 
 async def test_place_of_chat_is_the_chat_its_open_story_and_its_open_round(store: Store) -> None:
@@ -19,7 +19,7 @@ async def test_place_of_chat_is_the_chat_its_open_story_and_its_open_round(store
     place = await store.place_of_chat("console", "c1")
     assert place is not None and place.round == rnd
     assert place.story is not None and place.story.id == rnd.story_id
-    await store.close_round(rnd.id, None, "moderator", T0, *WRITER)
+    await store.close_round(rnd.id, verdict(None, "moderator"), T0, *WRITER)
     closed = await store.place_of_chat("console", "c1")
     assert closed is not None and closed.story == place.story and closed.round is None
     # By id, a closed round is still found, with its own story and chat.

@@ -4,12 +4,12 @@ run in the writing transaction, and calls that race each other."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 import pytest
 
 from bot.core.ports import Store, StoreConflict
-from bot.core.records import VoteChange
+from bot.core.records import Candidate, Vote, VoteChange
 from storage import NotFound
 from tests.storage.helpers import (
     T0,
@@ -20,6 +20,7 @@ from tests.storage.helpers import (
     open_round,
     read_round,
     stored_votes,
+    verdict,
     voting_round,
 )
 
@@ -121,7 +122,7 @@ async def test_candidates_are_numbered_in_arrival_order_up_to_the_cap(store: Sto
 async def test_candidates_only_for_open_rounds(store: Store) -> None:
     """A closed, cancelled or missing round takes no candidates."""
     rnd = await voting_round(store)
-    await store.close_round(rnd.id, None, "moderator", T0, *WRITER)
+    await store.close_round(rnd.id, verdict(None, "moderator"), T0, *WRITER)
     assert await conflict(store.add_candidates(rnd.id, [cand("x")], 9)) == "round_not_open"
     assert await conflict(store.add_candidates(9999, [cand("x")], 9)) == "round_not_open"
 
@@ -160,7 +161,7 @@ async def test_votes_refused_outside_voting_and_for_missing_candidates(store: St
     assert await conflict(store.cast_vote(rnd.id, "m1", "Mia", 7, T0)) == "no_such_candidate"
     assert await conflict(store.cast_vote(rnd.id, "m1", "Mia", 0, T0)) == "no_such_candidate"
     await store.cast_vote(rnd.id, "m1", "Mia", 2, T0)
-    await store.close_round(rnd.id, None, "moderator", T0, *WRITER)
+    await store.close_round(rnd.id, verdict(None, "moderator"), T0, *WRITER)
     assert await conflict(store.cast_vote(rnd.id, "m1", "Mia", 1, T0)) == "round_not_open"
     assert await conflict(store.remove_vote(rnd.id, "m1")) == "round_not_open"
     assert await conflict(store.cast_vote(9999, "m1", "Mia", 1, T0)) == "round_not_open"
@@ -175,7 +176,7 @@ async def test_close_round_appends_the_winner_as_the_writers_line(store: Store) 
     rnd = await voting_round(store)
     await store.add_line(rnd.story_id, "human", "u1", "Ann", "Once upon a time.", T0)
     winner = (await store.candidates(rnd.id))[1]
-    closed = await store.close_round(rnd.id, winner.id, "deadline", T0 + 60, *WRITER)
+    closed = await store.close_round(rnd.id, verdict(winner.id, "deadline"), T0 + 60, *WRITER)
     assert closed is not None and closed.line is not None
     assert (closed.round.status, closed.round.closed_at, closed.round.close_reason) == (
         "closed", T0 + 60, "deadline"
@@ -188,20 +189,22 @@ async def test_close_round_appends_the_winner_as_the_writers_line(store: Store) 
     assert line.position == 2
     assert await store.lines(rnd.story_id) == [(await store.lines(rnd.story_id))[0], line]
     assert await read_round(store, rnd.id) == closed.round
-    assert await store.close_round(rnd.id, winner.id, "deadline", T0 + 61, *WRITER) is None
+    assert (
+        await store.close_round(rnd.id, verdict(winner.id, "deadline"), T0 + 61, *WRITER) is None
+    )
     assert await store.cancel_round(rnd.id, "moderator", T0 + 62) is None
 
 
 async def test_close_round_without_winner_or_on_an_ended_story_adds_no_line(store: Store) -> None:
     """No winner: closed, no line. Ended story: closed with its winner, but no line."""
     rnd = await voting_round(store)
-    closed = await store.close_round(rnd.id, None, "no votes", T0, *WRITER)
+    closed = await store.close_round(rnd.id, verdict(None, "no votes"), T0, *WRITER)
     assert closed is not None and closed.line is None and closed.round.winner_candidate_id is None
 
     second = await store.create_round(rnd.story_id, "u1", "Ann", T0)
     [c] = await store.add_candidates(second.id, [cand("late")], 9)
     await store.end_story(rnd.story_id, T0 + 1)
-    closed = await store.close_round(second.id, c.id, "moderator", T0 + 2, *WRITER)
+    closed = await store.close_round(second.id, verdict(c.id, "moderator"), T0 + 2, *WRITER)
     assert closed is not None and closed.line is None
     assert closed.round.winner_candidate_id == c.id
     assert await store.lines(rnd.story_id) == []
@@ -212,7 +215,9 @@ async def test_close_round_refuses_a_winner_from_another_round(store: Store) -> 
     rnd = await voting_round(store)
     stranger = await voting_round(store, n=1, external_id="c2")
     foreign = (await store.candidates(stranger.id))[0]
-    reason = await conflict(store.close_round(rnd.id, foreign.id, "deadline", T0, *WRITER))
+    reason = await conflict(
+        store.close_round(rnd.id, verdict(foreign.id, "deadline"), T0, *WRITER)
+    )
     assert reason == "no_such_candidate"
     assert await read_round(store, rnd.id) == rnd
 
@@ -226,7 +231,7 @@ async def test_cancel_round_drops_an_open_round(store: Store) -> None:
         "cancelled", T0 + 5, "moderator"
     )  # fmt: skip
     assert await store.cancel_round(rnd.id, "moderator", T0 + 6) is None
-    assert await store.close_round(rnd.id, None, "deadline", T0 + 7, *WRITER) is None
+    assert await store.close_round(rnd.id, verdict(None, "deadline"), T0 + 7, *WRITER) is None
     assert await store.cancel_round(9999, "moderator", T0) is None
 
 
@@ -238,8 +243,8 @@ async def test_two_racing_closers_close_once_and_add_one_line(store: Store) -> N
     rnd = await voting_round(store)
     winner = (await store.candidates(rnd.id))[0]
     results = await asyncio.gather(
-        store.close_round(rnd.id, winner.id, "deadline", T0, *WRITER),
-        store.close_round(rnd.id, winner.id, "moderator", T0, *WRITER),
+        store.close_round(rnd.id, verdict(winner.id, "deadline"), T0, *WRITER),
+        store.close_round(rnd.id, verdict(winner.id, "moderator"), T0, *WRITER),
     )
     assert sum(r is not None for r in results) == 1
     assert len(await store.lines(rnd.story_id)) == 1
@@ -251,7 +256,7 @@ async def test_votes_racing_a_close_are_either_kept_or_refused(store: Store) -> 
     calls: list[Awaitable[object]] = [
         store.cast_vote(rnd.id, f"m{i}", "M", 1, T0) for i in range(20)
     ]
-    calls.insert(10, store.close_round(rnd.id, None, "deadline", T0, *WRITER))
+    calls.insert(10, store.close_round(rnd.id, verdict(None, "deadline"), T0, *WRITER))
     results = await asyncio.gather(*calls, return_exceptions=True)
     accepted = [r for r in results if r is not None and not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, StoreConflict)]
@@ -272,18 +277,22 @@ async def test_a_round_message_is_adopted_only_while_none_is_recorded(store: Sto
     assert not await store.adopt_round_message(generating.id, "tg:2:10:")
 
 
-async def test_a_close_counted_before_a_vote_is_refused_until_counted_again(store: Store) -> None:
-    """The close carries the revision its winner was counted at: a vote stored since makes it
-    "round_changed" (nothing closed), and a close at the new revision goes through."""
+async def test_a_close_counts_the_votes_its_own_transaction_reads(store: Store) -> None:
+    """The close decides on the candidates and votes it reads after locking the round: a vote
+    stored before it is counted (whatever the closer read earlier), a vote after it refused."""
     rnd = await voting_round(store)
-    counted = await store.round_snapshot(rnd.id)
-    assert counted is not None
     await store.cast_vote(rnd.id, "m1", "M", 2, T0)
-    stale = store.close_round(rnd.id, None, "deadline", T0, *WRITER, counted_at=counted.revision)
-    assert await conflict(stale) == "round_changed"
-    recounted = await store.round_snapshot(rnd.id)
-    assert recounted is not None and recounted.round.status == "voting"
-    closed = await store.close_round(
-        rnd.id, None, "deadline", T0, *WRITER, counted_at=recounted.revision
-    )
+    await store.cast_vote(rnd.id, "m2", "N", 3, T0)
+    counted: list[tuple[list[int], list[tuple[str, int]]]] = []
+
+    def count(candidates: Sequence[Candidate], votes: Sequence[Vote]) -> tuple[int | None, str]:
+        counted.append(
+            ([c.ordinal for c in candidates], [(v.member_id, v.ordinal) for v in votes])
+        )
+        return candidates[1].id, "deadline"
+
+    closed = await store.close_round(rnd.id, count, T0 + 60, *WRITER)
     assert closed is not None and closed.round.status == "closed"
+    assert closed.round.close_reason == "deadline" and closed.line is not None
+    assert counted == [([1, 2, 3], [("m1", 2), ("m2", 3)])]
+    assert await conflict(store.cast_vote(rnd.id, "m3", "O", 1, T0 + 61)) == "round_not_open"

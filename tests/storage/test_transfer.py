@@ -15,7 +15,7 @@ from bot.core.ports import Store
 from storage import Database, PostgresDatabase, SqlStore, StorageError
 from storage.transfer import copy_to_postgres
 from tests.postgres_server import PostgresServer, new_database
-from tests.storage.helpers import T0, cand, column, stored_votes, voting_round
+from tests.storage.helpers import T0, cand, column, stored_votes, verdict, voting_round
 from tests.storage.test_writers import chat_with_text, run_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,9 @@ async def a_bot_in_use(store: Store) -> None:
     closed = await voting_round(store, external_id="c1")
     winner = (await store.candidates(closed.id))[1]
     await store.cast_vote(closed.id, "m1", "Mia", 2, T0)
-    await store.close_round(closed.id, winner.id, "deadline", T0 + 61, "writer", "The Writer")
+    await store.close_round(
+        closed.id, verdict(winner.id, "deadline"), T0 + 61, "writer", "The Writer"
+    )
     await store.end_story(closed.story_id, T0 + 62)
     open_round = await voting_round(store, external_id="c2")
     await store.cast_vote(open_round.id, "m1", "Mia", 3, T0 + 1)

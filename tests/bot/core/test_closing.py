@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from bot.core.context import SHOW_GRACE
-from bot.core.records import Ballot, Chat, Round, RoundSnapshot
+from bot.core.records import Ballot, Chat, ClosedRound, Round
 from bot.core.views import RoundResult, RoundView
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
@@ -92,26 +93,23 @@ async def test_close_adds_winner_credited_to_the_writer(world: World) -> None:
     assert opened.view.id not in world.timers.armed
 
 
-async def test_votes_stored_while_the_round_is_counted_are_counted(
+async def test_votes_stored_while_the_round_is_closing_are_counted(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Votes that land between the count and the close (another process takes them; here,
-    right after the first count is read) are counted: the close is refused and made again."""
+    """Votes that land after the closer's last look at the round (another process takes them;
+    here, just before the close's transaction) are counted: the close counts the votes its own
+    transaction reads, and the result shows them."""
     await start_story(world)
     opened = await world.relay.continue_story(CHAT, ALICE)
     await world.relay.vote(CHAT, ALICE, 1)
-    first_count = world.store.round_snapshot
-    late: list[str] = []
+    close = world.store.close_round
 
-    async def count_then_two_votes(round_id: int) -> RoundSnapshot | None:
-        snapshot = await first_count(round_id)
-        if not late:
-            for member in ("bob", "carol"):
-                late.append(member)
-                await world.store.cast_vote(opened.view.id, member, member, 2, world.clock.now())
-        return snapshot
+    async def two_votes_then_close(round_id: int, *args: Any) -> ClosedRound | None:
+        for member in ("bob", "carol"):
+            await world.store.cast_vote(opened.view.id, member, member, 2, world.clock.now())
+        return await close(round_id, *args)
 
-    monkeypatch.setattr(world.store, "round_snapshot", count_then_two_votes)
+    monkeypatch.setattr(world.store, "close_round", two_votes_then_close)
     result = await world.relay.close_round(CHAT, MOD)
     assert result.winner is not None and result.winner.ordinal == 2
     assert result.view.total_votes == 3
