@@ -56,9 +56,9 @@ def main_fleet(args: argparse.Namespace) -> int:
         if args.trainer:  # fine-tunes as Ray tasks, beside the writer (engine/fleet_training.py)
             from engine import fleet_training
 
-            trainer = f"/{fleet_training.APP_NAME}"
+            trainer = f"/{args.trainer_name}"
             tasks = fleet_training.application(fleet_training.TrainerOptions())
-            serve.run(tasks, name=fleet_training.APP_NAME, route_prefix=trainer, blocking=False)
+            serve.run(tasks, name=args.trainer_name, route_prefix=trainer, blocking=False)
         client = _get_global_client()
         assert client is not None  # serve.start connected it
         http = client.http_config  # what Serve does listen on

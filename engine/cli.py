@@ -237,6 +237,9 @@ def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="also the trainer (fine-tunes as Ray tasks) at /trainer; its URL on a second line",
     )
+    deploy.add_argument(
+        "--trainer-name", default="trainer", help="the trainer's application, served at /NAME"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

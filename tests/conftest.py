@@ -97,14 +97,14 @@ BASE_EVAL = (
 
 
 @pytest.fixture(scope="session")
-def writer_fleet(random_writer_dir: Path) -> Iterator[Fleet]:
+def writer_fleet(random_writer_dir: Path, s3_server: S3Server) -> Iterator[Fleet]:
     """The writer fleet (engine/fleet.py) serving the tiny writer from one local Ray cluster
-    for the whole session (tests/ray_cluster.py); skipped, naming the package, where Ray Serve
-    is not installed."""
+    for the whole session (tests/ray_cluster.py), its machines set up to reach the session's
+    S3 server; skipped, naming the package, where Ray Serve is not installed."""
     pytest.importorskip("ray.serve", reason=RAY_MISSING)
     from tests import ray_cluster
 
-    fleet = ray_cluster.start(random_writer_dir)
+    fleet = ray_cluster.start(random_writer_dir, s3_server.environment())
     try:
         yield fleet
     finally:

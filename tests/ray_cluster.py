@@ -9,6 +9,7 @@ more), one torch thread each. Tests share it, so none may change what it serves.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -61,15 +62,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(base: Path) -> Fleet:
-    """Start Ray and Serve in this process and deploy the fleet serving `base`."""
+def start(base: Path, environment: dict[str, str] | None = None) -> Fleet:
+    """Start Ray and Serve in this process and deploy the fleet serving `base`; Ray's processes
+    (its replicas and tasks, as a cluster's machines would be set up) get `environment` too."""
     import ray
     from ray import serve
 
     from engine.fleet import APP_NAME, build
 
     assert APP_NAME == APP
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    before = dict(os.environ)
+    os.environ.update(environment or {})
+    try:  # Ray's processes start now and keep the environment they start with
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     options = {"model": str(base), "replicas": REPLICAS, "cpus_per_replica": 0.5}

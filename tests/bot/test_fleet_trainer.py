@@ -17,11 +17,12 @@ from bot.app import build_trainer
 from bot.config import TrainingConfig
 from bot.core.ports import FinetuneJob, TrainerFailed
 from bot.core.views import ChatKey
+from bot.fleet_client import FleetClient
 from bot.fleet_trainer import FleetTrainer
 from bot.trainer_client import EngineTrainer
 from bot.trainer_wire import KILLED, UNREACHABLE
 from tests.bot.conftest import ALICE, CHAT, MOD, Listener, World
-from tests.ray_cluster import free_port
+from tests.ray_cluster import Fleet, free_port
 
 OTHER = ChatKey("console", "other-chat", "Other chat")
 STYLE = (
@@ -153,3 +154,37 @@ def test_the_config_chooses_the_trainer() -> None:
     fleet = build_trainer(dataclasses.replace(config, hang_seconds=30))
     assert isinstance(fleet, FleetTrainer)
     assert (fleet.url, fleet.gpus, fleet.hang_seconds) == ("http://h:8000/trainer", 1.0, 30)
+
+
+@pytest.mark.slow
+async def test_a_run_on_the_fleet_publishes_to_s3_and_the_fleet_writes_with_it(
+    world: World, fleet_trainer: str, writer_fleet: Fleet, random_writer_dir: Path, s3_url: str
+) -> None:
+    """[training] writers_url = s3://…: the run's Ray task trains and publishes the version to
+    the bucket (nothing lands on the bot's disk); the chat's next /continue names that version,
+    and the writer fleet loads it from the bucket and writes with it."""
+    import boto3
+
+    listener = Listener()
+    world.announcers.register("console", listener)
+    world.relay.training.writers_url = s3_url
+    trainer = FleetTrainer(fleet_trainer, hang_seconds=60)
+    await on_the_fleet(world, trainer, random_writer_dir, CHAT)
+    assert await world.relay.training.run_next()
+    ((_, news),) = listener.news
+    version = news.version
+    assert version is not None and version.status == "promoted", news.run.error
+    chat = await world.store.find_chat(CHAT.platform, CHAT.external_id)
+    assert chat is not None and version.path == f"{s3_url}/chat-{chat.id}/run-1"
+    bucket, _, prefix = version.path.removeprefix("s3://").partition("/")
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix + "/")
+    names = {item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", [])}
+    assert {"model.safetensors", "config.json", "metrics.json"} <= names
+    client = FleetClient(writer_fleet.url, timeout=60)
+    await client.start()
+    world.relay.ctx.writer = client
+    try:
+        opened = await world.relay.continue_story(CHAT, ALICE)
+    finally:
+        await client.close()
+    assert opened.view.candidates and all(c.text for c in opened.view.candidates)

@@ -189,26 +189,32 @@ async def test_a_replica_killed_mid_request_fails_that_request_and_the_next_is_s
     await asyncio.to_thread(writer_fleet.wait_replaced, where[REPLICA_HEADER])
 
 
-def test_fleet_deploy_prints_the_url_it_serves(writer_fleet: Fleet) -> None:
-    """`python -m engine fleet deploy` onto the running cluster (another application beside
-    the session's) prints a URL whose /info answers."""
+def test_fleet_deploy_prints_the_urls_it_serves(writer_fleet: Fleet) -> None:
+    """`python -m engine fleet deploy --trainer` onto the running cluster (other applications
+    beside the session's) prints the writer's URL, whose /info answers, and the trainer's,
+    which reads a job (a bad one is refused before any task)."""
     from ray import serve
 
     done = subprocess.run(
         [sys.executable, "-m", "engine", "fleet", "deploy", "--address", writer_fleet.address,
-         "--name", "deployed", "--model", str(writer_fleet.base), "--cpus-per-replica", "0.5"],
+         "--name", "deployed", "--model", str(writer_fleet.base), "--cpus-per-replica", "0.5",
+         "--trainer", "--trainer-name", "deployed-trainer"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     try:
         assert done.returncode == 0, done.stderr[-3000:]
-        url = done.stdout.strip()
-        assert url == writer_fleet.url.rsplit("/", 1)[0] + "/deployed"
+        url, trainer = done.stdout.split()
+        served = writer_fleet.url.rsplit("/", 1)[0]
+        assert (url, trainer) == (f"{served}/deployed", f"{served}/deployed-trainer")
         deployed = Fleet(url, writer_fleet.base, writer_fleet.address)
         status, _, reply = asyncio.run(post(deployed, "info", {}))
         assert status == 200 and reply["info"]["model"] == writer_fleet.base.name
+        status, _, reply = asyncio.run(post(Fleet(trainer, writer_fleet.base, ""), "finetune", {}))
+        assert status == 400 and "field" in reply["error"]
     finally:
         serve.delete("deployed")
+        serve.delete("deployed-trainer")
 
 
 def test_the_serve_config_builds_the_fleet() -> None:
