@@ -13,7 +13,8 @@ Several values (`--attention vector query`) run each in turn under the same budg
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
-        [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P]
+        [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
+        [--lr LR] [--warmup F] [--batch-size N] [--seq-len N]
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         val_fraction=0.1,
         batch_size=spec.get("batch_size"),
         seq_len=spec.get("seq_len", 128),
+        lr=spec.get("lr", TrainOptions.lr),
+        warmup=spec.get("warmup", TrainOptions.warmup),
         samples=False,
         progress=False,
         device=spec.get("device"),
@@ -74,6 +77,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "attention": {k: config.get(k) for k in ("attention", "window", "attention_dim")},
         "size": {k: config.get(k) for k in ("rnn_size", "rnn_layers", "dropout")},
         "batch_size": metrics["options"]["batch_size"],
+        "lr": metrics["options"]["lr"],
+        "warmup": metrics["options"]["warmup"],
         "seq_len": metrics["options"]["seq_len"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
         "val_nats_per_char": round(metrics["val_nats_per_char"], 4),
@@ -116,6 +121,10 @@ def main() -> int:
     parser.add_argument("--attention-dim", type=int, default=None, help="query attention width")
     parser.add_argument("--rnn-size", type=int, default=None, help="LSTM width (all runs)")
     parser.add_argument("--dropout", type=float, default=None, help="dropout (all runs)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (all runs)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
+    parser.add_argument("--batch-size", type=int, default=None, help="tracks per batch")
+    parser.add_argument("--seq-len", type=int, default=None, help="characters per track")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -132,7 +141,10 @@ def main() -> int:
         for name in ("rnn_size", "dropout"):
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
-        base = {"data": str(args.data), "device": args.device, "model": model}
+        base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}
+        for name in ("lr", "warmup", "batch_size", "seq_len"):
+            if getattr(args, name) is not None:
+                base[name] = getattr(args, name)
         # Keyed by the attention when several are compared; the plain layout otherwise.
         into = report if len(args.attention) == 1 else report.setdefault(attention, {})
         if not args.skip_speed:
