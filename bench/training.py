@@ -8,13 +8,15 @@
 
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
 `--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
-at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout`.
+at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout` / `--rnn-type` /
+`--rnn-layers`; `--lr`, `--warmup`, `--batch-size` and `--seq-len` change the recipe.
 Several values (`--attention vector query`) run each in turn under the same budget, one after
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
-        [--lr LR] [--warmup F] [--batch-size N] [--seq-len N]
+        [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--batch-size N] \
+        [--seq-len N]
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "mode": spec["mode"],
         "attention": {k: config.get(k) for k in ("attention", "window", "attention_dim")},
-        "size": {k: config.get(k) for k in ("rnn_size", "rnn_layers", "dropout")},
+        "size": {k: config.get(k) for k in ("rnn_type", "rnn_size", "rnn_layers", "dropout")},
         "batch_size": metrics["options"]["batch_size"],
         "lr": metrics["options"]["lr"],
         "warmup": metrics["options"]["warmup"],
@@ -121,6 +123,8 @@ def main() -> int:
     parser.add_argument("--attention-dim", type=int, default=None, help="query attention width")
     parser.add_argument("--rnn-size", type=int, default=None, help="LSTM width (all runs)")
     parser.add_argument("--dropout", type=float, default=None, help="dropout (all runs)")
+    parser.add_argument("--rnn-type", choices=["lstm", "gru"], default=None, help="(all runs)")
+    parser.add_argument("--rnn-layers", type=int, default=None, help="(all runs)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (all runs)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
     parser.add_argument("--batch-size", type=int, default=None, help="tracks per batch")
@@ -138,7 +142,7 @@ def main() -> int:
             model["window"] = args.window
         if args.attention_dim is not None and attention == "query":
             model["attention_dim"] = args.attention_dim
-        for name in ("rnn_size", "dropout"):
+        for name in ("rnn_size", "dropout", "rnn_type", "rnn_layers"):
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
         base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}

@@ -39,7 +39,8 @@ class Announcers:
 
     def posts_rounds(self, chat: Chat) -> bool:
         """PostsRounds: whether the chat's platform runs here and posts rounds as messages."""
-        return isinstance(self._by_platform.get(chat.platform), PostsRounds)
+        announcer = self._by_platform.get(chat.platform)
+        return isinstance(announcer, PostsRounds) and announcer.posts_rounds(chat)
 
     async def show_round(self, chat: Chat, view: RoundView) -> None:
         announcer = self._by_platform.get(chat.platform)

@@ -9,7 +9,7 @@ from bot.i18n import Translator
 from bot.platforms.discord._markdown import LIMIT, MARKDOWN, text
 from bot.platforms.phrases import voting
 
-__all__ = ["LIMIT", "announcement", "continued", "round_message", "text"]
+__all__ = ["LIMIT", "announcement", "continued", "round_message", "round_name", "text"]
 
 
 def round_message(t: Translator, view: RoundView, result: RoundResult | None = None) -> str:
@@ -18,6 +18,11 @@ def round_message(t: Translator, view: RoundView, result: RoundResult | None = N
     hint = MARKDOWN.vote_hint(t, view)
     shown = voting.round_text(t, MARKDOWN, view, result, hint=hint, live=True, limit=LIMIT)
     return shown[:LIMIT]
+
+
+def round_name(t: Translator, round_id: int) -> str:
+    """The round's name as its message's heading shows it (how a message is known as one)."""
+    return MARKDOWN.bold(t.gettext("Round {id}", id=round_id))
 
 
 def continued(t: Translator, result: ContinueResult) -> str:

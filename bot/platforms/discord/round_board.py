@@ -102,7 +102,7 @@ class RoundBoard:
         actor = Actor(str(event.user_id), name)
         result: VoteResult | None
         async with self._lock(f"vote:{ref}"):  # one member's add and remove, in order
-            round_ = await self.router.round_by_message(ref)
+            round_ = await self.router.round_by_message(ref) or await self._unrecorded(key, ref)
             if round_ is None:  # not a round message
                 return
             try:
@@ -117,6 +117,28 @@ class RoundBoard:
             await self._remove_stale(event, previous)
         if result.closed is None:  # a close (the quorum) was announced with its final counts
             self._refresh_soon(ref, result.view, translator(await self.router.language(key)))
+
+    async def _unrecorded(self, key: ChatKey, ref: str) -> Round | None:
+        """The chat's open round, when this message shows it but no process recorded it (its
+        poster died between posting and recording): the bot's own message under the round's
+        name. It becomes the round's message, as Telegram adopts one on its first tap, so the
+        reactions on it count and the sweep does not post the round again."""
+        open_round = await self.router.open_round(key)
+        parsed = parse_ref(ref)
+        if open_round is None or open_round.message_ref or parsed is None:
+            return None
+        try:
+            message = await self._message(*parsed).fetch()
+        except discord.HTTPException:
+            return None
+        t = translator(await self.router.language(key))
+        if self.client.user is None or message.author.id != self.client.user.id:
+            return None
+        if render.round_name(t, open_round.id) not in message.content:
+            return None
+        if not await self.router.adopt_round_message(open_round.id, ref):
+            return None
+        return await self.router.round_by_message(ref)
 
     async def _remove_stale(self, event: discord.RawReactionActionEvent, previous: int) -> None:
         """A moved vote's old reaction goes, where we may remove other members' reactions."""

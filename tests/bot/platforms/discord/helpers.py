@@ -53,6 +53,10 @@ class Guild:
         assert found is not None
         return found
 
+    async def round_is_shown_on(self, round_id: int, message: Message) -> bool:
+        found = await self.world.relay.round_by_message(f"dc:{CHANNEL_ID}:{message.id}")
+        return found is not None and found.id == round_id
+
     async def votes_become(self, message: Message, expected: dict[str, int]) -> None:
         round_ = await self.round_of(message)
         await eventually(lambda: self._votes_are(round_.id, expected))

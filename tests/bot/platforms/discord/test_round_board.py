@@ -8,7 +8,15 @@ from __future__ import annotations
 from bot.core.context import SHOW_GRACE
 from bot.core.views import Actor
 from tests.bot.platforms.discord.fake_discord import BOT_ID, CHANNEL_ID, MEMBER_PERMISSIONS
-from tests.bot.platforms.discord.helpers import ALICE, BOB, CAROL, MOD, Guild, GuildFactory
+from tests.bot.platforms.discord.helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    MOD,
+    Guild,
+    GuildFactory,
+    eventually,
+)
 from tests.storage.helpers import stored_votes
 
 
@@ -116,3 +124,27 @@ async def test_a_round_its_process_never_posted_is_posted_by_the_sweep(guild: Gu
     await guild.votes_become(message, {"2": 2})
     await guild.deadline_passes(message)
     assert await guild.last_line() == ("ai", "candidate 101-1.")
+
+
+async def test_a_round_message_nobody_recorded_is_adopted_by_the_first_reaction(
+    guild: Guild,
+) -> None:
+    """The process that posted the round died before recording its message: the first keycap
+    on it still counts, the message becomes the round's (it is not posted again), its end is
+    shown on it. A keycap on another message of the bot's is just a reaction."""
+    message = await guild.open_round()
+    round_ = await guild.round_of(message)
+    await guild.world.store.set_round_message(round_.id, "")  # as if never recorded
+    channel = guild.platform.client.get_partial_messageable(CHANNEL_ID)
+    other = await channel.send("The lamp is lit.")  # another message of the bot's
+    await guild.fake.react(ALICE, other.id, "1️⃣")
+    await guild.fake.react(BOB, message.id, "2️⃣")
+    await eventually(lambda: guild.round_is_shown_on(round_.id, message))
+    await guild.votes_become(message, {"2": 2})
+    adopted = await guild.round_of(message)
+    assert adopted.id == round_.id and adopted.deadline is not None
+    guild.world.clock.t = max(adopted.deadline, guild.world.clock.now() + SHOW_GRACE) + 1
+    ((_, result),) = await guild.world.relay.close_overdue()  # closed, never posted again
+    assert result.winner is not None and result.winner.ordinal == 2
+    assert [m for m in guild.fake.channel_messages() if "**Round 1**" in m.content] == [message]
+    assert "2️⃣ won" in message.content
