@@ -235,7 +235,8 @@ def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     deploy.add_argument(
         "--trainer",
         action="store_true",
-        help="also the trainer (fine-tunes as Ray tasks) at /trainer; its URL on a second line",
+        help="also the trainer (fine-tunes as Ray tasks) at /trainer (or /--trainer-name); its "
+        "URL on a second line",
     )
     deploy.add_argument(
         "--trainer-name", default="trainer", help="the trainer's application, served at /NAME"
