@@ -68,19 +68,20 @@ class Closing:
         counted = await self._count_and_close(round_.id, reason)
         if counted is None:
             return None
-        snapshot, winner, closed, reason = counted
+        snapshot, closed = counted
         ctx.timers.disarm(round_.id)
         view = RoundView.of(snapshot, ctx.clock.now(), closed.round)
-        winner_view = next(
-            (c for c in view.candidates if winner and c.ordinal == winner.ordinal), None
-        )
+        won = closed.round.winner_candidate_id
+        ordinal = next((c.ordinal for c in snapshot.candidates if c.id == won), None)
+        winner_view = next((c for c in view.candidates if c.ordinal == ordinal), None)
+        reason = closed.round.close_reason
         result = RoundResult(view=view, winner=winner_view, line=closed.line, reason=reason)
         await ctx.announcer.round_closed(chat, result)
         return result
 
     async def _count_and_close(
         self, round_id: int, reason: str
-    ) -> tuple[RoundSnapshot, Candidate | None, ClosedRound, str] | None:
+    ) -> tuple[RoundSnapshot, ClosedRound] | None:
         """The close, on the count of what the close's own transaction reads (a vote that came
         before it is counted; one after it is refused), and the round as it closed. None if it
         was no longer open."""
@@ -100,9 +101,7 @@ class Closing:
             return None
         snapshot = await ctx.store.round_snapshot(round_id)  # closed: its votes are final
         assert snapshot is not None  # rounds are never deleted
-        won = closed.round.winner_candidate_id
-        winner = next((c for c in snapshot.candidates if c.id == won), None)
-        return snapshot, winner, closed, closed.round.close_reason
+        return snapshot, closed
 
     async def cancel(self, round_: Round, reason: str) -> RoundResult | None:
         """Drop an open round; members who saw it voting are told. None if it was not open."""

@@ -22,7 +22,7 @@ def round_message(t: Translator, view: RoundView, result: RoundResult | None = N
 
 def round_name(t: Translator, round_id: int) -> str:
     """The round's name as its message's heading shows it (how a message is known as one)."""
-    return MARKDOWN.bold(t.gettext("Round {id}", id=round_id))
+    return voting.round_name(t, MARKDOWN, round_id)
 
 
 def continued(t: Translator, result: ContinueResult) -> str:

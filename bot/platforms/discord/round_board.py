@@ -131,9 +131,9 @@ class RoundBoard:
             message = await self._message(*parsed).fetch()
         except discord.HTTPException:
             return None
-        t = translator(await self.router.language(key))
         if self.client.user is None or message.author.id != self.client.user.id:
             return None
+        t = translator(await self.router.language(key))
         if render.round_name(t, open_round.id) not in message.content:
             return None
         if not await self.router.adopt_round_message(open_round.id, ref):

@@ -16,16 +16,21 @@ from bot.platforms.phrases.markup import Markup
 SHORTEST = 40
 
 
+def round_name(t: Translator, m: Markup, round_id: int) -> str:
+    """ "**Round 3**": how a round's own message names it (Discord knows one by it)."""
+    name = t.gettext("Round {id}", id=round_id)  # its own message: Babel skips nested calls
+    return m.bold(name)
+
+
 def heading(t: Translator, m: Markup, view: RoundView, live: bool = False) -> str:
     """ "🗳️ Round 3 of “Title” — voting": a message that stays up (live) leaves the time left
     to its footer, which says when the vote closes."""
     state = status(t, view.round.status)
     if not live and view.round.status == "voting" and view.seconds_left is not None:
         state += ", " + time_left(t, view.seconds_left)
-    name = t.gettext("Round {id}", id=view.id)  # its own message: Babel skips nested calls
     return t.gettext(
         "🗳️ {round} of “{title}” — {state}",
-        round=m.bold(name),
+        round=round_name(t, m, view.id),
         title=m.text(view.story_title),
         state=state,
     )
