@@ -44,6 +44,7 @@ class Recorder(FakeBotAPI):
         super().__init__()
         self.chat_calls: dict[int, list[tuple[float, Call]]] = defaultdict(list)
         self.answers: dict[str, tuple[float, str]] = {}
+        self.timed_calls: list[tuple[float, Call]] = []  # every call the bots made, when
         self._chat_news: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._answered: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._outbox: asyncio.Queue[JSON] = asyncio.Queue()
@@ -86,6 +87,7 @@ class Recorder(FakeBotAPI):
         now = time.monotonic()
         if call.method != "getUpdates" or call.result:
             self.calls.append(call)
+            self.timed_calls.append((now, call))
         if call.method == "answerCallbackQuery":
             query = str(call.params["callback_query_id"])
             self.answers[query] = (now, _text(call.params))

@@ -137,6 +137,8 @@ async def run_stage(
     while_down: dict[bool, list[float]] = {False: [], True: []}
     for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
         while_down[down[0] <= at < down[1]].append(ms)
+    if args.timeline:
+        write_timeline(Path(f"{args.timeline}.{name}.jsonl"), chats, started, down)
     return {
         "stage": name,
         "bot_processes": processes,
@@ -154,6 +156,17 @@ async def run_stage(
         "bench_loop_lag_ms": percentiles(lags),
         **outcome,
     }
+
+
+def write_timeline(path: Path, chats: Chats, started: float, down: tuple[float, float]) -> None:
+    """Every tap (sent at, reply ms) and every call the bots made, in seconds from the start:
+    to see what the slow replies coincide with."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"down": [t - started for t in down]}) + "\n")
+        for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
+            out.write(json.dumps({"tap": round(at - started, 3), "ms": round(ms, 1)}) + "\n")
+        for at, call in chats.fake.timed_calls:
+            out.write(json.dumps({"call": call.method, "at": round(at - started, 3)}) + "\n")
 
 
 async def loop_lag(lags: list[float], every: float = 0.05) -> None:
@@ -190,6 +203,9 @@ async def main() -> None:
     )
     parser.add_argument("--model", default="weights/default")
     parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--timeline", help="also write each stage's taps and bot calls to TIMELINE.<stage>.jsonl"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
