@@ -201,6 +201,9 @@ async def main() -> None:
         default=150.0,
         help="how long the killed process stays down (past its rounds' deadlines)",
     )
+    parser.add_argument(
+        "--no-kill", action="store_true", help="keep both PostgreSQL processes up throughout"
+    )
     parser.add_argument("--model", default="weights/default")
     parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument(
@@ -223,7 +226,8 @@ async def main() -> None:
             server.start()
             try:
                 async with new_database(server) as url:
-                    results.append(await run_stage("postgresql", url, 2, True, args, folder))
+                    kill = not args.no_kill
+                    results.append(await run_stage("postgresql", url, 2, kill, args, folder))
             finally:
                 server.stop()
     print(json.dumps({"load": vars(args), "stages": results}, indent=2))
