@@ -109,6 +109,14 @@ def rows_changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a connection given back: nothing beyond the rollback asyncpg always
+    does. Its default (unlock all advisory locks, close cursors, unlisten, reset settings) is
+    one more round trip per statement, and the store leaves none of that behind: its advisory
+    locks are transaction-scoped but the migrations', which is released explicitly; it opens no
+    cursor that outlives a transaction, listens to nothing and changes no setting."""
+
+
 class PostgresSession:
     """Query helpers over one connection inside a write transaction."""
 
@@ -162,7 +170,7 @@ class PostgresDatabase:
         migrations = find_migrations(self.migrations_dir)
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self.min_size, max_size=self.max_size
+                self.url, min_size=self.min_size, max_size=self.max_size, reset=_keep_session
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageError(f"cannot reach PostgreSQL at {safe_url(self.url)}: {exc}") from exc
