@@ -21,8 +21,10 @@ from bot.core.views import Actor, ChatKey, RoundResult, RoundView
 
 log = logging.getLogger(__name__)
 
-# Rounds the sweep closes at once.
-SWEEP_AT_ONCE = 16
+# Rounds this process closes at once at their deadlines (the scheduler's and the sweep's):
+# rounds opened by one batch of the writer fall due together, and a hundred closes at once
+# would hold every pooled connection and the event loop while members' votes wait.
+CLOSES_AT_ONCE = 8
 # A /continue that writes for longer than the writer's timeout and this has died with its process.
 STUCK_MARGIN = 30.0
 
@@ -33,6 +35,7 @@ WRITER_NAME = "the writer"
 class Closing:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._closing_room = asyncio.Semaphore(CLOSES_AT_ONCE)
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -128,7 +131,11 @@ class Closing:
     async def close_due(self, round_id: int) -> tuple[Chat, RoundResult] | None:
         """The scheduler's wake-up: close the round if it is still open, its time has come and
         this process takes its chat (the end is announced); returns its chat and result, or
-        None."""
+        None. At most CLOSES_AT_ONCE run together; the rest wait their turn."""
+        async with self._closing_room:
+            return await self._close_due(round_id)
+
+    async def _close_due(self, round_id: int) -> tuple[Chat, RoundResult] | None:
         ctx = self.ctx
         place = await ctx.store.place_of_round(round_id)
         round_ = place.round if place else None
@@ -168,15 +175,10 @@ class Closing:
         await self._unstick(every=False)
         await self.show_unshown()
         due = await ctx.store.due_rounds(ctx.clock.now())
-        # Several at once: each close waits mostly on its announcement (the platform's API),
-        # and a process taking over a dead one's rounds has many due together.
-        room = asyncio.Semaphore(SWEEP_AT_ONCE)
-
-        async def close(round_id: int) -> tuple[Chat, RoundResult] | None:
-            async with room:
-                return await self.close_due(round_id)
-
-        outcomes = await asyncio.gather(*(close(r.id) for r in due))
+        # Several at once (as many as close_due lets): each close waits mostly on its
+        # announcement (the platform's API), and a process taking over a dead one's rounds has
+        # many due together.
+        outcomes = await asyncio.gather(*(self.close_due(r.id) for r in due))
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _unstick(self, every: bool) -> None:

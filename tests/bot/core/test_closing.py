@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from bot.core.closing import CLOSES_AT_ONCE
 from bot.core.context import SHOW_GRACE
 from bot.core.records import Ballot, Chat, ClosedRound, Round
-from bot.core.views import RoundResult, RoundView
+from bot.core.views import ChatKey, RoundResult, RoundView
 from tests.bot.conftest import ALICE, BOB, CAROL, CHAT, MOD, World, start_story
 from tests.storage.helpers import cand
 
@@ -158,6 +160,44 @@ async def test_deadline_closes_the_round(world: World) -> None:
     assert chat.external_id == CHAT.external_id and result.winner is not None
     assert result.reason == "deadline" and result.winner.ordinal == 3
     assert await world.relay.close_due(opened.view.id) is None  # only once
+
+
+@dataclass
+class SlowListener:
+    """An announcer whose platform answers only when let: how many ends are told at once."""
+
+    let: asyncio.Event = field(default_factory=asyncio.Event)
+    telling: int = 0
+    most_at_once: int = 0
+    told: int = 0
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        self.telling += 1
+        self.most_at_once = max(self.most_at_once, self.telling)
+        await self.let.wait()
+        self.telling -= 1
+        self.told += 1
+
+
+async def test_rounds_due_together_close_a_few_at_a_time(world: World) -> None:
+    """Rounds the writer opened in one batch fall due together: their closes take turns, so
+    members' votes meanwhile find the process free; every one still closes."""
+    listener = SlowListener()
+    world.announcers.register("console", listener)
+    rounds = []
+    for n in range(CLOSES_AT_ONCE * 3):
+        chat = ChatKey("console", f"room-{n}", f"Room {n}")
+        await world.relay.new_story(chat, ALICE, "Dragon")
+        rounds.append((await world.relay.continue_story(chat, ALICE)).view.id)
+    world.clock.t += 121
+    closing = asyncio.gather(*(world.relay.close_due(r) for r in rounds))  # as the scheduler
+    for _ in range(100):  # until they have started (or a second has passed)
+        await asyncio.sleep(0.01)
+    assert listener.telling == CLOSES_AT_ONCE  # the others wait their turn
+    listener.let.set()
+    closed = await closing
+    assert all(c is not None for c in closed) and listener.told == len(rounds)
+    assert listener.most_at_once == CLOSES_AT_ONCE
 
 
 async def test_recover_rearms_open_rounds(world: World) -> None:
