@@ -28,6 +28,7 @@ from tests.bot.platforms.telegram.fake_webhook import MAX_ATTEMPTS
 
 SENDERS = 40  # webhook connections at once (Telegram's default max_connections)
 ANSWER_SECONDS = 60.0  # a member who hears nothing for this long asks again
+FAIL_SECONDS = 10.0  # a bot process that failed a POST is passed over for this long
 CONTINUE_SECONDS = 200.0  # /continue waits for the writer: people wait longer for it
 ROUND_END_SECONDS = 600.0  # how long a group waits for its round's end to be shown
 _CALLBACK = re.compile(r"v:(\d+):(\d)")
@@ -49,6 +50,7 @@ class Recorder(FakeBotAPI):
         self._answered: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._outbox: asyncio.Queue[JSON] = asyncio.Queue()
         self._senders: list[asyncio.Task[None]] = []
+        self._failed: dict[str, float] = {}  # backend -> until when it is passed over
 
     def push(self, body: JSON) -> int:
         """An update for the webhook's senders (no getUpdates here: nothing else reads it)."""
@@ -75,13 +77,21 @@ class Recorder(FakeBotAPI):
                 await self._deliver(session, update)
 
     async def _deliver(self, session: aiohttp.ClientSession, update: JSON) -> None:
-        """POST until a bot process answers 2xx, the next one after each failure."""
+        """POST until a bot process answers 2xx, as a load balancer does (nginx's
+        `proxy_next_upstream` with `max_fails=1 fail_timeout=10s`): a process that failed is
+        passed over for FAIL_SECONDS, the next one is tried at once, and only when every one
+        has failed is there a pause before the next try."""
         for _attempt in range(MAX_ATTEMPTS):
-            backend = self.backends[self._turn % len(self.backends)]
+            now = time.monotonic()
+            healthy = [b for b in self.backends if self._failed.get(b, 0.0) <= now]
+            choices = healthy or self.backends
+            backend = choices[self._turn % len(choices)]
             self._turn += 1
             if 200 <= await self._post(session, backend, update) < 300:
                 return
-            await asyncio.sleep(0.2)
+            self._failed[backend] = time.monotonic() + FAIL_SECONDS
+            if not healthy or healthy == [backend]:
+                await asyncio.sleep(0.2)
 
     async def _record(self, call: Call) -> None:
         now = time.monotonic()
