@@ -11,32 +11,13 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 JSONDict = dict[str, Any]
-# Connections to the Bot API at once (Telegram's ~30 messages a second never need more), and
-# how long a send waits for one of them before it fails.
-SEND_CONNECTIONS = 32
-SEND_QUEUE_SECONDS = 60.0
 
-__all__ = ["Redacted", "TolerantUpdatesRequest", "few_connections", "readable_update"]
+__all__ = ["Redacted", "TolerantUpdatesRequest", "readable_update"]
 
 log = logging.getLogger(__name__)
-
-
-def few_connections(builder: ApplicationBuilder) -> ApplicationBuilder:
-    """The builder, its sends sharing SEND_CONNECTIONS connections instead of PTB's 256.
-
-    Why: httpcore's connection pool (1.0.9, under httpx) walks its connections once per
-    connection on every request it starts or finishes, work in the square of the pool's size
-    (encode/httpcore#1035). With 256 connections that bookkeeping took about a sixth of the bot
-    process's CPU in bench/cluster_load.py (py-spy); with 32, about 3 %. A send waits up
-    to SEND_QUEUE_SECONDS for a free connection (PTB's own default, 1 s, would fail sends in a
-    burst of round ends).
-    Upstream: encode/httpcore#1035 (open) makes the pool linear; drop this when a release has it.
-    """
-    return builder.connection_pool_size(SEND_CONNECTIONS).pool_timeout(SEND_QUEUE_SECONDS)
 
 
 class TolerantUpdatesRequest(HTTPXRequest):

@@ -55,9 +55,10 @@ from bot.core.views import (
 )
 from bot.i18n import N_, SOURCE, Translator, languages, supported, translator
 from bot.platforms.telegram import render, render_round
-from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest, few_connections
+from bot.platforms.telegram._compat import Redacted, TolerantUpdatesRequest
 from bot.platforms.telegram.members import Moderators
 from bot.platforms.telegram.round_board import RoundBoard
+from bot.platforms.telegram.sending import AiohttpRequest
 from bot.platforms.telegram.uploads import novel_upload
 from bot.platforms.telegram.webhook import webhook_for
 
@@ -95,8 +96,9 @@ class TelegramPlatform:
         self.webhook = webhook_for(router, PLATFORM, config, webhook_secret, ALLOWED_UPDATES)
         self._redacted = Redacted(token, webhook_secret).install()  # before the library logs
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
-            few_connections(ApplicationBuilder())
+            ApplicationBuilder()
             .token(token)
+            .request(AiohttpRequest())  # sends; getUpdates keeps PTB's own
             .base_url(config.base_url)
             .base_file_url(config.base_file_url)
             # Sends paced to Telegram's flood limits (unless told there are none); flood
