@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # rounds opened by one batch of the writer fall due together, and a hundred closes at once
 # would hold every pooled connection and the event loop while members' votes wait.
 CLOSES_AT_ONCE = 8
+# Due rounds the sweep reads at a time; it reads again while a full batch closed.
+SWEEP_BATCH = 100
 # A /continue that writes for longer than the writer's timeout and this has died with its process.
 STUCK_MARGIN = 30.0
 
@@ -174,12 +176,16 @@ class Closing:
         ctx = self.ctx
         await self._unstick(every=False)
         await self.show_unshown()
-        due = await ctx.store.due_rounds(ctx.clock.now())
-        # Several at once (as many as close_due lets): each close waits mostly on its
-        # announcement (the platform's API), and a process taking over a dead one's rounds has
-        # many due together.
-        outcomes = await asyncio.gather(*(self.close_due(r.id) for r in due))
-        return [outcome for outcome in outcomes if outcome is not None]
+        closed: list[tuple[Chat, RoundResult]] = []
+        while True:  # a dead process's rounds of one writer batch may be hundreds due at once
+            due = await ctx.store.due_rounds(ctx.clock.now(), SWEEP_BATCH)
+            # Several at once (as many as close_due lets): each close waits mostly on its
+            # announcement (the platform's API).
+            outcomes = await asyncio.gather(*(self.close_due(r.id) for r in due))
+            now_closed = [outcome for outcome in outcomes if outcome is not None]
+            closed += now_closed
+            if len(due) < SWEEP_BATCH or not now_closed:  # none left, or none this one takes
+                return closed
 
     async def _unstick(self, every: bool) -> None:
         """Rounds left 'generating' (a crash mid-/continue) open for votes when they have

@@ -200,6 +200,23 @@ async def test_rounds_due_together_close_a_few_at_a_time(world: World) -> None:
     assert listener.most_at_once == CLOSES_AT_ONCE
 
 
+async def test_the_sweep_closes_more_rounds_than_one_batch(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead process leaves a writer batch of rounds due together, more than the sweep reads
+    at a time: one sweep closes them all, not one batch per sweep (5 s apart)."""
+    monkeypatch.setattr("bot.core.closing.SWEEP_BATCH", 4)
+    rounds = []
+    for n in range(11):
+        chat = ChatKey("console", f"room-{n}", f"Room {n}")
+        await world.relay.new_story(chat, ALICE, "Dragon")
+        rounds.append((await world.relay.continue_story(chat, ALICE)).view.id)
+    world.clock.t += 121
+    closed = await world.relay.close_overdue()
+    assert sorted(result.view.id for _, result in closed) == sorted(rounds)
+    assert await world.store.due_rounds(world.clock.now()) == []
+
+
 async def test_recover_rearms_open_rounds(world: World) -> None:
     """At start-up every voting round's deadline is armed again."""
     await start_story(world)
