@@ -15,9 +15,11 @@ than failing). aiohttp has no write timeout; an upload is bounded as a whole ins
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -50,7 +52,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """The session is made here, inside the running loop (PTB calls this at start-up)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._connections)
+            # certifi's authorities, as PTB's httpx trusts (not only the system's, which slim
+            # images may lack)
+            trusted = ssl.create_default_context(cafile=certifi.where())
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=trusted)
             self._session = aiohttp.ClientSession(connector=connector)
 
     async def shutdown(self) -> None:
