@@ -15,6 +15,7 @@ than failing). aiohttp has no write timeout; an upload is bounded as a whole ins
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Any
 
@@ -33,6 +34,7 @@ SEND_QUEUE_SECONDS = 60.0
 CONNECT_SECONDS = 5.0  # PTB's defaults for connecting and for reading an answer
 READ_SECONDS = 5.0
 UPLOAD_SECONDS = 20.0  # PTB's media_write_timeout: sending a file's bytes
+_TOKEN_IN_URL = re.compile(r"/bot[^/\s]+")
 
 
 class AiohttpRequest(BaseRequest):
@@ -97,10 +99,19 @@ class AiohttpRequest(BaseRequest):
                 timeout=timeout,
             ) as answer:
                 return answer.status, await answer.read()
+        # Without the cause: aiohttp puts the URL, the bot's token in it, into some messages
+        # ("Connection timeout to host …/bot<token>/sendMessage"), and a logged traceback
+        # would show it.
         except TimeoutError as exc:
-            raise TimedOut(f"the Bot API did not answer in time ({type(exc).__name__})") from exc
+            said = f"the Bot API did not answer in time (aiohttp.{type(exc).__name__})"
+            raise TimedOut(said) from None
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {_tokenless(str(exc))}") from None
+
+
+def _tokenless(text: str) -> str:
+    """The text with the token of any Bot API URL in it hidden (`/bot<token>/`, `/file/bot…`)."""
+    return _TOKEN_IN_URL.sub("/bot[redacted]", text)
 
 
 def _given(value: Any, default: float) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import traceback
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,6 +28,7 @@ async def sending() -> AsyncIterator[AiohttpRequest]:
 async def serve(handler: web.RequestHandler) -> tuple[web.AppRunner, str]:  # type: ignore[type-arg]
     app = web.Application()
     app.router.add_post("/{method}", handler)
+    app.router.add_post("/{bot}/{method}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -54,12 +56,22 @@ async def test_a_send_arrives_as_the_form_ptb_sends(sending: AiohttpRequest) -> 
     assert seen == {"text": "한 줄 ✅", "n": "3"}
 
 
+TOKEN = "123456:SECRET-token"
+
+
 async def test_telegram_out_of_reach_is_a_network_error(sending: AiohttpRequest) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(NetworkError):
-        await sending.do_request(f"http://127.0.0.1:{port}/getMe", "POST")
+    with pytest.raises(NetworkError) as raised:
+        await sending.do_request(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe", "POST")
+    assert_tokenless(raised.value)
+
+
+def assert_tokenless(error: BaseException) -> None:
+    """Neither the error nor what a logged traceback of it shows names the token."""
+    shown = "".join(traceback.format_exception(error))
+    assert TOKEN not in shown and "SECRET" not in shown
 
 
 async def test_telegram_too_slow_is_timed_out(sending: AiohttpRequest) -> None:
@@ -69,7 +81,8 @@ async def test_telegram_too_slow_is_timed_out(sending: AiohttpRequest) -> None:
 
     runner, base = await serve(slow)
     try:
-        with pytest.raises(TimedOut):
-            await sending.do_request(f"{base}/getMe", "POST", read_timeout=0.2)
+        with pytest.raises(TimedOut) as raised:
+            await sending.do_request(f"{base}/bot{TOKEN}/getMe", "POST", read_timeout=0.2)
+        assert_tokenless(raised.value)
     finally:
         await runner.cleanup()
