@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -177,6 +178,26 @@ async def loop_lag(lags: list[float], every: float = 0.05) -> None:
         lags.append((time.monotonic() - asked - every) * 1000)
 
 
+async def log_what_is_slow(server: PostgresServer) -> None:
+    """Have the server log what could make replies slow: statements over 50 ms, autovacuum
+    and autoanalyze runs, checkpoints, lock waits."""
+    import asyncpg
+
+    admin = await asyncpg.connect(server.url())
+    try:
+        for setting, value in (
+            ("log_min_duration_statement", "50"),
+            ("log_autovacuum_min_duration", "0"),
+            ("log_checkpoints", "on"),
+            ("log_lock_waits", "on"),
+            ("log_line_prefix", "'%m [%p] '"),
+        ):
+            await admin.execute(f"ALTER SYSTEM SET {setting} = {value}")
+        await admin.execute("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
+
+
 def percentiles(values: list[float]) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
@@ -209,6 +230,10 @@ async def main() -> None:
     parser.add_argument(
         "--timeline", help="also write each stage's taps and bot calls to TIMELINE.<stage>.jsonl"
     )
+    parser.add_argument(
+        "--pg-log",
+        help="copy PostgreSQL's log here, with slow statements, autovacuum and checkpoints in it",
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
@@ -225,10 +250,14 @@ async def main() -> None:
             server = PostgresServer(binaries)
             server.start()
             try:
+                if args.pg_log:
+                    await log_what_is_slow(server)
                 async with new_database(server) as url:
                     kill = not args.no_kill
                     results.append(await run_stage("postgresql", url, 2, kill, args, folder))
             finally:
+                if args.pg_log:
+                    shutil.copyfile(server.folder / "log", args.pg_log)
                 server.stop()
     print(json.dumps({"load": vars(args), "stages": results}, indent=2))
 
