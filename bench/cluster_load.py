@@ -167,7 +167,9 @@ def write_timeline(path: Path, chats: Chats, started: float, down: tuple[float, 
     """Every tap (sent at, reply ms) and every call the bots made, in seconds from the start:
     to see what the slow replies coincide with."""
     with path.open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"down": [t - started for t in down]}) + "\n")
+        # The wall-clock start, to line the timeline up with other logs (PostgreSQL's, vmstat).
+        began = time.time() - (time.monotonic() - started)
+        out.write(json.dumps({"down": [t - started for t in down], "started": began}) + "\n")
         for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
             out.write(json.dumps({"tap": round(at - started, 3), "ms": round(ms, 1)}) + "\n")
         for at, call in chats.fake.timed_calls:
