@@ -48,14 +48,16 @@ class Recorder(FakeBotAPI):
         self.timed_calls: list[tuple[float, Call]] = []  # every call the bots made, when
         self._chat_news: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._answered: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._outbox: asyncio.Queue[JSON] = asyncio.Queue()
+        # Each update POSTed: queued, POSTed, answered (monotonic), and to which process.
+        self.deliveries: list[tuple[float, float, float, str]] = []
+        self._outbox: asyncio.Queue[tuple[float, JSON]] = asyncio.Queue()
         self._senders: list[asyncio.Task[None]] = []
         self._failed: dict[str, float] = {}  # backend -> until when it is passed over
 
     def push(self, body: JSON) -> int:
         """An update for the webhook's senders (no getUpdates here: nothing else reads it)."""
         update_id = next(self._update_ids)
-        self._outbox.put_nowait({"update_id": update_id, **body})
+        self._outbox.put_nowait((time.monotonic(), {"update_id": update_id, **body}))
         return update_id
 
     def _start_webhook(self) -> None:
@@ -71,12 +73,12 @@ class Recorder(FakeBotAPI):
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while not self._closing:
-                update = await self._outbox.get()
+                queued, update = await self._outbox.get()
                 while self.webhook is None or not self.backends:  # not registered yet
                     await asyncio.sleep(0.05)
-                await self._deliver(session, update)
+                await self._deliver(session, update, queued)
 
-    async def _deliver(self, session: aiohttp.ClientSession, update: JSON) -> None:
+    async def _deliver(self, session: aiohttp.ClientSession, update: JSON, queued: float) -> None:
         """POST until a bot process answers 2xx, as a load balancer does (nginx's
         `proxy_next_upstream` with `max_fails=1 fail_timeout=10s`): a process that failed is
         passed over for FAIL_SECONDS, the next one is tried at once, and only when every one
@@ -87,7 +89,10 @@ class Recorder(FakeBotAPI):
             choices = healthy or self.backends
             backend = choices[self._turn % len(choices)]
             self._turn += 1
-            if 200 <= await self._post(session, backend, update) < 300:
+            posted = time.monotonic()
+            status = await self._post(session, backend, update)
+            self.deliveries.append((queued, posted, time.monotonic(), backend))
+            if 200 <= status < 300:
                 return
             self._failed[backend] = time.monotonic() + FAIL_SECONDS
             if not healthy or healthy == [backend]:

@@ -164,14 +164,27 @@ async def run_stage(
 
 
 def write_timeline(path: Path, chats: Chats, started: float, down: tuple[float, float]) -> None:
-    """Every tap (sent at, reply ms) and every call the bots made, in seconds from the start:
-    to see what the slow replies coincide with."""
+    """Every tap (sent at, reply ms), every update POSTed (how long it waited for a sender, how
+    long the process took to answer, which process) and every call the bots made, in seconds
+    from the start: to see what the slow replies coincide with."""
     with path.open("w", encoding="utf-8") as out:
         # The wall-clock start, to line the timeline up with other logs (PostgreSQL's, vmstat).
         began = time.time() - (time.monotonic() - started)
         out.write(json.dumps({"down": [t - started for t in down], "started": began}) + "\n")
         for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
             out.write(json.dumps({"tap": round(at - started, 3), "ms": round(ms, 1)}) + "\n")
+        for queued, posted, answered, backend in chats.fake.deliveries:
+            out.write(
+                json.dumps(
+                    {
+                        "post": round(posted - started, 3),
+                        "queued_ms": round((posted - queued) * 1000, 1),
+                        "ms": round((answered - posted) * 1000, 1),
+                        "to": backend.rsplit(":", 1)[-1],
+                    }
+                )
+                + "\n"
+            )
         for at, call in chats.fake.timed_calls:
             out.write(json.dumps({"call": call.method, "at": round(at - started, 3)}) + "\n")
 
