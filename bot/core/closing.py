@@ -177,14 +177,18 @@ class Closing:
         await self._unstick(every=False)
         await self.show_unshown()
         closed: list[tuple[Chat, RoundResult]] = []
+        tried: set[int] = set()
         while True:  # a dead process's rounds of one writer batch may be hundreds due at once
             due = await ctx.store.due_rounds(ctx.clock.now(), SWEEP_BATCH)
+            # Rounds this sweep tried and left open are another shard's: read past them. Those
+            # closed meanwhile (this process's timers, another process) are not read again.
+            fresh = [r.id for r in due if r.id not in tried]
+            tried.update(fresh)
             # Several at once (as many as close_due lets): each close waits mostly on its
             # announcement (the platform's API).
-            outcomes = await asyncio.gather(*(self.close_due(r.id) for r in due))
-            now_closed = [outcome for outcome in outcomes if outcome is not None]
-            closed += now_closed
-            if len(due) < SWEEP_BATCH or not now_closed:  # none left, or none this one takes
+            outcomes = await asyncio.gather(*(self.close_due(round_id) for round_id in fresh))
+            closed += [outcome for outcome in outcomes if outcome is not None]
+            if len(due) < SWEEP_BATCH or not fresh:  # none left, or none this one takes
                 return closed
 
     async def _unstick(self, every: bool) -> None:

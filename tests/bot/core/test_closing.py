@@ -217,6 +217,35 @@ async def test_the_sweep_closes_more_rounds_than_one_batch(
     assert await world.store.due_rounds(world.clock.now()) == []
 
 
+async def test_the_sweep_goes_on_past_rounds_closed_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first rounds a sweep reads are closed meanwhile (by this process's own timers, or by
+    another process): it still closes the rest now, rather than at the next sweep, 5 s on."""
+    monkeypatch.setattr("bot.core.closing.SWEEP_BATCH", 4)
+    for n in range(11):
+        chat = ChatKey("console", f"room-{n}", f"Room {n}")
+        await world.relay.new_story(chat, ALICE, "Dragon")
+        await world.relay.continue_story(chat, ALICE)
+    world.clock.t += 121
+    read = world.store.due_rounds
+    reads = 0
+
+    async def closed_meanwhile(now: float, limit: int = 100) -> list[Round]:
+        nonlocal reads
+        due = await read(now, limit)
+        reads += 1
+        if reads == 1:  # a timer closes each of the first batch before the sweep gets to it
+            for round_ in due:
+                await world.relay.close_due(round_.id)
+        return due
+
+    monkeypatch.setattr(world.store, "due_rounds", closed_meanwhile)
+    closed = await world.relay.close_overdue()
+    assert len(closed) == 7
+    assert await read(world.clock.now()) == []
+
+
 async def test_recover_rearms_open_rounds(world: World) -> None:
     """At start-up every voting round's deadline is armed again."""
     await start_story(world)
