@@ -77,6 +77,7 @@ class Stage:
         self.chars = 0
         self.misses = 0
         self.hits = 0
+        self.replicas_of: dict[str, set[str]] = {}  # writer -> the replicas that served it
 
     def figures(self, seconds: float) -> dict[str, Any]:
         return {
@@ -84,6 +85,9 @@ class Stage:
             "chars_per_s": round(self.chars / seconds, 1),
             "ms": percentiles(self.ms),
             "served_after_a_load": self.misses,  # requests whose writer had to be loaded
+            # Writers whose requests were split over replicas: each replica loaded it and
+            # generated for fewer of its requests at once.
+            "writers_on_several_replicas": sum(len(r) > 1 for r in self.replicas_of.values()),
         }
 
 
@@ -113,6 +117,7 @@ async def on_fleet(
     stage.chars += sum(len(c["text"]) for c in answer["candidates"])
     stage.misses += load == "miss"
     stage.hits += load == "hit"
+    stage.replicas_of.setdefault(writer, set()).add(str(replica))
     return str(replica)
 
 
@@ -150,6 +155,7 @@ async def worker_stages(model: str, writers: list[str], args: argparse.Namespace
         )
         burst = stage.figures(time.monotonic() - started)
         burst["served_after_a_load"] = None  # the worker does not say
+        burst["writers_on_several_replicas"] = None
         quiet = Stage()
         for seed in range(args.quiet):
             await on_worker(client, quiet, "", seed, args.length)

@@ -11,7 +11,8 @@ Bot processes share it over HTTP (bot/fleet_client.py) instead of each starting 
          422 a writer that cannot be loaded (only its own requests fail); 500 anything else.
 
 The model id is how Serve routes a chat's writer to a replica that has it loaded (its LRU holds
-`max_loaded` writers, `@serve.multiplexed`): "base" for the base writer (""), else "writer:" and
+`max_loaded` writers, `@serve.multiplexed`), or, when none has, to the one replica it hashes to
+(engine/fleet_router.py): "base" for the base writer (""), else "writer:" and
 the writer's location percent-quoted (`model_id`; the bot spells it the same). A header that
 names another writer than the body is refused; a request without one is served unrouted. Each
 reply says which replica served it (X-Relaytale-Replica) and whether the writer had to be loaded
@@ -46,11 +47,13 @@ import ray
 import torch
 from ray import serve
 from ray.serve import Application
+from ray.serve.config import RequestRouterConfig
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from engine.checkpoint import Checkpoint
 from engine.errors import EngineError
+from engine.fleet_router import WriterRouter
 from engine.quantize import Quantize
 from engine.requests import Prompt
 from engine.service import BASE, RequestError, Worker, candidates_of, parse_generate
@@ -289,6 +292,11 @@ def application(options: FleetOptions) -> Application:
             },
             # A batch runs while the next one gathers: room for both on each replica.
             max_ongoing_requests=2 * options.max_batch,
+            # Each writer kept on one replica (engine/fleet_router.py). Serve's hint types every
+            # keyword of RequestRouterConfig as a dict.
+            request_router_config=RequestRouterConfig(
+                request_router_class=WriterRouter  # type: ignore[arg-type]
+            ),
         )
         .bind(options)
     )
