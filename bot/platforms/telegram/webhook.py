@@ -27,12 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import Update
 from telegram.ext import Application
 
 from bot.config import TelegramConfig
 from bot.core.router import CommandRouter
-from bot.platforms.telegram._compat import readable_update
+from bot.platforms.telegram._compat import read_update
 
 __all__ = ["SECRET_HEADER", "SECRET_VARIABLE", "Webhook", "secret_problem", "webhook_for"]
 
@@ -136,7 +135,7 @@ class Webhook:
             log.info("webhook: update %d was delivered before; skipped", update_id)
             return web.Response()
         # One the library cannot read is logged and replaced by a bare update, as in polling.
-        await self.app.update_queue.put(Update.de_json(readable_update(data), self.app.bot))
+        await self.app.update_queue.put(read_update(data, self.app.bot))
         return web.Response()
 
     async def _register(self) -> None:
