@@ -195,9 +195,9 @@ async def run(options: Options, config: Config) -> int:
 def settle_memory() -> None:
     """Leave what start-up built (modules, catalogues, config, the platforms' clients) out of
     every later full garbage collection: it lives as long as the process, and each full
-    collection would walk it again while every reply in flight waits (about 30 ms of the
-    50–100 ms ones measured under bench/cluster_load.py). Collected first, so that no start-up
-    garbage is kept."""
+    collection would walk it again while every reply in flight waits (under
+    bench/cluster_load.py they took 30–100 ms before, 11–67 ms after). Collected first, so
+    that no start-up garbage is kept."""
     gc.collect()
     gc.freeze()
 
