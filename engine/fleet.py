@@ -11,7 +11,7 @@ Bot processes share it over HTTP (bot/fleet_client.py) instead of each starting 
          422 a writer that cannot be loaded (only its own requests fail); 500 anything else.
 
 The model id is how Serve routes a chat's writer to a replica that has it loaded (its LRU holds
-`max_loaded` writers, `@serve.multiplexed`), or, when none has, to the one replica it hashes to
+`max_loaded` writers, `@serve.multiplexed`), or, when none has, to the one replica it is assigned
 (engine/fleet_router.py): "base" for the base writer (""), else "writer:" and
 the writer's location percent-quoted (`model_id`; the bot spells it the same). A header that
 names another writer than the body is refused; a request without one is served unrouted. Each
