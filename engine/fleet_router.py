@@ -29,7 +29,7 @@ from ray.serve.request_router import (
     RunningReplica,
 )
 
-__all__ = ["ASSIGNED_SECONDS", "WriterRouter", "assign"]
+__all__ = ["ASSIGNED_SECONDS", "Assignments", "WriterRouter", "assign"]
 
 ASSIGNED_SECONDS = 30.0  # how long an assignment holds while its replica has not reported it
 
