@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.records import Chat, RoundPlace, RoundSnapshot
-from storage._rounds import SQL_CANDIDATES, SQL_VOTES
+from storage._rounds import SQL_VOTES
 from storage._rows import (
+    CANDIDATE_COLUMNS,
     CHAT_COLUMNS,
     ROUND_COLUMNS,
     STORY_COLUMNS,
@@ -45,14 +46,20 @@ SQL_PLACE_OF_ROUND = f"""
 FROM rounds r JOIN stories s ON s.id = r.story_id JOIN chats c ON c.id = s.chat_id
 WHERE r.id = ?
 """
+# A round with its story's title and its candidates, one row per candidate (one row of NULL
+# candidate columns while it has none): candidates never change once written, so reading them
+# with the round saves a trip to the database on every vote.
 SQL_SNAPSHOT_ROUND = f"""
-SELECT {prefixed("r", ROUND_COLUMNS)}, s.title, r.revision
-FROM rounds r JOIN stories s ON s.id = r.story_id WHERE r.id = ?
+SELECT {prefixed("r", ROUND_COLUMNS)}, s.title, r.revision, {prefixed("c", CANDIDATE_COLUMNS)}
+FROM rounds r JOIN stories s ON s.id = r.story_id
+LEFT JOIN candidates c ON c.round_id = r.id
+WHERE r.id = ? ORDER BY c.ordinal
 """
 
 _CHAT_END = width(CHAT_COLUMNS)
 _STORY_END = _CHAT_END + width(STORY_COLUMNS)
 _ROUND_END = width(ROUND_COLUMNS)
+_CANDIDATE_START = _ROUND_END + 2  # after the story's title and the round's revision
 
 
 class LookupQueries:
@@ -78,16 +85,15 @@ class LookupQueries:
     async def round_snapshot(self, round_id: int) -> RoundSnapshot | None:
         """The round (read first: its revision is never newer than the votes read after it),
         its story's title, candidates and votes."""
-        row = await self._db.fetch_one(SQL_SNAPSHOT_ROUND, (round_id,))
-        if row is None:
+        rows = [tuple(row) for row in await self._db.fetch_all(SQL_SNAPSHOT_ROUND, (round_id,))]
+        if not rows:
             return None
-        values = tuple(row)
-        candidates = await self._db.fetch_all(SQL_CANDIDATES, (round_id,))
+        values = rows[0]
         votes = await self._db.fetch_all(SQL_VOTES, (round_id,))
         return RoundSnapshot(
             round=to_round(values[:_ROUND_END]),
             story_title=values[_ROUND_END],
-            candidates=[to_candidate(c) for c in candidates],
+            candidates=[to_candidate(r[_CANDIDATE_START:]) for r in rows if r[_CANDIDATE_START]],
             votes=[to_vote(v) for v in votes],
             revision=values[_ROUND_END + 1],
         )
