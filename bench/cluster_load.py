@@ -101,13 +101,16 @@ async def run_stage(
     takeover: dict[str, float] = {}
     down = (0.0, 0.0)  # while the killed process was down (monotonic)
     lags: list[float] = []
+    stolen: list[tuple[float, float]] = []
     lag: asyncio.Task[None] | None = None
+    steal: asyncio.Task[None] | None = None
     try:
         await asyncio.gather(*(listening(port) for port in ports))
         chats.fake.backends.extend(f"127.0.0.1:{port}" for port in ports)
         started = time.monotonic()
         no_full_collections()
         lag = asyncio.create_task(loop_lag(lags))
+        steal = asyncio.create_task(cpu_stolen(stolen))
         play = asyncio.create_task(chats.play_all())
         if kill:
             await chats.opened.wait()  # half the rounds are open
@@ -125,8 +128,9 @@ async def run_stage(
     finally:
         gc.unfreeze()
         gc.set_threshold(*COLLECTION_THRESHOLDS)
-        if lag is not None:
-            lag.cancel()
+        for task in (lag, steal):
+            if task is not None:
+                task.cancel()
         for bot in bots:
             if bot.poll() is None:
                 bot.send_signal(signal.SIGTERM)
@@ -143,7 +147,7 @@ async def run_stage(
     for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
         while_down[down[0] <= at < down[1]].append(ms)
     if args.timeline:
-        write_timeline(Path(f"{args.timeline}.{name}.jsonl"), chats, started, down)
+        write_timeline(Path(f"{args.timeline}.{name}.jsonl"), chats, started, down, stolen)
     return {
         "stage": name,
         "bot_processes": processes,
@@ -159,14 +163,25 @@ async def run_stage(
         # How late the bench's own loop woke (its members and fake Telegram share it): when
         # this is large, the figures above measure the bench, not the bots.
         "bench_loop_lag_ms": percentiles(lags),
+        # The machine's CPU taken by its hypervisor for other guests, each second of the stage.
+        "cpu_stolen_percent": stolen_summary(stolen),
+        "cpu_stolen_percent_one_down": stolen_summary(
+            [(at, share) for at, share in stolen if down[0] <= at < down[1]]
+        ),
         **outcome,
     }
 
 
-def write_timeline(path: Path, chats: Chats, started: float, down: tuple[float, float]) -> None:
+def write_timeline(
+    path: Path,
+    chats: Chats,
+    started: float,
+    down: tuple[float, float],
+    stolen: list[tuple[float, float]],
+) -> None:
     """Every tap (sent at, reply ms), every update POSTed (how long it waited for a sender, how
-    long the process took to answer, which process) and every call the bots made, in seconds
-    from the start: to see what the slow replies coincide with."""
+    long the process took to answer, which process), every call the bots made and each second's
+    stolen CPU, in seconds from the start: to see what the slow replies coincide with."""
     with path.open("w", encoding="utf-8") as out:
         # The wall-clock start, to line the timeline up with other logs (PostgreSQL's, vmstat).
         began = time.time() - (time.monotonic() - started)
@@ -187,6 +202,8 @@ def write_timeline(path: Path, chats: Chats, started: float, down: tuple[float, 
             )
         for at, call in chats.fake.timed_calls:
             out.write(json.dumps({"call": call.method, "at": round(at - started, 3)}) + "\n")
+        for at, share in stolen:
+            out.write(json.dumps({"stolen": round(share, 1), "at": round(at - started, 1)}) + "\n")
 
 
 COLLECTION_THRESHOLDS = gc.get_threshold()
@@ -208,6 +225,41 @@ async def loop_lag(lags: list[float], every: float = 0.05) -> None:
         asked = time.monotonic()
         await asyncio.sleep(every)
         lags.append((time.monotonic() - asked - every) * 1000)
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(all, stolen) CPU time of this machine since boot, in ticks; None off Linux. Steal is
+    time the hypervisor gave other guests while this one had work to run."""
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), ticks[7]
+
+
+async def cpu_stolen(shares: list[tuple[float, float]], every: float = 1.0) -> None:
+    """Each second, (when, % of the machine's CPU stolen by its hypervisor): on a shared
+    virtual machine it reached 20–40 % for half a minute, and no code wins that CPU back."""
+    before = cpu_times()
+    while before is not None:
+        await asyncio.sleep(every)
+        now = cpu_times()
+        assert now is not None
+        total = now[0] - before[0]
+        shares.append((time.monotonic(), 100 * (now[1] - before[1]) / total if total else 0.0))
+        before = now
+
+
+def stolen_summary(shares: list[tuple[float, float]]) -> dict[str, float | int]:
+    values = [share for _, share in shares]
+    if not values:
+        return {"n": 0}
+    return {
+        "mean": round(statistics.fmean(values), 1),
+        "max": round(max(values), 1),
+        "seconds_over_10": sum(value > 10 for value in values),
+    }
 
 
 async def log_what_is_slow(server: PostgresServer) -> None:
