@@ -16,7 +16,7 @@ the other (never at once: they would share the cores), for an equal-wall-time co
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
         [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--batch-size N] \
-        [--seq-len N]
+        [--seq-len N] [--precision float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         seq_len=spec.get("seq_len", 128),
         lr=spec.get("lr", TrainOptions.lr),
         warmup=spec.get("warmup", TrainOptions.warmup),
+        precision=spec.get("precision", TrainOptions.precision),
         samples=False,
         progress=False,
         device=spec.get("device"),
@@ -82,6 +83,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "lr": metrics["options"]["lr"],
         "warmup": metrics["options"]["warmup"],
         "seq_len": metrics["options"]["seq_len"],
+        "precision": metrics["options"]["precision"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
         "val_nats_per_char": round(metrics["val_nats_per_char"], 4),
         "val_bits_per_char": round(metrics["val_bits_per_char"], 4),
@@ -129,6 +131,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
     parser.add_argument("--batch-size", type=int, default=None, help="tracks per batch")
     parser.add_argument("--seq-len", type=int, default=None, help="characters per track")
+    parser.add_argument(
+        "--precision", choices=["float32", "bfloat16"], help="of each training step's forward"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -146,7 +151,7 @@ def main() -> int:
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
         base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}
-        for name in ("lr", "warmup", "batch_size", "seq_len"):
+        for name in ("lr", "warmup", "batch_size", "seq_len", "precision"):
             if getattr(args, name) is not None:
                 base[name] = getattr(args, name)
         # Keyed by the attention when several are compared; the plain layout otherwise.

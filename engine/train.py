@@ -106,6 +106,8 @@ class _Run:
     ) -> None:
         if options.epochs is not None and options.time_budget is not None:
             raise EngineError("give either epochs or a time budget, not both")
+        if options.precision not in ("float32", "bfloat16"):
+            raise EngineError(f"precision must be float32 or bfloat16, not {options.precision!r}")
         if options.epochs is None and options.time_budget is None:
             options = dataclasses.replace(options, epochs=DEFAULT_EPOCHS)
         self.batch_size = options.batch_size or BATCH_SIZE[options.mode]
@@ -261,7 +263,9 @@ class _Loop:
         Returns the cross-entropy (the anchor's pull is optimised but not reported)."""
         job, model = self.job, self.model
         state = carry_state(job.state, self.opt.state_reset, generator)  # None in window mode
-        _, loss, job.state = model(x, y, state, mode=self.opt.mode)  # loss: mean over targets
+        lower = self.opt.precision == "bfloat16"
+        with torch.autocast(job.device.type, dtype=torch.bfloat16, enabled=lower):
+            _, loss, job.state = model(x, y, state, mode=self.opt.mode)  # mean over targets
         assert loss is not None
         total = loss if job.anchor is None else loss + job.anchor.penalty(model)
         self.optimizer.zero_grad(set_to_none=True)

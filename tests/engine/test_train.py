@@ -35,6 +35,29 @@ def test_tiny_model_overfits_a_short_text(tmp_path: Path) -> None:
     assert evaluate(loaded.model, loaded.vocab, [TINY_TEXT])["nats_per_char"] < 0.15
 
 
+def test_bfloat16_steps_learn_and_keep_float32_weights(tmp_path: Path) -> None:
+    """precision="bfloat16" runs each step's forward under autocast: the tiny model still
+    learns the text by heart, and what it saves is float32 as ever."""
+    options = tiny_options(
+        epochs=40,
+        batch_size=4,
+        seq_len=16,
+        lr=1e-2,
+        model=dict(TINY_MODEL, window=2),
+        precision="bfloat16",
+    )
+    train([TINY_TEXT], tmp_path / "m", options)
+    loaded = checkpoint.load(tmp_path / "m")
+    tensors = loaded.model.state_dict().values()
+    assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float32}
+    assert evaluate(loaded.model, loaded.vocab, [TINY_TEXT])["nats_per_char"] < 0.3
+
+
+def test_an_unknown_precision_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="precision"):
+        train([TINY_TEXT], tmp_path / "m", tiny_options(epochs=1, precision="float8"))
+
+
 def test_window_mode_training_learns_textgenrnn_examples(tmp_path: Path) -> None:
     """--mode window trains on one-target windows and its held-out loss goes down."""
     text = TINY_TEXT.replace(". ", ".\n")
