@@ -59,7 +59,9 @@ def assign(model_id: str, loaded: dict[str, set[str]], assigned: Assignments, no
 
 class WriterRouter(FIFOMixin, MultiplexMixin, RequestRouter):
     """First the replicas that have the writer loaded, else the one it is assigned; then the
-    others."""
+    others. The mixins are Serve's own: a replica that has room is handed a waiting request for
+    a writer it holds first (FIFOMixin, by MultiplexMixin's index of which replica holds which
+    writer), else the oldest one."""
 
     def initialize_state(self, **kwargs: Any) -> None:
         self._assigned: Assignments = {}

@@ -263,8 +263,8 @@ class _Loop:
         Returns the cross-entropy (the anchor's pull is optimised but not reported)."""
         job, model = self.job, self.model
         state = carry_state(job.state, self.opt.state_reset, generator)  # None in window mode
-        lower = self.opt.precision == "bfloat16"
-        with torch.autocast(job.device.type, dtype=torch.bfloat16, enabled=lower):
+        in_bfloat16 = self.opt.precision == "bfloat16"
+        with torch.autocast(job.device.type, dtype=torch.bfloat16, enabled=in_bfloat16):
             _, loss, job.state = model(x, y, state, mode=self.opt.mode)  # mean over targets
         assert loss is not None
         total = loss if job.anchor is None else loss + job.anchor.penalty(model)
