@@ -27,6 +27,8 @@ from bot.core.views import Actor, ChatKey, RoundResult, SettingsView, TrainingNe
 # with none recorded, the process that opened it is taken to have died and another posts it.
 # Posting is one or two API calls, but Telegram's and Discord's rate limits can hold them.
 SHOW_GRACE = 60.0
+# How many rounds' chats a process remembers (a few bytes each; the oldest are forgotten first).
+ROUND_OWNERS_KEPT = 10_000
 
 NO_STORY = N_("There is no story here yet. Start one with /story new <title>.")
 
@@ -58,6 +60,10 @@ class Context:
     shared_database: bool = False
     ballot_boxes: dict[str, BallotBox] = field(default_factory=dict)
     _languages: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # The chat of each round seen lately: a round never changes chats, and a tap names its
+    # round after the platform has read the chat's open round, so checking that the round is
+    # the chat's costs no second read.
+    _round_owners: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     # -- chats and permissions ----------------------------------------------------------------
 
@@ -88,7 +94,23 @@ class Context:
 
     async def place(self, key: ChatKey) -> RoundPlace | None:
         """The chat, its open story and that story's open round; None for a chat never seen."""
-        return await self.store.place_of_chat(key.platform, key.external_id)
+        place = await self.store.place_of_chat(key.platform, key.external_id)
+        if place is not None:
+            self.remember_round(place)
+        return place
+
+    def remember_round(self, place: RoundPlace) -> None:
+        """Note whose round the place's round is (see owns_round)."""
+        if place.round is None:
+            return
+        owners = self._round_owners
+        if len(owners) >= ROUND_OWNERS_KEPT and place.round.id not in owners:
+            del owners[next(iter(owners))]  # the oldest noted
+        owners[place.round.id] = (place.chat.platform, place.chat.external_id)
+
+    def owns_round(self, key: ChatKey, round_id: int) -> bool:
+        """Whether the round is known, without a read, to be one of the chat's."""
+        return self._round_owners.get(round_id) == (key.platform, key.external_id)
 
     async def open_story(self, key: ChatKey) -> tuple[RoundPlace, Story]:
         """Where the chat stands, refusing a chat without an open story."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.ports import Store
-from tests.storage.helpers import T0, WRITER, verdict, voting_round
+from tests.storage.helpers import T0, WRITER, cand, new_story, verdict, voting_round
 
 
 async def test_place_of_chat_is_the_chat_its_open_story_and_its_open_round(store: Store) -> None:
@@ -41,3 +41,28 @@ async def test_round_snapshot_has_what_members_see_and_a_revision_that_moves(
     assert after is not None and [(v.member_id, v.ordinal) for v in after.votes] == [("m1", 2)]
     assert after.revision > before.revision
     assert await store.round_snapshot(9999) is None
+
+
+async def test_round_snapshot_keeps_candidates_and_votes_apart_in_their_orders(
+    store: Store,
+) -> None:
+    """A round still being written shows neither; then each candidate once by ordinal and each
+    vote once in the order cast, however many of each there are."""
+    story = await new_story(store)
+    bare = await store.create_round(story.id, "u1", "U1", T0)
+    empty = await store.round_snapshot(bare.id)
+    assert empty is not None and (empty.candidates, empty.votes) == ([], [])
+    assert empty.round == bare and empty.story_title == "Dragon"
+    await store.add_candidates(bare.id, [cand(f"text {i}") for i in (1, 2, 3, 4)], 9)
+    await store.open_voting(bare.id, T0 + 60)
+    for member, ordinal, at in (("m2", 4, T0 + 1), ("m1", 1, T0 + 2), ("m0", 1, T0 + 3)):
+        await store.cast_vote(bare.id, member, member.upper(), ordinal, at)
+    seen = await store.round_snapshot(bare.id)
+    assert seen is not None
+    shown = [(c.ordinal, c.text) for c in seen.candidates]
+    assert shown == [(i, f"text {i}") for i in (1, 2, 3, 4)]
+    assert [(v.member_id, v.ordinal, v.cast_at) for v in seen.votes] == [
+        ("m2", 4, T0 + 1),
+        ("m1", 1, T0 + 2),
+        ("m0", 1, T0 + 3),
+    ]

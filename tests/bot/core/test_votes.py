@@ -15,6 +15,7 @@ from bot.config import NovelsConfig, RelayConfig
 from bot.core.errors import RelayError
 from bot.core.relay import Relay
 from bot.core.router import CommandRouter
+from bot.core.views import ChatKey
 from storage import Database
 from tests.bot.conftest import (
     ALICE,
@@ -80,6 +81,8 @@ async def test_a_button_tap_costs_the_budget_with_its_check(counted: Counted) ->
     first = await counted.relay.toggle_vote(CHAT, CAROL, 2, open_round.id)
     calls, writes = cost()
     assert calls <= MAX_CALLS and writes == MAX_WRITES, counted.store.calls
+    # The check read the round as the chat's: the tap does not look up whose it is again.
+    assert counted.store.calls == ["place_of_chat", "toggle_vote", "round_snapshot"]
     assert first.change.current == 2
     again = await counted.relay.toggle_vote(CHAT, CAROL, 2, open_round.id)
     assert again.change.current is None and again.view.total_votes == 0
@@ -134,6 +137,22 @@ async def test_vote_after_close_refused(world: World) -> None:
     await world.relay.close_round(CHAT, MOD)
     with pytest.raises(RelayError, match="closed"):
         await world.relay.vote(CHAT, BOB, 1, round_id=opened.view.id)
+
+
+async def test_a_vote_naming_another_chats_round_is_refused_whatever_was_seen(
+    world: World,
+) -> None:
+    """Whose a round is, once read, is remembered: it lets this chat's taps skip the lookup and
+    never lets another chat vote in it."""
+    other = ChatKey("console", "other-chat", "Other chat")
+    await start_story(world)
+    opened = await world.relay.continue_story(CHAT, ALICE)
+    assert await world.relay.open_round(CHAT) is not None  # read as this chat's
+    with pytest.raises(RelayError, match="another chat"):
+        await world.relay.vote(other, BOB, 1, round_id=opened.view.id)
+    with pytest.raises(RelayError, match="does not exist"):
+        await world.relay.vote(CHAT, BOB, 1, round_id=opened.view.id + 1)
+    assert (await world.relay.current_round(CHAT)).total_votes == 0
 
 
 async def test_quorum_closes_early(world: World) -> None:
