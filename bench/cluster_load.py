@@ -104,10 +104,12 @@ async def run_stage(
     stolen: list[tuple[float, float]] = []
     lag: asyncio.Task[None] | None = None
     steal: asyncio.Task[None] | None = None
+    bot_cpu = 0.0  # seconds of CPU the bot processes used while the chats played
     try:
         await asyncio.gather(*(listening(port) for port in ports))
         chats.fake.backends.extend(f"127.0.0.1:{port}" for port in ports)
         started = time.monotonic()
+        bot_cpu -= sum(process_cpu_seconds(bot.pid) for bot in bots)
         no_full_collections()
         lag = asyncio.create_task(loop_lag(lags))
         steal = asyncio.create_task(cpu_stolen(stolen))
@@ -116,15 +118,18 @@ async def run_stage(
             await chats.opened.wait()  # half the rounds are open
             takeover["killed_at"] = time.time()
             down_since = time.monotonic()
+            bot_cpu += process_cpu_seconds(bots[-1].pid)
             bots[-1].send_signal(signal.SIGKILL)
             bots[-1].wait()
             await asyncio.sleep(args.down_seconds)
             bots[-1] = start_bot(configs[-1], db, logs[-1])
             await listening(ports[-1])
+            bot_cpu -= process_cpu_seconds(bots[-1].pid)  # its start-up is not the chats' load
             takeover["restarted_at"] = time.time()
             down = (down_since, time.monotonic())
         await play
         elapsed = time.monotonic() - started
+        bot_cpu += sum(process_cpu_seconds(bot.pid) for bot in bots)
     finally:
         gc.unfreeze()
         gc.set_threshold(*COLLECTION_THRESHOLDS)
@@ -158,6 +163,9 @@ async def run_stage(
         "vote_reply_ms_all_up": percentiles(while_down[False]),
         "vote_reply_ms_one_down": percentiles(while_down[True]),
         "continue_ms": percentiles(chats.continue_ms),
+        # The bot processes' own CPU (not their writer workers'), in all and per update POST.
+        "bot_cpu_seconds": round(bot_cpu, 1),
+        "bot_cpu_ms_per_post": round(1000 * bot_cpu / max(1, len(chats.fake.deliveries)), 2),
         "member_retries": chats.retries,
         "round_ends_never_shown": chats.ends_unseen,
         # How late the bench's own loop woke (its members and fake Telegram share it): when
@@ -238,6 +246,16 @@ def cpu_times() -> tuple[int, int] | None:
     return sum(ticks), ticks[7]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far, its children not counted (the
+    writer worker); 0.0 off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 async def cpu_stolen(shares: list[tuple[float, float]], every: float = 1.0) -> None:
     """Each second, (when, % of the machine's CPU stolen by its hypervisor): on a shared
     virtual machine it reached 20–40 % for half a minute, and no code wins that CPU back."""
@@ -309,6 +327,12 @@ async def main() -> None:
     parser.add_argument(
         "--no-kill", action="store_true", help="keep both PostgreSQL processes up throughout"
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the bot processes' event loop (RELAYTALE_EVENT_LOOP)",
+    )
     parser.add_argument("--model", default="weights/default")
     parser.add_argument("--stages", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument(
@@ -319,6 +343,7 @@ async def main() -> None:
         help="copy PostgreSQL's log here, with slow statements, autovacuum and checkpoints in it",
     )
     args = parser.parse_args()
+    os.environ["RELAYTALE_EVENT_LOOP"] = args.event_loop  # the bot processes inherit it
     results = []
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         folder = Path(tmp)

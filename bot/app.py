@@ -343,6 +343,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     # Ctrl-C or SIGTERM end the session; open rounds stay in the database.
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run(options, config))
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=event_loop()) as loop:
+        return loop.run(run(options, config))
     return 0
+
+
+def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a dependency on Linux and macOS), else
+    asyncio's own (None); `RELAYTALE_EVENT_LOOP=asyncio` asks for asyncio's anyway. A vote on
+    Telegram is mostly trips over sockets (the webhook, PostgreSQL, the Bot API): py-spy found
+    asyncio's own frames (the loop, its sockets' writes) in a third of a bot process's samples
+    under bench/cluster_load.py."""
+    if os.environ.get("RELAYTALE_EVENT_LOOP", "uvloop") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

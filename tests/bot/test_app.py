@@ -11,12 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Options, choose_platforms, run
+from bot.app import Options, choose_platforms, event_loop, run
 from bot.config import parse_config
 from tests.bot.platforms.discord.fake_discord import FakeDiscord, Member
 from tests.bot.platforms.telegram.fake_bot_api import TOKEN, FakeBotAPI, private, user
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop is not installed on Windows")
+def test_the_bot_runs_on_uvloop_unless_asked_for_asyncios_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvloop's loop by default (the console tests run `python -m bot` on it, worker and all);
+    RELAYTALE_EVENT_LOOP=asyncio asks for asyncio's own."""
+    import uvloop
+
+    monkeypatch.delenv("RELAYTALE_EVENT_LOOP", raising=False)
+    assert event_loop() is uvloop.new_event_loop
+    monkeypatch.setenv("RELAYTALE_EVENT_LOOP", "asyncio")
+    assert event_loop() is None
 
 
 @pytest.mark.parametrize(
