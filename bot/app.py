@@ -343,12 +343,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     # Ctrl-C or SIGTERM end the session; open rounds stay in the database.
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=event_loop()) as loop:
-        return loop.run(run(options, config))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=loop_factory()) as runner,
+    ):
+        return runner.run(run(options, config))
     return 0
 
 
-def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (a dependency on Linux and macOS), else
     asyncio's own (None); `RELAYTALE_EVENT_LOOP=asyncio` asks for asyncio's anyway. A vote on
     Telegram is mostly trips over sockets (the webhook, PostgreSQL, the Bot API): py-spy found

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Options, choose_platforms, event_loop, run
+from bot.app import Options, choose_platforms, loop_factory, run
 from bot.config import parse_config
 from tests.bot.platforms.discord.fake_discord import FakeDiscord, Member
 from tests.bot.platforms.telegram.fake_bot_api import TOKEN, FakeBotAPI, private, user
@@ -28,9 +28,9 @@ def test_the_bot_runs_on_uvloop_unless_asked_for_asyncios_loop(
     import uvloop
 
     monkeypatch.delenv("RELAYTALE_EVENT_LOOP", raising=False)
-    assert event_loop() is uvloop.new_event_loop
+    assert loop_factory() is uvloop.new_event_loop
     monkeypatch.setenv("RELAYTALE_EVENT_LOOP", "asyncio")
-    assert event_loop() is None
+    assert loop_factory() is None
 
 
 @pytest.mark.parametrize(
