@@ -146,11 +146,15 @@ async def run_stage(
                 bot.kill()
         await chats.fake.close()
     outcome = await count_outcome(db, chats, takeover)
+
     # Vote replies by whether the tap was sent while one process was down (its load on the other;
     # a tap sent to the killed one is retried on the other, as a load balancer does).
+    def was_down(at: float) -> bool:
+        return down[0] <= at < down[1]
+
     while_down: dict[bool, list[float]] = {False: [], True: []}
     for ms, at in zip(chats.vote_ms, chats.vote_started, strict=True):
-        while_down[down[0] <= at < down[1]].append(ms)
+        while_down[was_down(at)].append(ms)
     if args.timeline:
         write_timeline(Path(f"{args.timeline}.{name}.jsonl"), chats, started, down, stolen)
     return {
@@ -174,7 +178,7 @@ async def run_stage(
         # The machine's CPU taken by its hypervisor for other guests, each second of the stage.
         "cpu_stolen_percent": stolen_summary(stolen),
         "cpu_stolen_percent_one_down": stolen_summary(
-            [(at, share) for at, share in stolen if down[0] <= at < down[1]]
+            [(at, share) for at, share in stolen if was_down(at)]
         ),
         **outcome,
     }

@@ -54,6 +54,7 @@ from engine.progress import Progress
 from engine.train_options import (
     BATCH_SIZE,
     DEFAULT_EPOCHS,
+    PRECISIONS,
     ProgressCallback,
     TrainOptions,
 )
@@ -106,8 +107,8 @@ class _Run:
     ) -> None:
         if options.epochs is not None and options.time_budget is not None:
             raise EngineError("give either epochs or a time budget, not both")
-        if options.precision not in ("float32", "bfloat16"):
-            raise EngineError(f"precision must be float32 or bfloat16, not {options.precision!r}")
+        if options.precision not in PRECISIONS:
+            raise EngineError(f"precision must be one of {PRECISIONS}, not {options.precision!r}")
         if options.epochs is None and options.time_budget is None:
             options = dataclasses.replace(options, epochs=DEFAULT_EPOCHS)
         self.batch_size = options.batch_size or BATCH_SIZE[options.mode]

@@ -56,6 +56,9 @@ ANCHOR_CHARS = 10_000
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
+PRECISIONS = ("float32", "bfloat16")  # what a training step's forward may compute in
+
+
 @dataclass
 class TrainOptions:
     """Everything a run needs besides its text; JSON-friendly so it is kept in metrics.json."""
@@ -74,8 +77,9 @@ class TrainOptions:
     clip: float = 1.0  # max gradient norm
     min_char_count: int = 1
     hangul: str = "syllables"  # a new vocabulary's Hangul: "syllables" or "jamo" (engine/vocab.py)
-    # "bfloat16": each training step's forward under autocast (bfloat16 matrix products, on CPUs
-    # with AVX512-BF16 or a GPU); weights, optimizer and evaluations stay float32.
+    # One of PRECISIONS. "bfloat16": each training step's forward under autocast (bfloat16
+    # matrix products, on CPUs with AVX512-BF16 or a GPU); weights, optimizer and evaluations
+    # stay float32.
     precision: str = "float32"
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of a new model
     device: str | None = None
