@@ -9,14 +9,15 @@
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
 `--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
 at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout` / `--rnn-type` /
-`--rnn-layers`; `--lr`, `--warmup`, `--batch-size` and `--seq-len` change the recipe.
+`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--batch-size` and `--seq-len` change the
+recipe, and `--seed` the draw (0 unless given).
 Several values (`--attention vector query`) run each in turn under the same budget, one after
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
-        [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--batch-size N] \
-        [--seq-len N] [--precision float32|bfloat16]
+        [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--weight-decay WD] \
+        [--batch-size N] [--seq-len N] [--precision float32|bfloat16] [--seed N]
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         seq_len=spec.get("seq_len", 128),
         lr=spec.get("lr", TrainOptions.lr),
         warmup=spec.get("warmup", TrainOptions.warmup),
+        weight_decay=spec.get("weight_decay", TrainOptions.weight_decay),
         precision=spec.get("precision", TrainOptions.precision),
         samples=False,
         progress=False,
@@ -82,6 +84,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "batch_size": metrics["options"]["batch_size"],
         "lr": metrics["options"]["lr"],
         "warmup": metrics["options"]["warmup"],
+        "weight_decay": metrics["options"]["weight_decay"],
+        "seed": metrics["options"]["seed"],
         "seq_len": metrics["options"]["seq_len"],
         "precision": metrics["options"]["precision"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
@@ -129,6 +133,8 @@ def main() -> int:
     parser.add_argument("--rnn-layers", type=int, default=None, help="(all runs)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (all runs)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
+    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW's (all runs)")
+    parser.add_argument("--seed", type=int, default=None, help="of every run (default 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="tracks per batch")
     parser.add_argument("--seq-len", type=int, default=None, help="characters per track")
     parser.add_argument(
@@ -151,7 +157,7 @@ def main() -> int:
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
         base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}
-        for name in ("lr", "warmup", "batch_size", "seq_len", "precision"):
+        for name in ("lr", "warmup", "weight_decay", "seed", "batch_size", "seq_len", "precision"):
             if getattr(args, name) is not None:
                 base[name] = getattr(args, name)
         # Keyed by the attention when several are compared; the plain layout otherwise.

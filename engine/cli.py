@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, default=128)
     train.add_argument("--lr", type=float, default=4e-3)
     train.add_argument(
+        "--weight-decay", type=float, default=0.0, help="AdamW's decoupled decay (0: Adam)"
+    )
+    train.add_argument(
         "--min-char-count",
         type=int,
         default=1,

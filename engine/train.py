@@ -7,11 +7,12 @@ new:        a fresh vocabulary from the training text and a fresh model (seeded)
 
 Stream mode reads the text as contiguous tracks and carries the state (detached) from batch to
 batch, as evaluation and generation carry it along a text; window mode trains textgenrnn's
-one-target windows. Adam (momentum 0.9) with a learning rate that decays linearly to 0 over the
-planned epochs, or over the time budget by elapsed time; gradient clipping; a checkpoint, the
-validation loss and a sample at temperatures 0.2/0.5/1.0 after every epoch. Epoch e draws its
-batches from a generator seeded by (seed, e), so the same seed and data give bit-identical
-weights on the CPU, and a resumed run gives the weights of an uninterrupted one.
+one-target windows. Adam (momentum 0.9; AdamW's decoupled weight decay when asked) with a
+learning rate that decays linearly to 0 over the planned epochs, or over the time budget by
+elapsed time; gradient clipping; a checkpoint, the validation loss and a sample at temperatures
+0.2/0.5/1.0 after every epoch. Epoch e draws its batches from a generator seeded by (seed, e),
+so the same seed and data give bit-identical weights on the CPU, and a resumed run gives the
+weights of an uninterrupted one.
 
 A fine-tune adds what keeps it from forgetting (see train_options.py): replay documents mixed
 into every epoch, an L2 anchor to the starting weights, and evaluation points that keep the best
@@ -144,7 +145,7 @@ class _Run:
         if opt.mode == "stream" and model.config.rnn_bidirectional:
             raise EngineError("a bidirectional model can only be trained in window mode")
         stream = encode(train_docs, vocab)
-        optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
         if resume is not None:
             ckpt.load_optimizer_tensors(optimizer, resume.tensors)
         metrics.update(vocab_size=len(vocab), device=str(self.device), finished=False)

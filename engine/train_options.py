@@ -75,6 +75,8 @@ class TrainOptions:
     # The learning rate rises linearly over this fraction of the run, then decays linearly to 0.
     warmup: float = 0.0
     clip: float = 1.0  # max gradient norm
+    # Decoupled weight decay (AdamW) of every weight, per step times the learning rate; 0: Adam.
+    weight_decay: float = 0.0
     min_char_count: int = 1
     hangul: str = "syllables"  # a new vocabulary's Hangul: "syllables" or "jamo" (engine/vocab.py)
     # One of PRECISIONS. "bfloat16": each training step's forward under autocast (bfloat16

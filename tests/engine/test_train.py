@@ -58,6 +58,19 @@ def test_an_unknown_precision_is_refused(tmp_path: Path) -> None:
         train([TINY_TEXT], tmp_path / "m", tiny_options(epochs=1, precision="float8"))
 
 
+def test_weight_decay_shrinks_the_weights_and_is_kept_in_the_metrics(tmp_path: Path) -> None:
+    """AdamW's decoupled decay pulls every weight toward zero: the same run with it ends with
+    smaller weights than without; the metrics keep the value it ran with."""
+    norms = {}
+    for decay in (0.0, 1.0):
+        folder = tmp_path / f"wd{decay}"
+        train([TINY_TEXT], folder, tiny_options(epochs=6, weight_decay=decay))
+        norms[decay] = sum(float(w.square().sum()) for w in _weights(folder).values())
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["options"]["weight_decay"] == decay
+    assert norms[1.0] < 0.9 * norms[0.0]
+
+
 def test_window_mode_training_learns_textgenrnn_examples(tmp_path: Path) -> None:
     """--mode window trains on one-target windows and its held-out loss goes down."""
     text = TINY_TEXT.replace(". ", ".\n")
