@@ -139,6 +139,7 @@ async def run(options: Options, config: Config) -> int:
             shared_database=isinstance(db, PostgresDatabase),
         )
         router = CommandRouter(relay)
+        await relay.start()
 
         async def round_due(round_id: int) -> None:
             await relay.close_due(round_id)  # the end is announced by the core

@@ -4,7 +4,7 @@ SQL both understand; each database runs them its own way."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -57,4 +57,14 @@ class SqlDatabase(Protocol):
         """One statement that writes and returns (... RETURNING), atomic by itself: no
         transaction is opened around it, so it costs one trip to the database. Only for a
         statement that reads nothing it then relies on; its first row, or None."""
+        ...
+
+    def listen(self, channel: str, heard: Callable[[str | None], None]) -> None:
+        """Hear what other processes tell on `channel` (storage/_listening.py): `heard(payload)`
+        for each notice, `heard(None)` when notices may have been missed. One process alone on
+        the database (SQLite) has nobody to hear."""
+        ...
+
+    def hearing(self, channel: str) -> bool:
+        """Whether every notice on `channel` is heard now (always, with nobody to hear)."""
         ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.core.ports import StoreConflict
 from bot.core.records import Chat, ChatSettings, Line, LineKind, Story
 from storage._rows import (
@@ -25,6 +27,9 @@ ON CONFLICT (platform, external_id) DO UPDATE
         server = CASE WHEN excluded.server <> '' THEN excluded.server ELSE chats.server END
 RETURNING {CHAT_COLUMNS}
 """
+# What PostgreSQL's trigger of migration 0009 tells, with the chat's id, when its language changes.
+LANGUAGE_CHANNEL = "relaytale_chat_language"
+
 SQL_GET_CHAT = f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?"
 SQL_CHAT_SETTINGS = f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = ?"
 SQL_UPDATE_SETTINGS = (
@@ -137,6 +142,19 @@ class StoryQueries:
         )
         if changed == 0:
             raise NotFound(f"chat {chat_id}")
+
+    async def watch_languages(self, changed: Callable[[int | None], None]) -> None:
+        """`changed(chat_id)` when any process changes a chat's language (a trigger tells, on
+        PostgreSQL), `changed(None)` when changes may have been missed; see hears_languages."""
+
+        def heard(payload: str | None) -> None:
+            changed(None if payload is None else int(payload))
+
+        self._db.listen(LANGUAGE_CHANNEL, heard)
+
+    def hears_languages(self) -> bool:
+        """Whether every change of a chat's language is heard now."""
+        return self._db.hearing(LANGUAGE_CHANNEL)
 
     # -- stories ------------------------------------------------------------------------------
 

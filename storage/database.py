@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -312,6 +312,14 @@ class Database:
                 raise StorageError("the database is not open")
             rows = await conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
+
+    # -- notices: one process alone on the file has nobody to hear --------------------------------
+
+    def listen(self, channel: str, heard: Callable[[str | None], None]) -> None:
+        """Nothing to hear: this process makes every change to the file itself."""
+
+    def hearing(self, channel: str) -> bool:
+        return True
 
     # -- backups ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bot.core.ports import StoreUnavailable
+from storage._listening import Listener
 from storage._sql import Params, Row
 from storage.database import find_migrations
 from storage.errors import SchemaError, StorageError
@@ -160,6 +161,7 @@ class PostgresDatabase:
         self.max_size = max_size
         self.migrations_dir = migrations_dir
         self._pool: asyncpg.Pool | None = None
+        self._listeners: dict[str, Listener] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -182,6 +184,9 @@ class PostgresDatabase:
         return self
 
     async def close(self) -> None:
+        listeners, self._listeners = list(self._listeners.values()), {}
+        for listener in listeners:
+            await listener.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -270,3 +275,16 @@ class PostgresDatabase:
         transaction nor the writers' lock (one round trip)."""
         async with _answered(self.url):
             return await self.pool.fetchrow(dollar_params(sql), *params)
+
+    # -- notices from other processes ------------------------------------------------------------
+
+    def listen(self, channel: str, heard: Callable[[str | None], None]) -> None:
+        """Hear `channel`'s notices on a connection of their own (storage/_listening.py), until
+        the database is closed."""
+        if channel not in self._listeners:
+            self._listeners[channel] = Listener(self.url, channel, heard)
+            self._listeners[channel].start()
+
+    def hearing(self, channel: str) -> bool:
+        listener = self._listeners.get(channel)
+        return listener is not None and listener.hearing

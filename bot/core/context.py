@@ -59,7 +59,12 @@ class Context:
     # another's work in progress, so only what has gone silent is taken over.
     shared_database: bool = False
     ballot_boxes: dict[str, BallotBox] = field(default_factory=dict)
-    _languages: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # Each chat's language as last read, by (platform, chat, platform's language): (chat id,
+    # language). Kept and served only while the store hears every change of a language (other
+    # processes' too); `_language_news` counts forgettings, so that a read that raced one is
+    # not kept.
+    _languages: dict[tuple[str, str, str], tuple[int, str]] = field(default_factory=dict)
+    _language_news: int = 0
     # The chat of each round seen lately: a round never changes chats, and a tap names its
     # round after the platform has read the chat's open round, so checking that the round is
     # the chat's costs no second read.
@@ -141,9 +146,12 @@ class Context:
     async def language(self, key: ChatKey) -> str:
         """The chat's language: its /settings set language (the starter's, when the story began),
         else the platform's idea of the chat (a server's locale), else relay.language."""
-        cached = self._languages.get((key.platform, key.external_id, key.language))
+        where = (key.platform, key.external_id, key.language)
+        trusted = self.store.hears_languages()
+        cached = self._languages.get(where) if trusted else None
         if cached is not None:
-            return cached
+            return cached[1]
+        news = self._language_news
         chat = await self.store.find_chat(key.platform, key.external_id)
         own = await self.store.chat_settings(chat.id) if chat else None
         chosen = (
@@ -151,12 +159,27 @@ class Context:
             or self.spoken(key.language)
             or self.rules.language
         )
-        if chat is not None:
-            self._languages[(key.platform, key.external_id, key.language)] = chosen
+        if chat is not None and trusted and news == self._language_news:
+            self._languages[where] = (chat.id, chosen)
         return chosen
 
+    async def watch_languages(self) -> None:
+        """Hear the changes of chats' languages other processes make (before the first
+        command: until then, and whenever the store does not hear them, nothing is cached)."""
+        await self.store.watch_languages(self.language_changed)
+
+    def language_changed(self, chat_id: int | None) -> None:
+        """A chat's language changed (None: any chat's may have)."""
+        self._language_news += 1
+        if chat_id is None:
+            self._languages.clear()
+            return
+        for where in [k for k, (cached_id, _) in self._languages.items() if cached_id == chat_id]:
+            del self._languages[where]
+
     def forget_language(self, key: ChatKey) -> None:
-        """The chat's language may have changed."""
+        """The chat's language may have changed (this process changed it)."""
+        self._language_news += 1
         for cached in [k for k in self._languages if k[:2] == (key.platform, key.external_id)]:
             del self._languages[cached]
 

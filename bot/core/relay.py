@@ -214,6 +214,11 @@ class Relay:
         """The scheduler's wake-up for a round's deadline."""
         return await self._closing.close_due(round_id)
 
+    async def start(self) -> None:
+        """Before the first command: hear what other processes change that this one keeps in
+        memory (chats' languages)."""
+        await self.ctx.watch_languages()
+
     async def recover(self) -> list[tuple[Chat, RoundResult]]:
         """At start-up: rounds that ended while the bot was down close now."""
         return await self._closing.recover()

@@ -4,6 +4,7 @@ interaction costs (the store itself is the real SqlStore on a real file)."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,8 +12,8 @@ from storage import Database, Session, SqlStore
 
 
 class CountingStore:
-    """Every awaited store method is counted by name; writes are counted as the Database's
-    write transactions."""
+    """Every awaited store method is counted by name (plain ones are not); writes are counted
+    as the Database's write transactions."""
 
     def __init__(self, db: Database) -> None:
         self._store = SqlStore(db)
@@ -30,7 +31,7 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._store, name)
-        if not callable(method):
+        if not inspect.iscoroutinefunction(method):  # a plain attribute or a question
             return method
 
         async def counted(*args: Any, **kwargs: Any) -> Any:

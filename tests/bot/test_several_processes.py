@@ -6,9 +6,11 @@ carried out by one process, a periodic job runs once per interval."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +18,7 @@ from bot.announce import Announcers
 from bot.config import NovelsConfig, RelayConfig, TrainingConfig
 from bot.core.context import SHOW_GRACE
 from bot.core.errors import RelayError
+from bot.core.ports import StoreUnavailable
 from bot.core.records import Chat
 from bot.core.relay import Relay
 from bot.core.router import STORE_UNAVAILABLE, CommandRouter
@@ -35,7 +38,10 @@ from tests.bot.conftest import (
     FakeTrainer,
     FakeWriter,
 )
+from tests.bot.counting import CountingStore
 from tests.postgres_server import PostgresServer, new_database
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -301,3 +307,74 @@ async def test_votes_racing_a_close_are_counted_or_refused(cluster: Cluster) -> 
     snapshot = await second.relay.ctx.store.round_snapshot(round_id)
     assert snapshot is not None
     assert {v.member_id for v in snapshot.votes} == acknowledged | {"bob"}
+
+
+async def heard_in_time(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> bool:
+    """Whether `check` comes true within `seconds` (a notice crosses processes at once, but
+    not synchronously)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_a_language_set_on_one_process_is_spoken_by_the_others(cluster: Cluster) -> None:
+    """Each process keeps a chat's language in memory; when a moderator changes it through one,
+    the others speak the new one too, and they keep it in memory again."""
+    first, second = cluster.processes
+    for process in cluster.processes:
+        await process.relay.start()
+    assert await heard_in_time(lambda: hearing(cluster))
+    await first.relay.new_story(CHAT, ALICE, "Dragon")
+    assert await second.relay.language(CHAT) == "en"  # read once, then kept
+    await first.relay.change_setting(CHAT, "language", "ko")
+
+    async def second_speaks_korean() -> bool:
+        return await second.relay.language(CHAT) == "ko"
+
+    assert await heard_in_time(second_speaks_korean)
+    reads = await counted_reads(second, CHAT)
+    assert reads == 0  # kept in memory again
+
+
+async def test_while_the_database_is_out_of_reach_no_language_is_kept(cluster: Cluster) -> None:
+    """A change told while a process could not hear it (a restart of PostgreSQL) is not missed:
+    not hearing, the process reads the language each time; hearing again, it keeps it."""
+    first, second = cluster.processes
+    await second.relay.start()
+    assert await heard_in_time(lambda: hearing(cluster, [second]))
+    await first.relay.new_story(CHAT, ALICE, "Dragon")
+    assert await second.relay.language(CHAT) == "en"
+    cluster.server.restart()
+    # Each pooled connection may fail once after the restart (the member is asked to try again).
+    await after_a_restart(lambda: first.relay.change_setting(CHAT, "language", "ko"))
+    assert await after_a_restart(lambda: second.relay.language(CHAT)) == "ko"
+    assert await heard_in_time(lambda: hearing(cluster, [second]))
+    assert await second.relay.language(CHAT) == "ko"
+    assert await counted_reads(second, CHAT) == 0
+
+
+async def after_a_restart(call: Callable[[], Awaitable[T]]) -> T:
+    """The call, tried again while a pooled connection fails for the restart (as members do)."""
+    for _ in range(10):
+        with contextlib.suppress(StoreUnavailable):
+            return await call()
+    return await call()
+
+
+async def hearing(cluster: Cluster, processes: list[Process] | None = None) -> bool:
+    return all(p.relay.ctx.store.hears_languages() for p in processes or cluster.processes)
+
+
+async def counted_reads(process: Process, key: ChatKey) -> int:
+    """How many store calls the chat's language costs the process now."""
+    relay, store = process.relay, process.relay.ctx.store
+    counting = CountingStore(process.db)  # type: ignore[arg-type]
+    relay.ctx.store = counting  # type: ignore[assignment]
+    try:
+        await relay.language(key)
+    finally:
+        relay.ctx.store = store
+    return len(counting.calls)

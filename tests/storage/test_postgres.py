@@ -1,6 +1,6 @@
 """PostgreSQL (storage/postgres.py) beyond the store contract that test_stories, test_rounds and
 the others run on both databases: the schema kept in step with SQLite's, the placeholders, a
-server that cannot be reached, processes that start together."""
+server that cannot be reached, processes that start together, notices between processes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.ports import StoreUnavailable
+from bot.core.records import ChatSettings
 from storage import Database, PostgresDatabase, SqlStore, StorageError, open_database
 from storage.postgres import dollar_params, safe_url
 from tests.postgres_server import PostgresServer, new_database
@@ -103,3 +104,34 @@ async def test_the_pool_survives_a_server_restart(postgres_server: PostgresServe
             ("m1", 2),
             ("m2", 1),
         ]
+
+
+async def test_a_change_of_a_chats_language_is_told_to_every_process(
+    postgres_server: PostgresServer,
+) -> None:
+    """The trigger tells the chat's id when, and only when, its language changes; the other
+    process hears it (and, before it hears anything, says so)."""
+    async with (
+        new_database(postgres_server) as url,
+        PostgresDatabase(url) as one,
+        PostgresDatabase(url) as other,
+    ):
+        store, watching = SqlStore(one), SqlStore(other)
+        told: list[int | None] = []
+        assert not watching.hears_languages()
+        await watching.watch_languages(told.append)
+        for _ in range(250):
+            if watching.hears_languages():
+                break
+            await asyncio.sleep(0.02)
+        assert watching.hears_languages() and told == [None]  # nothing before LISTEN is known
+        chat = await store.ensure_chat("telegram", "-1", "Group")
+        await store.update_chat_settings(chat.id, ChatSettings(vote_seconds=60))
+        await store.ensure_chat("telegram", "-1", "Renamed group")
+        await store.update_chat_settings(chat.id, ChatSettings(language="ko"))
+        for _ in range(250):
+            if len(told) > 1:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # and nothing else comes
+        assert told == [None, chat.id]

@@ -1,0 +1,3 @@
+-- 0009: nothing to change. PostgreSQL's 0009 tells every process when a chat's language
+-- changes, so that none keeps speaking the old one; a SQLite file has one process, which
+-- forgets the old language itself.
