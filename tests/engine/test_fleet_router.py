@@ -43,7 +43,8 @@ def test_an_assignment_lapses_and_a_replica_gone_is_not_chosen() -> None:
     assigned: Assignments = {}
     first = assign(WRITERS[0], loaded, assigned, 0.0)
     other = "b2" if first == "a1" else "a1"
-    loaded[other] |= {"x", "y"}  # the other replica is busier now
-    assert assign(WRITERS[0], loaded, assigned, ASSIGNED_SECONDS + 1) == first
-    del loaded[first]
-    assert assign(WRITERS[0], loaded, assigned, ASSIGNED_SECONDS + 2) == other
+    loaded[first] |= {"x", "y"}  # the assigned replica is busier now
+    assert assign(WRITERS[0], loaded, assigned, 1.0) == first  # the assignment holds
+    assert assign(WRITERS[0], loaded, assigned, ASSIGNED_SECONDS + 1) == other  # chosen afresh
+    del loaded[other]
+    assert assign(WRITERS[0], loaded, assigned, ASSIGNED_SECONDS + 2) == first
