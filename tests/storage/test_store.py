@@ -20,12 +20,13 @@ from tests.storage.helpers import (
 
 
 def test_the_store_has_every_store_method_with_the_same_signature() -> None:
-    """Each Protocol method exists on SqlStore with the same parameters (names, kinds)."""
+    """Each Protocol method exists on SqlStore with the same parameters (names, kinds), and is
+    awaited where the Protocol's is (all but plain questions such as hears_languages)."""
     for name, proto in inspect.getmembers(Store, inspect.isfunction):
         if name.startswith("_"):
             continue
         impl = getattr(SqlStore, name)
-        assert inspect.iscoroutinefunction(impl), name
+        assert inspect.iscoroutinefunction(impl) == inspect.iscoroutinefunction(proto), name
         want = [(p.name, p.kind, p.default) for p in inspect.signature(proto).parameters.values()]
         got = [(p.name, p.kind, p.default) for p in inspect.signature(impl).parameters.values()]
         assert got == want, name
