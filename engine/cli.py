@@ -11,7 +11,7 @@ import sys
 
 from engine.errors import EngineError
 from engine.requests import CONTEXT_CHARS, Prompt, SampleSettings
-from engine.train_options import Recipe
+from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS, Recipe
 
 # engine/quantize.py's choices, spelled here so that `--help` does not load torch.
 QUANTIZE_CHOICES = ("none", "int8")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows per step (default: 32 stream tracks, 128 windows)",
     )
     train.add_argument("--seq-len", type=int, default=128)
-    train.add_argument("--lr", type=float, default=4e-3)
+    train.add_argument("--lr", type=float, default=NEW_MODEL_LR)
     train.add_argument(
         "--weight-decay", type=float, default=0.0, help="AdamW's decoupled decay (0: Adam)"
     )
@@ -57,11 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="characters rarer than this become <unk> in a new vocabulary",
     )
     train.add_argument("--dim-embeddings", type=int, default=100)
-    train.add_argument("--rnn-size", type=int, default=128)
+    train.add_argument("--rnn-size", type=int, default=NEW_MODEL["rnn_size"])
     train.add_argument("--rnn-layers", type=int, default=2)
     train.add_argument("--rnn-type", choices=["lstm", "gru"], default="lstm")
     train.add_argument("--rnn-bidirectional", action="store_true")
-    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--dropout", type=float, default=NEW_MODEL["dropout"])
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="of each step's forward (auto: bfloat16 where the hardware computes it)",
+    )
     train.add_argument(
         "--window",
         type=int,

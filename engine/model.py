@@ -236,3 +236,15 @@ class CharRNN(nn.Module):
 def pick_device() -> torch.device:
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def has_fast_bfloat16(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 matrix products in hardware: a GPU that supports
+    them, or a CPU with AVX512-BF16 or AMX (torch's own probes; elsewhere bfloat16 would be
+    emulated, slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)

@@ -50,7 +50,7 @@ from engine.data import (
 )
 from engine.errors import DataError, EngineError
 from engine.evaluate import epoch_samples, evaluate
-from engine.model import CharRNN, StreamState, pick_device
+from engine.model import CharRNN, StreamState, has_fast_bfloat16, pick_device
 from engine.progress import Progress
 from engine.train_options import (
     BATCH_SIZE,
@@ -114,10 +114,13 @@ class _Run:
             options = dataclasses.replace(options, epochs=DEFAULT_EPOCHS)
         self.batch_size = options.batch_size or BATCH_SIZE[options.mode]
         options = dataclasses.replace(options, batch_size=self.batch_size)
+        self.device = torch.device(options.device) if options.device else pick_device()
+        if options.precision == "auto":  # what was used is what metrics.json keeps
+            fast = has_fast_bfloat16(self.device)
+            options = dataclasses.replace(options, precision="bfloat16" if fast else "float32")
         self.opt = options
         self.out = out
         self.on_progress = on_progress
-        self.device = torch.device(options.device) if options.device else pick_device()
         self.bar = Progress("train", enabled=options.progress)
 
     # -- setup ------------------------------------------------------------------------------------
@@ -134,7 +137,8 @@ class _Run:
         torch.manual_seed(opt.seed)
         docs = as_documents(texts, opt.line_docs)
         if val_texts is None:
-            train_docs, val_docs = split_validation(docs, opt.val_fraction, opt.seed)
+            split_seed = opt.seed if opt.split_seed is None else opt.split_seed
+            train_docs, val_docs = split_validation(docs, opt.val_fraction, split_seed)
         else:
             train_docs, val_docs = docs, as_documents(val_texts, opt.line_docs)
         if not train_docs:

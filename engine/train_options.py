@@ -21,6 +21,9 @@ __all__ = [
     "BATCH_SIZE",
     "DEFAULT_EPOCHS",
     "MODEL_FIELDS",
+    "NEW_MODEL",
+    "NEW_MODEL_LR",
+    "PRECISIONS",
     "STREAM_ATTENTION",
     "STREAM_SETTINGS",
     "SUMMARY",
@@ -56,7 +59,17 @@ ANCHOR_CHARS = 10_000
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-PRECISIONS = ("float32", "bfloat16")  # what a training step's forward may compute in
+# What a training step's forward may compute in; "auto": bfloat16 where the device does it in
+# hardware (engine.model.has_fast_bfloat16), else float32.
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+# What `engine train` gives a new model unless told otherwise: textgenrnn's design made wider,
+# with dropout after each LSTM layer and a higher rate (README, "the titles at 200 s": 1.51
+# nats/char in bfloat16 and 1.54 in float32, where textgenrnn's own 2 x 128 at 4e-3 gives 1.61).
+# TrainOptions and ModelConfig keep textgenrnn's values: fine-tunes and imported models rely
+# on them.
+NEW_MODEL: dict[str, Any] = {"rnn_size": 256, "dropout": 0.1}
+NEW_MODEL_LR = 6e-3
 
 
 @dataclass
@@ -67,6 +80,9 @@ class TrainOptions:
     time_budget: float | None = None  # wall-clock seconds of training and evaluation
     mode: Mode = "stream"
     seed: int = 0
+    # The seed of the validation split (None: `seed`), so that runs of several seeds can be
+    # measured on the same held-out documents.
+    split_seed: int | None = None
     line_docs: bool = False
     val_fraction: float = 0.05
     batch_size: int | None = None  # BATCH_SIZE[mode] when None
@@ -81,7 +97,7 @@ class TrainOptions:
     hangul: str = "syllables"  # a new vocabulary's Hangul: "syllables" or "jamo" (engine/vocab.py)
     # One of PRECISIONS. "bfloat16": each training step's forward under autocast (bfloat16
     # matrix products, on CPUs with AVX512-BF16 or a GPU); weights, optimizer and evaluations
-    # stay float32.
+    # stay float32. "auto" is resolved when the run starts; metrics.json keeps the outcome.
     precision: str = "float32"
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of a new model
     device: str | None = None

@@ -12,6 +12,7 @@ import torch
 from engine import checkpoint
 from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
+from engine.model import has_fast_bfloat16
 from engine.train import train
 from tests.engine.conftest import TINY_MODEL, TINY_TEXT, run_engine, tiny_options
 
@@ -53,9 +54,33 @@ def test_bfloat16_steps_learn_and_keep_float32_weights(tmp_path: Path) -> None:
     assert evaluate(loaded.model, loaded.vocab, [TINY_TEXT])["nats_per_char"] < 0.3
 
 
+def test_auto_precision_is_decided_by_the_hardware_and_kept(tmp_path: Path) -> None:
+    """Precision "auto" trains in bfloat16 where the device computes it in hardware, else in
+    float32; metrics.json keeps which it was, not "auto"."""
+    train([TINY_TEXT], tmp_path / "m", tiny_options(epochs=1, precision="auto"))
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))
+    fast = has_fast_bfloat16(torch.device("cpu"))
+    assert metrics["options"]["precision"] == ("bfloat16" if fast else "float32")
+
+
 def test_an_unknown_precision_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="precision"):
         train([TINY_TEXT], tmp_path / "m", tiny_options(epochs=1, precision="float8"))
+
+
+def test_a_split_seed_keeps_the_held_out_documents_whatever_the_seed(tmp_path: Path) -> None:
+    """Runs of two seeds with one split_seed hold out the same documents (so their validation
+    figures compare) and still draw different weights."""
+    text = "\n".join(f"line {n}: " + "abcdefgh"[n % 8] * (n % 13 + 1) for n in range(40))
+    runs = {}
+    for seed in (0, 1):
+        folder = tmp_path / f"seed{seed}"
+        options = tiny_options(epochs=1, seed=seed, split_seed=0, val_fraction=0.3, line_docs=True)
+        train([text], folder, options)
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        runs[seed] = (metrics["data_sha256"], _weights(folder)["output.weight"])
+    assert runs[0][0] == runs[1][0]  # the same train and validation documents
+    assert not torch.equal(runs[0][1], runs[1][1])
 
 
 def test_weight_decay_shrinks_the_weights_and_is_kept_in_the_metrics(tmp_path: Path) -> None:
