@@ -54,6 +54,7 @@ SQL_PLACE_OF_ROUND = f"""
 FROM rounds r JOIN stories s ON s.id = r.story_id JOIN chats c ON c.id = s.chat_id
 WHERE r.id = ?
 """
+SQL_ROUND_REVISION = "SELECT revision FROM rounds WHERE id = ?"
 # A round as members see it, in one statement (so its revision matches the votes read with it):
 # the round's row with its story's title, joined to its candidates (kind 1, by ordinal) and its
 # votes (kind 2, in the order cast); one row of NULL kind while it has neither.
@@ -96,6 +97,11 @@ class LookupQueries:
         """A round with its own story and chat; None if there is no such round."""
         row = await self._db.fetch_one(SQL_PLACE_OF_ROUND, (round_id,))
         return None if row is None else _place(tuple(row))
+
+    async def round_revision(self, round_id: int) -> int | None:
+        """The round's revision (every change of it bumps it); None if there is no such round."""
+        value = await self._db.single_value(SQL_ROUND_REVISION, (round_id,))
+        return None if value is None else int(value)
 
     async def round_snapshot(self, round_id: int) -> RoundSnapshot | None:
         """The round, its story's title, its candidates and its votes, read at one moment."""

@@ -200,6 +200,11 @@ class Relay:
         """A reaction taken back: the vote goes if it is still for that candidate."""
         return await self._votes.withdraw_vote(key, actor, ordinal, round_id)
 
+    async def newer_view(self, round_id: int, shown: int) -> RoundView | None:
+        """The round's view if it changed after the revision a platform just showed (only where
+        several processes share the database; see Votes.newer_view)."""
+        return await self._votes.newer_view(round_id, shown)
+
     # -- how rounds end -------------------------------------------------------------------------
 
     async def close_round(self, key: ChatKey, actor: Actor) -> RoundResult:

@@ -19,7 +19,7 @@ from bot.core.records import Round
 from bot.core.registry import Command, named
 from bot.core.relay import Relay
 from bot.core.text_commands import parse
-from bot.core.views import Actor, ChatKey, VoteResult
+from bot.core.views import Actor, ChatKey, RoundView, VoteResult
 
 __all__ = ["CommandRouter", "Result", "Upload"]
 
@@ -84,6 +84,11 @@ class CommandRouter:
     async def open_round(self, key: ChatKey) -> Round | None:
         """The chat's open round (what a tap or a reaction may be on)."""
         return await self.relay.open_round(key)
+
+    async def newer_view(self, round_id: int, shown: int) -> RoundView | None:
+        """After a platform showed a round's revision `shown`: the view to show instead, if
+        another process changed the round meanwhile (None: what it showed stands)."""
+        return await self.relay.newer_view(round_id, shown)
 
     async def round_by_message(self, message_ref: str) -> Round | None:
         """The round a platform message shows."""

@@ -41,6 +41,9 @@ async def test_round_snapshot_has_what_members_see_and_a_revision_that_moves(
     assert after is not None and [(v.member_id, v.ordinal) for v in after.votes] == [("m1", 2)]
     assert after.revision > before.revision
     assert await store.round_snapshot(9999) is None
+    # The revision alone, as cheaply: the snapshot's.
+    assert await store.round_revision(rnd.id) == after.revision
+    assert await store.round_revision(9999) is None
 
 
 async def test_round_snapshot_keeps_candidates_and_votes_apart_in_their_orders(

@@ -172,32 +172,47 @@ class RoundBoard:
     # -- live counts ------------------------------------------------------------------------------
 
     async def refresh(self, chat_id: int, view: RoundView) -> None:
-        """Show a round's new counts; votes that arrive while an edit waits are shown by it."""
-        known = self._latest.get(view.id)
-        if known is None or known.revision < view.revision:
-            self._latest[view.id] = view
+        """Show a round's new counts; votes that arrive while an edit waits are shown by it.
+        After each edit, a round that another process changed meanwhile is shown again: that
+        process's edit may have landed before this one's older counts."""
+        self._offer(view)
         if view.id in self._waiting:
             return
         self._waiting.add(view.id)
         try:
             async with self._lock(chat_id):
                 self._waiting.discard(view.id)
-                latest = self._latest.get(view.id)
-                posted = RoundMessages.parse(latest.round.message_ref) if latest else None
-                if latest is None or posted is None:  # it ended meanwhile, or was never posted
-                    return
-                if latest.revision <= self._shown.get(view.id, -1):
-                    return
-                try:
-                    await self.bot.edit_message_reply_markup(
-                        posted.chat_id, posted.message_id, reply_markup=render.keyboard(latest)
-                    )
-                except BadRequest as exc:
-                    if _NOT_MODIFIED not in str(exc).lower():  # an edit showed these counts
-                        raise
-                self._shown[view.id] = latest.revision
+                while await self._show_latest(view.id):
+                    newer = await self.router.newer_view(view.id, self._shown[view.id])
+                    if newer is None or view.id not in self._latest:  # right, or it ended
+                        return
+                    self._offer(newer)
         finally:
             self._waiting.discard(view.id)
+
+    def _offer(self, view: RoundView) -> None:
+        known = self._latest.get(view.id)
+        if known is None or known.revision < view.revision:
+            self._latest[view.id] = view
+
+    async def _show_latest(self, round_id: int) -> bool:
+        """Edit the round message's keyboard to the newest view known, unless it shows it or a
+        newer one already (or the round ended); whether it edited."""
+        latest = self._latest.get(round_id)
+        posted = RoundMessages.parse(latest.round.message_ref) if latest else None
+        if latest is None or posted is None:  # it ended meanwhile, or was never posted
+            return False
+        if latest.revision <= self._shown.get(round_id, -1):
+            return False
+        try:
+            await self.bot.edit_message_reply_markup(
+                posted.chat_id, posted.message_id, reply_markup=render.keyboard(latest)
+            )
+        except BadRequest as exc:
+            if _NOT_MODIFIED not in str(exc).lower():  # an edit showed these counts
+                raise
+        self._shown[round_id] = latest.revision
+        return True
 
     # -- a round ends -----------------------------------------------------------------------------
 

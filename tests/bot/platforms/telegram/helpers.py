@@ -61,11 +61,13 @@ class Setup:
         layout: Layout = "message_per_candidate",
         store: Callable[[Database], Any] = SqlStore,
         secret: str | None = SECRET,
+        shared_database: bool = False,
         **relay: Any,
     ) -> AsyncIterator[Bot]:
         """Start a bot process on the shared database; stop it on exit. The tests of votes on
         candidates' own messages run in the layout that has them. In webhook mode the process
-        serves a port of its own, added to the fake's load balancer while it runs."""
+        serves a port of its own, added to the fake's load balancer while it runs.
+        `shared_database`: as if other processes shared the file (PostgreSQL's deployment)."""
         async with Database(self.db_path) as db:
             announcers = Announcers()
             core = Relay(
@@ -80,6 +82,7 @@ class Setup:
                 training=TrainingConfig(min_chars=100),
                 writers_url=str(self.db_path.parent / "writers"),
                 languages=languages(),
+                shared_database=shared_database,
             )
             await core.recover()
             config = TelegramConfig(

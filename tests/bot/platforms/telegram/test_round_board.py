@@ -286,3 +286,36 @@ async def test_a_round_its_process_never_posted_is_posted_by_the_sweep(
         await close_at_deadline(setup, bot, opened.view.id)
         edit = await setup.fake.wait_for("editMessageText", after=mark)
         assert edit.params["message_id"] == round_message.result["message_id"]
+
+
+async def test_counts_another_process_showed_are_not_left_overtaken(setup: Setup) -> None:
+    """Two processes: this one's vote is read (revision r), another process's vote lands and is
+    shown (r + 1), then this one's edit of revision r arrives last. After its edit this process
+    sees the newer revision and shows it: the keyboard ends with both votes."""
+    async with setup.bot(layout="one_message", shared_database=True) as bot:
+        await story_with_two_lines(setup)
+        round_message, _ = await setup.continue_story(ALICE)
+        await bot.platform.board.settled(GROUP["id"])
+        ours = await bot.relay.vote(GROUP_KEY, Actor("tg:1", "Ann"), 1)
+        await bot.relay.vote(GROUP_KEY, Actor("tg:2", "Bo"), 2)  # the other process's vote
+        await bot.platform.board.refresh(GROUP["id"], ours.view)
+        await setup.counts_shown(round_message, ["1️⃣ 1", "2️⃣ 1", "3️⃣ 0"])
+
+
+async def test_one_process_reads_nothing_after_showing_counts(setup: Setup) -> None:
+    """Alone on its database, a process makes and shows every change itself: a refresh costs
+    no read."""
+    stores: list[CountingStore] = []
+
+    def counting(db: Database) -> CountingStore:
+        stores.append(CountingStore(db))
+        return stores[-1]
+
+    async with setup.bot(layout="one_message", store=counting) as bot:
+        await story_with_two_lines(setup)
+        await setup.continue_story(ALICE)
+        await bot.platform.board.settled(GROUP["id"])
+        ours = await bot.relay.vote(GROUP_KEY, Actor("tg:1", "Ann"), 1)
+        stores[0].reset()
+        await bot.platform.board.refresh(GROUP["id"], ours.view)
+        assert stores[0].calls == []
