@@ -89,12 +89,13 @@ UPDATE rounds SET message_ref = ?, show_by = NULL
 WHERE id = ? AND message_ref = '' AND status = 'voting'
 """
 SQL_CLOSE_ROUND = f"""
-UPDATE rounds SET status = 'closed', closed_at = ?, close_reason = ?, winner_candidate_id = ?
+UPDATE rounds SET status = 'closed', closed_at = ?, close_reason = ?, winner_candidate_id = ?,
+    revision = revision + 1
 WHERE id = ? AND status IN ('generating', 'voting')
 RETURNING {ROUND_COLUMNS}
 """
 SQL_CANCEL_ROUND = f"""
-UPDATE rounds SET status = 'cancelled', closed_at = ?, close_reason = ?
+UPDATE rounds SET status = 'cancelled', closed_at = ?, close_reason = ?, revision = revision + 1
 WHERE id = ? AND status IN ('generating', 'voting')
 RETURNING {ROUND_COLUMNS}
 """

@@ -103,19 +103,17 @@ class Votes:
         return RelayError("This round is closed; votes are no longer counted.")
 
     async def newer_view(self, round_id: int, shown: int) -> RoundView | None:
-        """The round as members should see it now, if it changed after revision `shown` and
-        still takes votes; else None. Only where several processes share the database: the
-        counts another process showed may have been overtaken by an older view's edit landing
-        after them. One small read when nothing changed."""
+        """The round as it is now, if it changed after revision `shown` (more votes, or it
+        ended); else None. Only where several processes share the database: what another
+        process showed may have been overtaken by an older view's edit landing after it. One
+        small read when nothing changed."""
         if not self.ctx.shared_database:  # this process makes and shows every change itself
             return None
         revision = await self.ctx.store.round_revision(round_id)
         if revision is None or revision <= shown:
             return None
         snapshot = await self.ctx.store.round_snapshot(round_id)
-        if snapshot is None or snapshot.round.status != "voting":
-            return None
-        return RoundView.of(snapshot, self.ctx.clock.now())
+        return None if snapshot is None else RoundView.of(snapshot, self.ctx.clock.now())
 
     async def _after_vote(self, round_id: int, change: VoteChange) -> VoteResult:
         snapshot = await self.ctx.store.round_snapshot(round_id)

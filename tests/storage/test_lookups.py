@@ -31,7 +31,7 @@ async def test_place_of_chat_is_the_chat_its_open_story_and_its_open_round(store
 async def test_round_snapshot_has_what_members_see_and_a_revision_that_moves(
     store: Store,
 ) -> None:
-    """Title, candidates and votes in one read; each vote bumps the revision."""
+    """Title, candidates and votes in one read; each vote, and the end, bumps the revision."""
     rnd = await voting_round(store)
     before = await store.round_snapshot(rnd.id)
     assert before is not None and before.round == rnd and before.story_title == "Dragon"
@@ -44,6 +44,9 @@ async def test_round_snapshot_has_what_members_see_and_a_revision_that_moves(
     # The revision alone, as cheaply: the snapshot's.
     assert await store.round_revision(rnd.id) == after.revision
     assert await store.round_revision(9999) is None
+    # Its end is a change too (a platform showing the round learns of it by the revision).
+    await store.close_round(rnd.id, verdict(None, "moderator"), T0, *WRITER)
+    assert (await store.round_revision(rnd.id) or 0) > after.revision
 
 
 async def test_round_snapshot_keeps_candidates_and_votes_apart_in_their_orders(

@@ -184,11 +184,28 @@ class RoundBoard:
                 self._waiting.discard(view.id)
                 while await self._show_latest(view.id):
                     newer = await self.router.newer_view(view.id, self._shown[view.id])
-                    if newer is None or view.id not in self._latest:  # right, or it ended
+                    if newer is None or view.id not in self._latest:  # right, or ended here
+                        return
+                    if newer.round.status != "voting":  # ended by another process
+                        await self._drop_keyboard(newer)
                         return
                     self._offer(newer)
         finally:
             self._waiting.discard(view.id)
+
+    async def _drop_keyboard(self, ended: RoundView) -> None:
+        """A round another process ended: its end edit may have landed before this process's
+        keyboard did, so the keyboard goes again (the text is that process's end)."""
+        self._latest.pop(ended.id, None)
+        self._shown.pop(ended.id, None)
+        posted = RoundMessages.parse(ended.round.message_ref)
+        if posted is None:
+            return
+        try:
+            await self.bot.edit_message_reply_markup(posted.chat_id, posted.message_id)
+        except BadRequest as exc:
+            if _NOT_MODIFIED not in str(exc).lower():  # its end edit came after ours
+                raise
 
     def _offer(self, view: RoundView) -> None:
         known = self._latest.get(view.id)

@@ -30,7 +30,7 @@ from tests.bot.platforms.telegram.helpers import (
     settle,
     story_with_two_lines,
 )
-from tests.storage.helpers import stored_votes
+from tests.storage.helpers import WRITER, stored_votes, verdict
 
 
 async def test_group_round_from_story_to_winner(setup: Setup) -> None:
@@ -319,3 +319,23 @@ async def test_one_process_reads_nothing_after_showing_counts(setup: Setup) -> N
         stores[0].reset()
         await bot.platform.board.refresh(GROUP["id"], ours.view)
         assert stores[0].calls == []
+
+
+async def test_a_keyboard_edit_landing_after_another_process_ended_the_round_is_undone(
+    setup: Setup,
+) -> None:
+    """A last-moment vote is read here; another process closes the round (its end edit removes
+    the keyboard); this process's edit of the counts lands after it. Seeing the round ended,
+    it takes the keyboard away again."""
+    async with setup.bot(layout="one_message", shared_database=True) as bot:
+        await story_with_two_lines(setup)
+        round_message, _ = await setup.continue_story(ALICE)
+        await bot.platform.board.settled(GROUP["id"])
+        ours = await bot.relay.vote(GROUP_KEY, Actor("tg:1", "Ann"), 1)
+        closed = await bot.store.close_round(ours.view.id, verdict(None, "deadline"), 0.0, *WRITER)
+        assert closed is not None  # the other process's close (its announcement not shown here)
+        mark = len(setup.fake.calls)
+        await bot.platform.board.refresh(GROUP["id"], ours.view)
+        edits = setup.fake.sent("editMessageReplyMarkup", mark)
+        assert len(edits) == 2 and "reply_markup" not in edits[-1].params
+        assert setup.buttons(round_message) == []
