@@ -6,6 +6,7 @@ file; only the writer, clock and timers are fakes (helpers.py, conftest.py)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +32,18 @@ from tests.bot.platforms.telegram.helpers import (
     story_with_two_lines,
 )
 from tests.storage.helpers import WRITER, stored_votes, verdict
+
+
+def counting_stores() -> tuple[list[CountingStore], Callable[[Database], CountingStore]]:
+    """The stores a bot process opens, each counting its calls; and the factory it opens them
+    with (Setup.bot's `store`)."""
+    stores: list[CountingStore] = []
+
+    def counting(db: Database) -> CountingStore:
+        stores.append(CountingStore(db))
+        return stores[-1]
+
+    return stores, counting
 
 
 async def test_group_round_from_story_to_winner(setup: Setup) -> None:
@@ -218,12 +231,7 @@ async def test_a_tap_costs_one_write_transaction(setup: Setup) -> None:
     """A button tap, end to end through python-telegram-bot: a handful of store calls and one
     write transaction (a vote cost ~24 calls and 4 writes before); a webhook's delivery adds
     one statement that marks the update taken, outside any transaction."""
-    stores: list[CountingStore] = []
-
-    def counting(db: Database) -> CountingStore:
-        stores.append(CountingStore(db))
-        return stores[-1]
-
+    stores, counting = counting_stores()
     async with setup.bot(layout="one_message", store=counting) as bot:
         await story_with_two_lines(setup)
         round_message, _ = await setup.continue_story(ALICE)
@@ -305,12 +313,7 @@ async def test_counts_another_process_showed_are_not_left_overtaken(setup: Setup
 async def test_one_process_reads_nothing_after_showing_counts(setup: Setup) -> None:
     """Alone on its database, a process makes and shows every change itself: a refresh costs
     no read."""
-    stores: list[CountingStore] = []
-
-    def counting(db: Database) -> CountingStore:
-        stores.append(CountingStore(db))
-        return stores[-1]
-
+    stores, counting = counting_stores()
     async with setup.bot(layout="one_message", store=counting) as bot:
         await story_with_two_lines(setup)
         await setup.continue_story(ALICE)
