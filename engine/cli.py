@@ -11,7 +11,7 @@ import sys
 
 from engine.errors import EngineError
 from engine.requests import CONTEXT_CHARS, Prompt, SampleSettings
-from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS, Recipe
+from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS, Recipe, TrainOptions
 
 # engine/quantize.py's choices, spelled here so that `--help` does not load torch.
 QUANTIZE_CHOICES = ("none", "int8")
@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, default=128)
     train.add_argument("--lr", type=float, default=NEW_MODEL_LR)
     train.add_argument(
-        "--weight-decay", type=float, default=0.0, help="AdamW's decoupled decay (0: Adam)"
+        "--weight-decay",
+        type=float,
+        default=TrainOptions.weight_decay,
+        help="AdamW's decoupled decay (0: Adam)",
     )
     train.add_argument(
         "--min-char-count",

@@ -29,7 +29,7 @@ class ChatAdmin:
         own = await ctx.store.chat_settings(chat.id)
         own = _apply_setting(own, name, value, ctx.rules.max_candidates, ctx.languages)
         await ctx.store.update_chat_settings(chat.id, own)
-        ctx.forget_language(key)
+        ctx.language_changed(chat.id)
         return await ctx.effective_settings(chat)
 
     # -- novels -------------------------------------------------------------------------------

@@ -169,19 +169,14 @@ class Context:
         await self.store.watch_languages(self.language_changed)
 
     def language_changed(self, chat_id: int | None) -> None:
-        """A chat's language changed (None: any chat's may have)."""
+        """A chat's language changed, through this process or another (None: any chat's may
+        have)."""
         self._language_news += 1
         if chat_id is None:
             self._languages.clear()
             return
         for where in [k for k, (cached_id, _) in self._languages.items() if cached_id == chat_id]:
             del self._languages[where]
-
-    def forget_language(self, key: ChatKey) -> None:
-        """The chat's language may have changed (this process changed it)."""
-        self._language_news += 1
-        for cached in [k for k in self._languages if k[:2] == (key.platform, key.external_id)]:
-            del self._languages[cached]
 
     # -- whose writer writes ------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class Stories:
         own = await ctx.store.chat_settings(chat.id)
         if own.language is None:
             await ctx.store.update_chat_settings(chat.id, replace(own, language=spoken))
-            ctx.forget_language(key)
+            ctx.language_changed(chat.id)
 
     async def show_story(self, key: ChatKey, last: int | None = None) -> StoryView:
         _place, story = await self.ctx.open_story(key)

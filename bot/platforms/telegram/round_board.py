@@ -196,15 +196,27 @@ class RoundBoard:
     async def _drop_keyboard(self, ended: RoundView) -> None:
         """A round another process ended: its end edit may have landed before this process's
         keyboard did, so the keyboard goes again (the text is that process's end)."""
-        self._latest.pop(ended.id, None)
-        self._shown.pop(ended.id, None)
+        self._forget(ended.id)
         posted = RoundMessages.parse(ended.round.message_ref)
-        if posted is None:
-            return
+        if posted is not None:
+            await self._set_keyboard(posted, None)
+
+    def _forget(self, round_id: int) -> None:
+        """The round ended: no live counts of it to show any more."""
+        self._latest.pop(round_id, None)
+        self._shown.pop(round_id, None)
+
+    async def _set_keyboard(
+        self, posted: RoundMessages, keyboard: InlineKeyboardMarkup | None
+    ) -> None:
+        """Replace the round message's keyboard (None: remove it); one already showing it is
+        left as it is."""
         try:
-            await self.bot.edit_message_reply_markup(posted.chat_id, posted.message_id)
+            await self.bot.edit_message_reply_markup(
+                posted.chat_id, posted.message_id, reply_markup=keyboard
+            )
         except BadRequest as exc:
-            if _NOT_MODIFIED not in str(exc).lower():  # its end edit came after ours
+            if _NOT_MODIFIED not in str(exc).lower():
                 raise
 
     def _offer(self, view: RoundView) -> None:
@@ -221,13 +233,7 @@ class RoundBoard:
             return False
         if latest.revision <= self._shown.get(round_id, -1):
             return False
-        try:
-            await self.bot.edit_message_reply_markup(
-                posted.chat_id, posted.message_id, reply_markup=render.keyboard(latest)
-            )
-        except BadRequest as exc:
-            if _NOT_MODIFIED not in str(exc).lower():  # an edit showed these counts
-                raise
+        await self._set_keyboard(posted, render.keyboard(latest))
         self._shown[round_id] = latest.revision
         return True
 
@@ -237,8 +243,7 @@ class RoundBoard:
         """The round message becomes the result (its keyboard goes), and a new message tells
         the chat: the winner as the story's new line, or how the round ended."""
         view = outcome.view
-        self._latest.pop(view.id, None)
-        self._shown.pop(view.id, None)
+        self._forget(view.id)
         async with self._lock(chat_id):
             posted = RoundMessages.parse(view.round.message_ref)
             if self.layout == "one_message":
