@@ -8,6 +8,7 @@ round's row first (and every other write takes the one writers' lock).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from bot.core.ports import CountVotes, StoreConflict
@@ -51,7 +52,8 @@ SQL_ROUNDS_WITH_STATUS = (
 SQL_DUE_ROUNDS = f"""
 SELECT {ROUND_COLUMNS} FROM rounds
 WHERE status = 'voting' AND deadline <= ? AND NOT (message_ref = '' AND show_by IS NOT NULL)
-ORDER BY deadline LIMIT ?
+  AND (deadline, id) > (?, ?)
+ORDER BY deadline, id LIMIT ?
 """
 # Voting rounds whose message should have been recorded by now.
 SQL_UNSHOWN_ROUNDS = f"""
@@ -205,9 +207,13 @@ class RoundQueries:
         rows = await self._db.fetch_all(SQL_ROUNDS_WITH_STATUS.format(marks=marks), statuses)
         return [to_round(r) for r in rows]
 
-    async def due_rounds(self, now: float, limit: int = 100) -> list[Round]:
-        """Voting rounds whose deadline has passed, oldest deadline first."""
-        rows = await self._db.fetch_all(SQL_DUE_ROUNDS, (now, limit))
+    async def due_rounds(
+        self, now: float, limit: int = 100, after: tuple[float, int] | None = None
+    ) -> list[Round]:
+        """Voting rounds whose deadline has passed, oldest deadline first (then by id); `after`
+        a round's (deadline, id): those after it, to read on past rounds left open."""
+        since = after or (-math.inf, 0)
+        rows = await self._db.fetch_all(SQL_DUE_ROUNDS, (now, *since, limit))
         return [to_round(r) for r in rows]
 
     async def unshown_rounds(self, now: float, limit: int = 100) -> list[Round]:

@@ -177,18 +177,20 @@ class Closing:
         await self._unstick(every=False)
         await self.show_unshown()
         closed: list[tuple[Chat, RoundResult]] = []
-        tried: set[int] = set()
+        after: tuple[float, int] | None = None
         while True:  # a dead process's rounds of one writer batch may be hundreds due at once
-            due = await ctx.store.due_rounds(ctx.clock.now(), SWEEP_BATCH)
-            # Rounds this sweep tried and left open are another shard's: read past them. Those
-            # closed meanwhile (this process's timers, another process) are not read again.
-            fresh = [r.id for r in due if r.id not in tried]
-            tried.update(fresh)
+            due = await ctx.store.due_rounds(ctx.clock.now(), SWEEP_BATCH, after)
+            if not due:
+                return closed
+            # Read on after the last: rounds left open (another shard's) are not read again.
+            last = due[-1]
+            assert last.deadline is not None  # a voting round has one
+            after = (last.deadline, last.id)
             # Several at once (as many as close_due lets): each close waits mostly on its
             # announcement (the platform's API).
-            outcomes = await asyncio.gather(*(self.close_due(round_id) for round_id in fresh))
+            outcomes = await asyncio.gather(*(self.close_due(r.id) for r in due))
             closed += [outcome for outcome in outcomes if outcome is not None]
-            if len(due) < SWEEP_BATCH or not fresh:  # none left, or none this one takes
+            if len(due) < SWEEP_BATCH:
                 return closed
 
     async def _unstick(self, every: bool) -> None:

@@ -75,6 +75,24 @@ async def test_an_unshown_round_is_taken_once_and_is_not_due_until_shown(store: 
     assert await store.take_showing(rnd.id, T0 + 1000, T0 + 1100, T0 + 1200) is None
 
 
+async def test_due_rounds_are_read_in_deadline_order_and_on_after_a_round(store: Store) -> None:
+    """Due rounds come oldest deadline first, ties by id; `after` one of them reads on past it,
+    so a reader can page through rounds it leaves open."""
+    ids = []
+    for n, deadline in enumerate([T0 + 20, T0 + 10, T0 + 10, T0 + 500]):
+        story = await new_story(store, f"c{n}")
+        rnd = await store.create_round(story.id, "u1", "Ann", T0)
+        await store.open_voting(rnd.id, deadline)
+        ids.append(rnd.id)
+    first = await store.due_rounds(T0 + 100, limit=2)
+    assert [r.id for r in first] == [ids[1], ids[2]]
+    last = first[-1]
+    assert last.deadline is not None
+    rest = await store.due_rounds(T0 + 100, limit=2, after=(last.deadline, last.id))
+    assert [r.id for r in rest] == [ids[0]]
+    assert await store.due_rounds(T0 + 100, after=(T0 + 20, ids[0])) == []
+
+
 async def test_no_round_on_an_ended_story(store: Store) -> None:
     """create_round on an ended story is refused as no_open_story."""
     story = await new_story(store)

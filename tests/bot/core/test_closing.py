@@ -231,9 +231,11 @@ async def test_the_sweep_goes_on_past_rounds_closed_meanwhile(
     read = world.store.due_rounds
     reads = 0
 
-    async def closed_meanwhile(now: float, limit: int = 100) -> list[Round]:
+    async def closed_meanwhile(
+        now: float, limit: int = 100, after: tuple[float, int] | None = None
+    ) -> list[Round]:
         nonlocal reads
-        due = await read(now, limit)
+        due = await read(now, limit, after)
         reads += 1
         if reads == 1:  # a timer closes each of the first batch before the sweep gets to it
             for round_ in due:
@@ -244,6 +246,38 @@ async def test_the_sweep_goes_on_past_rounds_closed_meanwhile(
     closed = await world.relay.close_overdue()
     assert len(closed) == 7
     assert await read(world.clock.now()) == []
+
+
+@dataclass
+class OneShard:
+    """A platform that holds only the chats not named "other-…" (another process's shard)."""
+
+    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
+        pass
+
+    def takes(self, chat: Chat) -> bool:
+        return not chat.external_id.startswith("other")
+
+
+async def test_the_sweep_reads_past_more_rounds_than_a_batch_that_it_leaves_open(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More rounds than the sweep reads at a time are due in chats another process holds (its
+    shard is down), with the oldest deadlines: the sweep leaves them open and still closes this
+    process's own due rounds behind them."""
+    monkeypatch.setattr("bot.core.closing.SWEEP_BATCH", 4)
+    world.announcers.register("console", OneShard())
+    theirs, ours = [], []
+    for name in [f"other-{n}" for n in range(6)] + [f"room-{n}" for n in range(3)]:
+        chat = ChatKey("console", name, name)
+        await world.relay.new_story(chat, ALICE, "Dragon")
+        opened = await world.relay.continue_story(chat, ALICE)
+        (theirs if name.startswith("other") else ours).append(opened.view.id)
+        world.clock.t += 1  # theirs fall due first
+    world.clock.t += 121
+    closed = await world.relay.close_overdue()
+    assert sorted(result.view.id for _, result in closed) == sorted(ours)
+    assert sorted(r.id for r in await world.store.due_rounds(world.clock.now())) == theirs
 
 
 async def test_recover_rearms_open_rounds(world: World) -> None:
