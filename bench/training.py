@@ -9,9 +9,9 @@
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
 `--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
 at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout` / `--rnn-type` /
-`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--batch-size` and `--seq-len` change the
-recipe, and `--seed` the draw of the weights and batches (0 unless given; the held-out titles
-are those of seed 0 whatever the seed). `--engine-train-defaults` starts from what
+`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--clip`, `--batch-size` and `--seq-len`
+change the recipe, and `--seed` the draw of the weights and batches (0 unless given; the
+held-out titles are those of seed 0 whatever the seed). `--engine-train-defaults` starts from what
 `python -m engine train` gives a new model instead (2 x LSTM 256, dropout 0.1, lr 6e-3,
 bfloat16 forwards where the hardware has them), the figure issue 19 asks of "the defaults".
 Several values (`--attention vector query`) run each in turn under the same budget, one after
@@ -20,8 +20,8 @@ the other (never at once: they would share the cores), for an equal-wall-time co
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
         [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--weight-decay WD] \
-        [--batch-size N] [--seq-len N] [--precision float32|bfloat16|auto] [--seed N] \
-        [--engine-train-defaults]
+        [--clip NORM] [--batch-size N] [--seq-len N] [--precision float32|bfloat16|auto] \
+        [--seed N] [--engine-train-defaults]
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         lr=spec.get("lr", TrainOptions.lr),
         warmup=spec.get("warmup", TrainOptions.warmup),
         weight_decay=spec.get("weight_decay", TrainOptions.weight_decay),
+        clip=spec.get("clip", TrainOptions.clip),
         precision=spec.get("precision", TrainOptions.precision),
         samples=False,
         progress=False,
@@ -94,6 +95,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "lr": metrics["options"]["lr"],
         "warmup": metrics["options"]["warmup"],
         "weight_decay": metrics["options"]["weight_decay"],
+        "clip": metrics["options"]["clip"],
         "seed": metrics["options"]["seed"],
         "seq_len": metrics["options"]["seq_len"],
         "precision": metrics["options"]["precision"],
@@ -143,6 +145,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (all runs)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
     parser.add_argument("--weight-decay", type=float, default=None, help="AdamW's (all runs)")
+    parser.add_argument("--clip", type=float, default=None, help="max gradient norm (all runs)")
     parser.add_argument("--seed", type=int, default=None, help="of every run (default 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="tracks per batch")
     parser.add_argument("--seq-len", type=int, default=None, help="characters per track")
@@ -173,7 +176,8 @@ def main() -> int:
         for name in ("rnn_size", "dropout", "rnn_type", "rnn_layers"):
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
-        for name in ("lr", "warmup", "weight_decay", "seed", "batch_size", "seq_len", "precision"):
+        options = ("lr", "warmup", "weight_decay", "clip", "seed", "batch_size", "seq_len")
+        for name in (*options, "precision"):
             if getattr(args, name) is not None:
                 base[name] = getattr(args, name)
         # Keyed by the attention when several are compared; the plain layout otherwise.

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="AdamW's decoupled decay (0: Adam)",
     )
     train.add_argument(
+        "--clip", type=float, default=TrainOptions.clip, help="max gradient norm of a step"
+    )
+    train.add_argument(
         "--min-char-count",
         type=int,
         default=1,

@@ -211,9 +211,11 @@ def test_cli_train_and_eval_print_one_json_object(tmp_path: Path) -> None:
     trained = _cli(
         "train", "--text", str(text), "--out", str(out), "--line-docs", "--epochs", "2",
         "--batch-size", "4", "--seq-len", "16", "--dim-embeddings", "8", "--rnn-size", "16",
-        "--rnn-layers", "1", "--device", "cpu", "--json",
+        "--rnn-layers", "1", "--device", "cpu", "--clip", "2.5", "--json",
     )  # fmt: skip
     assert trained["out"] == str(out) and trained["epochs"] == 2 and trained["steps"] > 0
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["options"]["clip"] == 2.5  # the options given reach the run
     assert trained["val_nats_per_char"] > 0
     for mode in ("stream", "window"):
         result = _cli("eval", "--model", str(out), "--text-file", str(text), "--line-docs",
