@@ -45,6 +45,19 @@ from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS  # noqa: E4
 DEFAULT_DATA = ROOT.parent / "shared" / "textgenrnn" / "datasets"
 
 
+# The options of a run that the command line may set (None: the bench's own or TrainOptions').
+RUN_OPTIONS = (
+    "lr",
+    "warmup",
+    "weight_decay",
+    "clip",
+    "seed",
+    "batch_size",
+    "seq_len",
+    "precision",
+)
+
+
 def titles(data: Path) -> list[str]:
     """The four titles files without their 'title' header line, one string per file."""
     files = sorted(p for p in data.glob("*.txt") if not p.name.endswith("_context.txt"))
@@ -176,8 +189,7 @@ def main() -> int:
         for name in ("rnn_size", "dropout", "rnn_type", "rnn_layers"):
             if getattr(args, name) is not None:
                 model[name] = getattr(args, name)
-        options = ("lr", "warmup", "weight_decay", "clip", "seed", "batch_size", "seq_len")
-        for name in (*options, "precision"):
+        for name in RUN_OPTIONS:
             if getattr(args, name) is not None:
                 base[name] = getattr(args, name)
         # Keyed by the attention when several are compared; the plain layout otherwise.

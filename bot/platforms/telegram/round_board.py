@@ -220,6 +220,7 @@ class RoundBoard:
                 raise
 
     def _offer(self, view: RoundView) -> None:
+        """Keep the view as the round's newest known, unless a newer one is kept already."""
         known = self._latest.get(view.id)
         if known is None or known.revision < view.revision:
             self._latest[view.id] = view

@@ -248,12 +248,8 @@ async def test_the_sweep_goes_on_past_rounds_closed_meanwhile(
     assert await read(world.clock.now()) == []
 
 
-@dataclass
-class OneShard:
+class OneShard(Listener):
     """A platform that holds only the chats not named "other-…" (another process's shard)."""
-
-    async def round_closed(self, chat: Chat, result: RoundResult) -> None:
-        pass
 
     def takes(self, chat: Chat) -> bool:
         return not chat.external_id.startswith("other")
