@@ -9,11 +9,12 @@
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
 `--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
 at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout` / `--rnn-type` /
-`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--clip`, `--batch-size` and `--seq-len`
-change the recipe, and `--seed` the draw of the weights and batches (0 unless given; the
-held-out titles are those of seed 0 whatever the seed). `--engine-train-defaults` starts from what
-`python -m engine train` gives a new model instead (2 x LSTM 256, dropout 0.1, lr 6e-3,
-bfloat16 forwards where the hardware has them), the figure issue 19 asks of "the defaults".
+`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--clip`, `--batch-size`, `--seq-len` and
+`--shuffle` (the titles in a new order each epoch) change the recipe, and `--seed` the draw of
+the weights and batches (0 unless given; the held-out titles are those of seed 0 whatever the
+seed). `--engine-train-defaults` starts from what `python -m engine train --line-docs` gives a
+new model instead (2 x LSTM 256, dropout 0.1, lr 6e-3, bfloat16 forwards where the hardware has
+them, the titles shuffled each epoch), the figure issue 19 asks of "the defaults".
 Several values (`--attention vector query`) run each in turn under the same budget, one after
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
@@ -21,7 +22,7 @@ the other (never at once: they would share the cores), for an equal-wall-time co
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
         [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--weight-decay WD] \
         [--clip NORM] [--batch-size N] [--seq-len N] [--precision float32|bfloat16|auto] \
-        [--seed N] [--engine-train-defaults]
+        [--shuffle] [--seed N] [--engine-train-defaults]
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ RUN_OPTIONS = (
     "batch_size",
     "seq_len",
     "precision",
+    "shuffle",
 )
 
 
@@ -92,6 +94,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         weight_decay=spec.get("weight_decay", TrainOptions.weight_decay),
         clip=spec.get("clip", TrainOptions.clip),
         precision=spec.get("precision", TrainOptions.precision),
+        shuffle=spec.get("shuffle", TrainOptions.shuffle),
         samples=False,
         progress=False,
         device=spec.get("device"),
@@ -111,6 +114,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "clip": metrics["options"]["clip"],
         "seed": metrics["options"]["seed"],
         "seq_len": metrics["options"]["seq_len"],
+        "shuffle": metrics["options"]["shuffle"],
         "precision": metrics["options"]["precision"],
         "target_chars_per_second": round(metrics["chars_per_second"]),
         "val_nats_per_char": round(metrics["val_nats_per_char"], 4),
@@ -164,6 +168,9 @@ def main() -> int:
     parser.add_argument("--seq-len", type=int, default=None, help="characters per track")
     parser.add_argument("--precision", choices=PRECISIONS, help="of each training step's forward")
     parser.add_argument(
+        "--shuffle", action="store_true", default=None, help="titles in a new order each epoch"
+    )
+    parser.add_argument(
         "--engine-train-defaults",
         action="store_true",
         help="start from what `engine train` gives a new model (engine/train_options.py "
@@ -181,7 +188,7 @@ def main() -> int:
         base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}
         if args.engine_train_defaults:
             model.update(NEW_MODEL)
-            base.update(lr=NEW_MODEL_LR, precision="auto")
+            base.update(lr=NEW_MODEL_LR, precision="auto", shuffle=True)  # as --line-docs
         if args.window is not None:
             model["window"] = args.window
         if args.attention_dim is not None and attention == "query":

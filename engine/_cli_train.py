@@ -16,6 +16,8 @@ __all__ = ["main_train"]
 def main_train(args: argparse.Namespace) -> int:
     """`python -m engine train --text FILE... --out DIR [...]`."""
     model = {name: getattr(args, name) for name in MODEL_FIELDS if getattr(args, name) is not None}
+    if args.shuffle is None:  # one title or line per document: their order means nothing
+        args.shuffle = args.line_docs
     names = {f.name for f in dataclasses.fields(TrainOptions)}
     options = TrainOptions(model=model, **{k: v for k, v in vars(args).items() if k in names})
     texts = [read_text_file(path) for path in args.text]

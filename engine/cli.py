@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="each line of a file is its own document (titles, tweets)",
     )
+    train.add_argument(
+        "--shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the documents in a new order each epoch (default: with --line-docs)",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--val-fraction", type=float, default=0.05)
     train.add_argument(

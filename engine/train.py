@@ -202,7 +202,7 @@ class _Loop:
         while not finished:
             torch.manual_seed(_epoch_seed(opt.seed, epoch))  # dropout
             generator = torch.Generator().manual_seed(_epoch_seed(opt.seed, epoch))
-            if opt.replay_ratio > 0 and replay_docs:
+            if opt.shuffle or (opt.replay_ratio > 0 and replay_docs):
                 docs = epoch_documents(train_docs, replay_docs, opt.replay_ratio, generator)
                 stream = encode(docs, self.vocab)
             batches, count = self._batches(stream, generator)

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 import torch
 
+import engine.train
 from engine import checkpoint
+from engine.data import Document, TokenStream
 from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
 from engine.model import has_fast_bfloat16
 from engine.train import train
+from engine.vocab import Vocab
 from tests.engine.conftest import TINY_MODEL, TINY_TEXT, run_engine, tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -94,6 +97,36 @@ def test_weight_decay_shrinks_the_weights_and_is_kept_in_the_metrics(tmp_path: P
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         assert metrics["options"]["weight_decay"] == decay
     assert norms[1.0] < 0.9 * norms[0.0]
+
+
+def _orders_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, titles: list[str], shuffle: bool
+) -> list[list[str]]:
+    """The order of the titles in each stream a 3-epoch run encodes."""
+    orders: list[list[str]] = []
+    real_encode = engine.train.encode
+
+    def spy(docs: list[Document], vocab: Vocab) -> TokenStream:
+        orders.append([d.text for d in docs])
+        return real_encode(docs, vocab)
+
+    monkeypatch.setattr(engine.train, "encode", spy)
+    options = tiny_options(epochs=3, line_docs=True, shuffle=shuffle)
+    train(["\n".join(titles)], tmp_path / f"shuffle-{shuffle}", options)
+    return orders
+
+
+def test_shuffle_lays_the_documents_in_a_new_order_each_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With shuffle each epoch reads every title once, in an order of its own; without it, the
+    file's order throughout (one stream, encoded once)."""
+    titles = [f"title number {i}" for i in range(12)]
+    assert _orders_read(tmp_path, monkeypatch, titles, shuffle=False) == [titles]
+    first, *epochs = _orders_read(tmp_path, monkeypatch, titles, shuffle=True)
+    assert first == titles  # the stream the run is set up with
+    assert len(epochs) == 3 and all(sorted(o) == sorted(titles) for o in epochs)
+    assert titles not in epochs and len({tuple(o) for o in epochs}) == 3
 
 
 def test_window_mode_training_learns_textgenrnn_examples(tmp_path: Path) -> None:
@@ -216,6 +249,7 @@ def test_cli_train_and_eval_print_one_json_object(tmp_path: Path) -> None:
     assert trained["out"] == str(out) and trained["epochs"] == 2 and trained["steps"] > 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["options"]["clip"] == 2.5  # the options given reach the run
+    assert metrics["options"]["shuffle"] is True  # one title per line: shuffled unless told
     assert trained["val_nats_per_char"] > 0
     for mode in ("stream", "window"):
         result = _cli("eval", "--model", str(out), "--text-file", str(text), "--line-docs",
