@@ -9,20 +9,21 @@
 Every run trains the attention given: `--attention vector` (textgenrnn's, window 1 unless
 `--window`) or `query` (`--window`, `--attention-dim`; defaults from engine/train_options.py),
 at the default size (2 x LSTM 128, no dropout) unless `--rnn-size` / `--dropout` / `--rnn-type` /
-`--rnn-layers`; `--lr`, `--warmup`, `--weight-decay`, `--clip`, `--batch-size`, `--seq-len` and
-`--shuffle` (the titles in a new order each epoch) change the recipe, and `--seed` the draw of
-the weights and batches (0 unless given; the held-out titles are those of seed 0 whatever the
-seed). `--engine-train-defaults` starts from what `python -m engine train --line-docs` gives a
-new model instead (2 x LSTM 256, dropout 0.1, lr 6e-3, bfloat16 forwards where the hardware has
-them, the titles shuffled each epoch), the figure issue 19 asks of "the defaults".
+`--rnn-layers`; `--lr`, `--warmup`, `--decay`, `--weight-decay`, `--clip`, `--batch-size`,
+`--seq-len` and `--shuffle` (the titles in a new order each epoch) change the recipe, and
+`--seed` the draw of the weights and batches (0 unless given; the held-out titles are those of
+seed 0 whatever the seed). `--engine-train-defaults` starts from what `python -m engine train
+--line-docs` gives a new model instead (2 x LSTM 256, dropout 0.1, lr 6e-3 held until the last
+fifth of the run, bfloat16 forwards where the hardware has them, the titles shuffled each
+epoch), the figure issue 19 asks of "the defaults".
 Several values (`--attention vector query`) run each in turn under the same budget, one after
 the other (never at once: they would share the cores), for an equal-wall-time comparison.
 
     .venv/bin/python bench/training.py [--data DIR] [--seconds 20] [--titles-200s] \
         [--attention vector query] [--window N] [--attention-dim N] [--rnn-size N] [--dropout P] \
-        [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--weight-decay WD] \
-        [--clip NORM] [--batch-size N] [--seq-len N] [--precision float32|bfloat16|auto] \
-        [--shuffle] [--seed N] [--engine-train-defaults]
+        [--rnn-type lstm|gru] [--rnn-layers N] [--lr LR] [--warmup F] [--decay F] \
+        [--weight-decay WD] [--clip NORM] [--batch-size N] [--seq-len N] [--shuffle] \
+        [--precision float32|bfloat16|auto] [--seed N] [--engine-train-defaults]
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS  # noqa: E402 (no torch)
+from engine.train_options import (  # noqa: E402 (no torch)
+    NEW_MODEL,
+    NEW_MODEL_DECAY,
+    NEW_MODEL_LR,
+    PRECISIONS,
+)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "textgenrnn" / "datasets"
 
@@ -50,6 +56,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "textgenrnn" / "datasets"
 RUN_OPTIONS = (
     "lr",
     "warmup",
+    "decay",
     "weight_decay",
     "clip",
     "seed",
@@ -91,6 +98,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         seq_len=spec.get("seq_len", 128),
         lr=spec.get("lr", TrainOptions.lr),
         warmup=spec.get("warmup", TrainOptions.warmup),
+        decay=spec.get("decay", TrainOptions.decay),
         weight_decay=spec.get("weight_decay", TrainOptions.weight_decay),
         clip=spec.get("clip", TrainOptions.clip),
         precision=spec.get("precision", TrainOptions.precision),
@@ -110,6 +118,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "batch_size": metrics["options"]["batch_size"],
         "lr": metrics["options"]["lr"],
         "warmup": metrics["options"]["warmup"],
+        "decay": metrics["options"]["decay"],
         "weight_decay": metrics["options"]["weight_decay"],
         "clip": metrics["options"]["clip"],
         "seed": metrics["options"]["seed"],
@@ -161,6 +170,7 @@ def main() -> int:
     parser.add_argument("--rnn-layers", type=int, default=None, help="(all runs)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (all runs)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up fraction (all runs)")
+    parser.add_argument("--decay", type=float, default=None, help="fraction the rate falls over")
     parser.add_argument("--weight-decay", type=float, default=None, help="AdamW's (all runs)")
     parser.add_argument("--clip", type=float, default=None, help="max gradient norm (all runs)")
     parser.add_argument("--seed", type=int, default=None, help="of every run (default 0)")
@@ -188,7 +198,8 @@ def main() -> int:
         base: dict[str, Any] = {"data": str(args.data), "device": args.device, "model": model}
         if args.engine_train_defaults:
             model.update(NEW_MODEL)
-            base.update(lr=NEW_MODEL_LR, precision="auto", shuffle=True)  # as --line-docs
+            base.update(lr=NEW_MODEL_LR, decay=NEW_MODEL_DECAY, precision="auto")
+            base["shuffle"] = True  # as engine train --line-docs
         if args.window is not None:
             model["window"] = args.window
         if args.attention_dim is not None and attention == "query":

@@ -11,7 +11,14 @@ import sys
 
 from engine.errors import EngineError
 from engine.requests import CONTEXT_CHARS, Prompt, SampleSettings
-from engine.train_options import NEW_MODEL, NEW_MODEL_LR, PRECISIONS, Recipe, TrainOptions
+from engine.train_options import (
+    NEW_MODEL,
+    NEW_MODEL_DECAY,
+    NEW_MODEL_LR,
+    PRECISIONS,
+    Recipe,
+    TrainOptions,
+)
 
 # engine/quantize.py's choices, spelled here so that `--help` does not load torch.
 QUANTIZE_CHOICES = ("none", "int8")
@@ -53,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seq-len", type=int, default=128)
     train.add_argument("--lr", type=float, default=NEW_MODEL_LR)
+    train.add_argument(
+        "--decay",
+        type=float,
+        default=NEW_MODEL_DECAY,
+        help="the last fraction of the run over which the rate falls to 0 (1: all of it)",
+    )
     train.add_argument(
         "--weight-decay",
         type=float,

@@ -108,6 +108,8 @@ class _Run:
     ) -> None:
         if options.epochs is not None and options.time_budget is not None:
             raise EngineError("give either epochs or a time budget, not both")
+        if not 0 < options.decay <= 1:
+            raise EngineError(f"decay is a fraction of the run in (0, 1], not {options.decay}")
         if options.precision not in PRECISIONS:
             raise EngineError(f"precision must be one of {PRECISIONS}, not {options.precision!r}")
         if options.epochs is None and options.time_budget is None:
@@ -292,9 +294,10 @@ class _Loop:
         return (epoch + within) / max(1, self.opt.epochs or 1)
 
     def _lr(self, fraction: float) -> float:
-        """Linear warm-up over the first `warmup` of the run, then linear decay to 0."""
+        """Linear warm-up over the first `warmup` of the run, then the rate held until the last
+        `decay` of it, over which it falls linearly to 0."""
         warm = min(1.0, fraction / self.opt.warmup) if self.opt.warmup > 0 else 1.0
-        return self.opt.lr * warm * max(0.0, 1.0 - fraction)
+        return self.opt.lr * warm * min(1.0, max(0.0, 1.0 - fraction) / self.opt.decay)
 
     def _report(
         self, epoch: int, within: float, elapsed: float, speed: float, metrics: dict[str, Any]

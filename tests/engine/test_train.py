@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from engine.errors import DataError, EngineError
 from engine.evaluate import evaluate
 from engine.model import has_fast_bfloat16
 from engine.train import train
+from engine.train_options import NEW_MODEL_DECAY
 from engine.vocab import Vocab
 from tests.engine.conftest import TINY_MODEL, TINY_TEXT, run_engine, tiny_options
 
@@ -151,6 +153,36 @@ def test_time_budget_stops_the_run_and_decays_to_the_end(tmp_path: Path) -> None
     assert json.loads((tmp_path / "t" / "metrics.json").read_text())["finished"]
 
 
+def _rates(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **changes: object) -> list[float]:
+    """The learning rate of every step of a 10-epoch run."""
+    rates: list[float] = []
+
+    class Recording(torch.optim.AdamW):
+        def step(self, closure: Any = None) -> Any:
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(engine.train.torch.optim, "AdamW", Recording)
+    train([TINY_TEXT], tmp_path / f"rates{len(changes)}", tiny_options(epochs=10, **changes))
+    return rates
+
+
+def test_decay_holds_the_rate_until_the_last_part_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decay=1 lowers the rate from the first step; decay=0.3 holds it for the first 70 % of the
+    steps and then lowers it linearly, to near 0 at the end."""
+    falling = _rates(monkeypatch, tmp_path)
+    assert falling[0] == 1e-2 and all(b < a for a, b in pairwise(falling))
+    held = _rates(monkeypatch, tmp_path, decay=0.3)
+    steps = len(held)
+    assert held[: int(0.7 * steps)] == [1e-2] * int(0.7 * steps)
+    tail = held[int(0.72 * steps) :]
+    assert all(b < a for a, b in pairwise(tail)) and tail[-1] < 1e-3
+    with pytest.raises(EngineError, match="decay"):
+        train([TINY_TEXT], tmp_path / "bad", tiny_options(decay=0.0))
+
+
 def test_same_seed_gives_bit_identical_weights_and_losses(tmp_path: Path) -> None:
     """Two runs with the same seed and text end with equal tensors and equal loss curves."""
     options = tiny_options(epochs=3, val_fraction=0.2, line_docs=True)
@@ -250,6 +282,7 @@ def test_cli_train_and_eval_print_one_json_object(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["options"]["clip"] == 2.5  # the options given reach the run
     assert metrics["options"]["shuffle"] is True  # one title per line: shuffled unless told
+    assert metrics["options"]["decay"] == NEW_MODEL_DECAY  # a new model's schedule
     assert trained["val_nats_per_char"] > 0
     for mode in ("stream", "window"):
         result = _cli("eval", "--model", str(out), "--text-file", str(text), "--line-docs",
