@@ -100,6 +100,12 @@ def main() -> None:
     parser.add_argument("--attention", choices=["vector", "query"], default="query")
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--lr", type=float, default=4e-3)
+    parser.add_argument(
+        "--decay", type=float, default=1.0, help="the last fraction of the run the rate falls over"
+    )
+    parser.add_argument(
+        "--shuffle", action="store_true", help="the blocks of text in a new order each pass"
+    )
     parser.add_argument("--seq-len", type=int, default=128, help="target characters per track")
     parser.add_argument("--hangul", choices=["syllables", "jamo"], default="syllables")
     parser.add_argument("--eval-points", type=int, default=30)
@@ -150,6 +156,8 @@ def main() -> None:
         seed=args.seed,
         threads=args.threads,
         lr=args.lr,
+        decay=args.decay,
+        shuffle=args.shuffle,
         seq_len=args.seq_len,
         hangul=args.hangul,
         min_char_count=args.min_char_count,

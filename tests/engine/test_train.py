@@ -153,7 +153,7 @@ def test_time_budget_stops_the_run_and_decays_to_the_end(tmp_path: Path) -> None
     assert json.loads((tmp_path / "t" / "metrics.json").read_text())["finished"]
 
 
-def _rates(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **changes: object) -> list[float]:
+def _rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: object) -> list[float]:
     """The learning rate of every step of a 10-epoch run."""
     rates: list[float] = []
 
@@ -172,9 +172,9 @@ def test_decay_holds_the_rate_until_the_last_part_of_the_run(
 ) -> None:
     """decay=1 lowers the rate from the first step; decay=0.3 holds it for the first 70 % of the
     steps and then lowers it linearly, to near 0 at the end."""
-    falling = _rates(monkeypatch, tmp_path)
+    falling = _rates(tmp_path, monkeypatch)
     assert falling[0] == 1e-2 and all(b < a for a, b in pairwise(falling))
-    held = _rates(monkeypatch, tmp_path, decay=0.3)
+    held = _rates(tmp_path, monkeypatch, decay=0.3)
     steps = len(held)
     assert held[: int(0.7 * steps)] == [1e-2] * int(0.7 * steps)
     tail = held[int(0.72 * steps) :]
