@@ -101,10 +101,16 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument(
-        "--decay", type=float, default=1.0, help="the last fraction of the run the rate falls over"
+        "--decay",
+        type=float,
+        default=TrainOptions.decay,
+        help="the last fraction of the run the rate falls over",
     )
     parser.add_argument(
-        "--shuffle", action="store_true", help="the blocks of text in a new order each pass"
+        "--shuffle",
+        action="store_true",
+        default=TrainOptions.shuffle,
+        help="the blocks of text in a new order each pass",
     )
     parser.add_argument("--seq-len", type=int, default=128, help="target characters per track")
     parser.add_argument("--hangul", choices=["syllables", "jamo"], default="syllables")
